@@ -1,0 +1,1 @@
+"""align: dataset metadata, distribution distances, GMM fit to real data, config selection."""

@@ -1,0 +1,1 @@
+"""benchmark: train detectors on dataset variants, score on real data, report D_B vs mAP."""

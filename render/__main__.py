@@ -1,0 +1,5 @@
+import sys
+
+from synthgap.cli import main
+
+sys.exit(main(["render"] + sys.argv[1:]))

@@ -1,0 +1,36 @@
+"""Where the two Python environments live (made by scripts/setup.sh).
+
+The main environment runs the CLI, align and benchmark; the render environment (bpy + BlenderProc,
+numpy 1.26) plays the role of Blender's own Python and is only ever started as a subprocess.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from synthgap.util import UserError, repo_root
+
+
+def render_python() -> Path:
+    """The render environment's interpreter: $SYNTHGAP_RENDER_PYTHON, else <repo>/.venv-render/bin/python."""
+    env = os.environ.get("SYNTHGAP_RENDER_PYTHON")
+    p = Path(env) if env else repo_root() / ".venv-render" / "bin" / "python"
+    if not p.exists():
+        raise UserError(f"render environment not found at {p}: run `make setup` (scripts/setup.sh) "
+                        "or set SYNTHGAP_RENDER_PYTHON")
+    return p
+
+
+def subprocess_env(extra: dict | None = None) -> dict:
+    """Environment for a child process: the repo on PYTHONPATH so `render`, `align`... import from the clone."""
+    env = dict(os.environ)
+    root = str(repo_root())
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def cache_dir() -> Path:
+    """Large generated files shared between clones (asset cache, HDRIs): $SYNTHGAP_CACHE or ~/.cache/synthgap."""
+    return Path(os.environ.get("SYNTHGAP_CACHE", Path.home() / ".cache" / "synthgap"))
