@@ -30,7 +30,7 @@ pyver="$("$PY" -c 'import sys; print(sys.version.split()[0])')"
 pip_q() {  # pip_q VENV ARGS... : quiet pip install that keeps pip's exit status (drops find-links noise)
   local dir="$1"; shift
   set +o pipefail
-  "$dir/bin/pip" install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ignored: it is neither" >&2
+  "$dir/bin/pip" install -q --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" >&2 || true; }
   local rc="${PIPESTATUS[0]}"
   set -o pipefail
   return "$rc"
