@@ -1,0 +1,89 @@
+"""`synthgap benchmark run|report ...` (heavy imports happen inside the subcommands)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from synthgap.util import UserError
+
+
+def _variant(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
+    name, path = text.split("=", 1)
+    if not Path(path).exists():
+        raise argparse.ArgumentTypeError(f"variant {name!r}: {path} does not exist")
+    return name, path
+
+
+def _seeds(text: str) -> list[int]:
+    """`3` -> seeds 0,1,2; `0,5,7` -> those seeds."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count (3) or a list (0,1,2), got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("--seeds must be >= 1")
+    return list(range(n))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synthgap benchmark",
+                                description="train detectors on dataset variants, score on real test images, report")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train + score every (variant, detector, seed) cell; resumable")
+    r.add_argument("--variants", nargs="*", type=_variant, default=[], metavar="NAME=DIR",
+                   help="dataset dirs (COCO + images, docs/design.md §2) or COCO json files")
+    r.add_argument("--real", required=True, help="real COCO json")
+    r.add_argument("--images", required=True, help="folder of the real images")
+    r.add_argument("--split", required=True, help="split.json with exposed / test image ids")
+    r.add_argument("--category", default=None, help="train and score this class only (e.g. bottle)")
+    r.add_argument("--detectors", default="yolo,frcnn", help="comma list of yolo, frcnn (default both)")
+    r.add_argument("--epochs", type=int, default=30)
+    r.add_argument("--seeds", type=_seeds, default=[0], help="a count (3 = seeds 0,1,2) or a list 0,4,7")
+    r.add_argument("--imgsz", type=int, default=320)
+    r.add_argument("--patience", type=int, default=20, help="early stopping on the real exposed split")
+    r.add_argument("--batch", type=int, default=8)
+    r.add_argument("--device", default=None, help="cpu, 0, cuda... (default: GPU when present)")
+    r.add_argument("--metadata", default=None, help="comma list of metadata for D_B (default: the usual set)")
+    r.add_argument("--yolo-model", default="yolov8n.yaml", help="Ultralytics model yaml (never a .pt)")
+    r.add_argument("--no-real-baseline", action="store_true",
+                   help="do not add the baseline trained on the real exposed images")
+    r.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
+    r.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
+    rep = sub.add_parser("report", help="report.md + self-contained report.html for a run dir")
+    rep.add_argument("run_dir")
+    rep.add_argument("--samples", type=int, default=3, help="test images with drawn detections per cell shown")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if args.cmd == "run":
+        from benchmark.run import DEFAULT_METADATA, RunSpec, run_matrix
+        for f in (args.real, args.split):
+            if not Path(f).is_file():
+                raise UserError(f"{f}: file not found")
+        if not Path(args.images).is_dir():
+            raise UserError(f"{args.images}: images folder not found")
+        spec = RunSpec(variants=args.variants, real_json=args.real, images_dir=args.images, split=args.split,
+                       out=args.out, detectors=[d.strip() for d in args.detectors.split(",") if d.strip()],
+                       epochs=args.epochs, seeds=args.seeds, imgsz=args.imgsz, category=args.category,
+                       real_baseline=not args.no_real_baseline, patience=args.patience, device=args.device,
+                       batch=args.batch, yolo_model=args.yolo_model,
+                       metadata=(args.metadata.split(",") if args.metadata else list(DEFAULT_METADATA)))
+        paths = run_matrix(spec)
+        print(f"benchmark: {len(paths)} results in {Path(args.out) / 'results'}")
+        if not args.no_report:
+            from benchmark.report import write_report
+            md = write_report(args.out)
+            print(f"benchmark: report {md} and {md.with_suffix('.html')}")
+        return 0
+    if args.cmd == "report":
+        from benchmark.report import write_report
+        md = write_report(args.run_dir, samples=args.samples)
+        print(f"benchmark: report {md} and {md.with_suffix('.html')}")
+        return 0
+    return 2

