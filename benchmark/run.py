@@ -173,6 +173,7 @@ def _run_yolo(ctx: _Ctx, variant: str, src: str, seed: int, cell_dir: Path) -> d
     val.update(best_epoch=tr.best_epoch, ultralytics=tr.val_native)
     return {"init": "scratch", "model": ctx.spec.yolo_model, "train_s": round(tr.train_s, 2),
             "best_epoch": tr.best_epoch, "epochs_run": tr.epochs_run, "n_train_images": n_train,
+            "epoch_s": tr.epoch_s,
             "val": val, "test_dets": test_dets, "weights": str(tr.weights)}
 
 
@@ -209,6 +210,7 @@ def _run_frcnn(ctx: _Ctx, variant: str, src: str, seed: int, cell_dir: Path, cac
     val["best_epoch"] = res.best_epoch
     return {"init": res.init, "model": "fasterrcnn_mobilenet_v2_fpn", "train_s": round(res.train_s, 2),
             "best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "n_train_images": len(cache["train"]),
+            "epoch_s": res.epoch_train_s,
             "val": val, "test_dets": test_dets, "weights": str(cell_dir / "best.pt")}
 
 

@@ -65,6 +65,7 @@ class TrainResult:
     epochs_run: int
     train_s: float
     val_native: dict = field(default_factory=dict)   # Ultralytics' own val metrics at the best epoch
+    epoch_s: list = field(default_factory=list)      # seconds per epoch (training + validation, results.csv)
 
 
 def _read_results_csv(path: Path) -> list[dict]:
@@ -113,7 +114,9 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320,
         i = max(range(len(vals)), key=lambda j: vals[j])
         best_epoch = int(float(rows[i].get("epoch", i + 1)))
         native = {"map50_95": vals[i], "map50": float(rows[i].get("metrics/mAP50(B)", "nan"))}
-    return TrainResult(weights, best_epoch, len(rows), train_s, native)
+    cum = [float(r["time"]) for r in rows if r.get("time")]
+    epoch_s = [round(b - a, 3) for a, b in zip([0.0] + cum[:-1], cum)]
+    return TrainResult(weights, best_epoch, len(rows), train_s, native, epoch_s)
 
 
 def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str], real_id_by_name: dict[str, int],
