@@ -117,14 +117,21 @@ def db_to_real(variant: convert.CocoSet, variant_ids: list[int] | None, real: co
                              sidecar=sidecar if sidecar.exists() else None, dataset=variant.json_path.parent.name)
     res = compare_tables(real_t, syn_t, metadata=metadata, level="bbox")
     db = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
-    hist = {m: {"real": _column(real_t, m), "synth": _column(syn_t, m)} for m in res}
-    return {"db": db, "hist": hist, "error": None}
+    hist, error = {}, None
+    try:
+        hist = {m: {"real": _column(real_t, m), "synth": _column(syn_t, m)} for m in res}
+    except (AttributeError, KeyError, TypeError) as e:  # D_B stays; the report just has no histograms
+        error = f"histogram values not readable from the metadata table ({e})"
+    return {"db": db, "hist": hist, "error": None, "hist_error": error}
 
 
 def _column(table, name: str) -> list[float]:
     """bbox-level values of one metadata column, NaNs dropped, subsampled to HIST_SAMPLES."""
     import numpy as np
-    vals = table.values(name, level="bbox") if hasattr(table, "values") else table.column(name, level="bbox")
+    if hasattr(table, "values") and callable(table.values):
+        vals = table.values(name, level="bbox")
+    else:
+        vals = table.column(name, level="bbox")
     arr = np.asarray(vals, dtype=float)
     arr = arr[np.isfinite(arr)]
     if arr.size > HIST_SAMPLES:

@@ -144,6 +144,7 @@ def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str]
 
 
 def versions() -> dict:
+    setup_ultralytics()  # ultralytics reads its environment at import: never import it before the setup
     out = {"python": sys.version.split()[0]}
     for mod in ("torch", "torchvision", "ultralytics", "faster_coco_eval", "numpy"):
         try:

@@ -145,6 +145,14 @@ def test_tiny_yolo_and_frcnn_runs_write_results_records(tiny_run):
     assert "validated on the same images" in base["note"]
     run = json.loads((out / "run.json").read_text())
     assert run["settings"]["imgsz"] == 64
+    # Ultralytics ran offline, with the project config dir (font present, nothing downloaded), on all cores
+    import os
+    from pathlib import Path
+
+    import ultralytics.utils.torch_utils as ut
+    assert os.environ["YOLO_OFFLINE"] == "1" and os.environ["YOLO_AUTOINSTALL"] == "0"
+    assert (Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics" / "Arial.ttf").stat().st_size > 100_000
+    assert ut.NUM_THREADS == (os.cpu_count() or 1)
 
 
 def test_frcnn_init_is_the_offline_imagenet_backbone_when_installed():
@@ -254,3 +262,72 @@ def test_cli_bad_input_is_one_line_user_error(toy, tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(bad) in err and "image_id 9" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "results").exists()
+
+
+def test_db_to_real_goes_through_the_align_api(toy, tmp_path, monkeypatch):
+    """The align entry points (docs/design.md §8) stood in by a minimal fake: run_matrix must pass the real
+    *exposed* ids, the variant's own images, store D_B per metadata in the records and histograms for the report."""
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    calls = []
+
+    @dataclass
+    class Table:
+        dataset: str
+        rows: list
+
+        def values(self, name, level="bbox"):
+            return [r[name] for r in self.rows]
+
+    def compute_metadata(coco_json, images_dir, *, category=None, image_ids=None, sidecar=None, dataset=""):
+        calls.append((str(coco_json), image_ids, dataset))
+        coco = json.loads(open(coco_json).read())
+        ids = set(image_ids) if image_ids is not None else {im["id"] for im in coco["images"]}
+        return Table(dataset, [{"area_frac": a["bbox"][2] * a["bbox"][3] / (64 * 48)}
+                               for a in coco["annotations"] if a["image_id"] in ids])
+
+    @dataclass
+    class DistanceResult:
+        db: float
+        bc: float
+        n_bins: int
+        w1: float
+
+    def compare_tables(real, synth, metadata, level="bbox"):
+        import numpy as np
+        a, b = np.mean(real.values("area_frac")), np.mean(synth.values("area_frac"))
+        return {m: DistanceResult(float(abs(a - b)), 1.0, 10, 0.0) for m in metadata}
+
+    monkeypatch.setitem(sys.modules, "align.metadata", types.SimpleNamespace(compute_metadata=compute_metadata))
+    monkeypatch.setitem(sys.modules, "align.distances", types.SimpleNamespace(compare_tables=compare_tables))
+    from benchmark.report import write_report
+    from benchmark.run import run_matrix
+    out = tmp_path / "run"
+    run_matrix(_spec(toy, out, detectors=["yolo"], real_baseline=False, metadata=["area_frac"]))
+    assert calls[0][1] == [1, 2, 3, 4, 5] and calls[0][2] == "real-exposed"   # the exposed split only
+    assert calls[1][1] is None and calls[1][0].endswith("synA/coco_annotations.json")
+    rec = json.loads((out / "results" / "synA__yolo__seed0.json").read_text())
+    assert set(rec["db_to_real"]) == {"area_frac"} and rec["db_to_real"]["area_frac"] >= 0
+    meta = json.loads((out / "metadata" / "synA.json").read_text())
+    assert len(meta["hist"]["area_frac"]["real"]) == sum(
+        1 for a in json.loads((toy["real"] / "coco_annotations.json").read_text())["annotations"]
+        if a["image_id"] <= 5)
+    md = write_report(out).read_text()
+    assert "D_B area_frac" in md and "report_files/hist_synA.png" in md
+
+
+@pytest.mark.slow
+def test_detectors_learn_the_toy_task(tmp_path):
+    """Longer version of the tiny runs: both detectors must actually learn coloured rectangles."""
+    from benchmark.run import RunSpec, run_matrix
+    real = make_toy_set(tmp_path / "real", 60, size=(128, 96), seed=3)
+    split = make_toy_split(tmp_path / "split.json", 60, 30)
+    syn = make_toy_set(tmp_path / "syn", 60, size=(128, 96), seed=4, category_offset=2)
+    spec = RunSpec(variants=[("syn", str(syn))], real_json=str(real / "coco_annotations.json"),
+                   images_dir=str(real), split=str(split), out=str(tmp_path / "run"), epochs=25, seeds=[0],
+                   imgsz=128, detectors=["yolo", "frcnn"], real_baseline=False, batch=8, patience=25)
+    for p in run_matrix(spec):
+        r = json.loads(p.read_text())
+        assert r["test"]["ap50"] > 0.3, (p.name, r["test"])
