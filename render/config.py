@@ -1,0 +1,260 @@
+"""SceneConfig: one validated scene description, loaded from YAML (docs/design.md §1).
+
+Pure Python (yaml only): imported by the main environment (CLI, align's selector) and by the render
+environment (inside Blender). Every problem is a one-line `UserError` "FILE: key 'a.b': what is wrong".
+
+    resolution: [320, 240]          # [w, h] pixels
+    samples: 16                     # Cycles samples per pixel (adaptive sampling stops earlier)
+    denoiser: none                  # none | fast (Intel Open Image Denoise)
+    objects_per_scene: [1, 3]       # annotated objects of `classes`
+    classes: [bottle]               # class names from assets_manifest.yaml
+    distractors: [0, 0]             # objects of other manifest classes, not annotated
+    camera: {distance: [0.8, 2.0], elevation_deg: [10, 60], azimuth_deg: [0, 360]}
+    placement: surface              # surface (upright on z=0, yaw only) | floating (free pose)
+    lights: {count: [1, 2], energy: [50, 300], color_temp_k: [3000, 7000]}
+    background: {kind: color, ids: []}   # color: ids = "#rrggbb" choices (empty: random colour);
+                                    # hdri / floor: manifest asset ids (empty: any of that kind)
+    blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels
+    seed: 0
+
+Missing keys take the defaults above; ranges are [min, max] sampled uniformly (integers for counts).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synthgap.util import UserError
+
+DENOISERS = ("none", "fast")
+PLACEMENTS = ("surface", "floating")
+BACKGROUND_KINDS = ("color", "hdri", "floor")
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+Range = tuple[float, float]
+IntRange = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    distance: Range = (0.8, 2.0)
+    elevation_deg: Range = (10.0, 60.0)
+    azimuth_deg: Range = (0.0, 360.0)
+
+
+@dataclass(frozen=True)
+class LightsConfig:
+    count: IntRange = (1, 2)
+    energy: Range = (50.0, 300.0)
+    color_temp_k: Range = (3000.0, 7000.0)
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    kind: str = "color"
+    ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    resolution: tuple[int, int] = (320, 240)
+    samples: int = 16
+    denoiser: str = "none"
+    objects_per_scene: IntRange = (1, 3)
+    classes: tuple[str, ...] = ("bottle",)
+    distractors: IntRange = (0, 0)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    placement: str = "surface"
+    lights: LightsConfig = field(default_factory=LightsConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    blur_sigma_px: Range = (0.0, 0.0)
+    seed: int = 0
+
+    # ---- (de)serialisation ------------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, d: Any, source: str = "<config>", manifest_classes: list[str] | None = None) -> "SceneConfig":
+        """Validate a mapping (e.g. parsed YAML). `manifest_classes`, when given, checks `classes`."""
+        return _parse(d, str(source), manifest_classes)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, manifest_classes: list[str] | None = None) -> "SceneConfig":
+        data = load_yaml(path)
+        if is_grid(data):
+            raise UserError(f"{path}: has {{grid: [...]}} values: expand it with render.grid.expand_grid "
+                            "(or render each expanded config through a plan)")
+        return cls.from_mapping(data, str(path), manifest_classes)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able mapping (lists, not tuples); from_mapping(to_mapping()) == self."""
+        return _plain(asdict(self))
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def name(self) -> str:
+        """Stable id: 'cfg-' + first 10 hex digits of sha256(canonical JSON)."""
+        return "cfg-" + hashlib.sha256(self.canonical_json().encode()).hexdigest()[:10]
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def load_yaml(path: str | Path) -> Any:
+    import yaml
+
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def is_grid(d: Any) -> bool:
+    if isinstance(d, dict):
+        if set(d) == {"grid"}:
+            return True
+        return any(is_grid(v) for v in d.values())
+    return False
+
+
+# ---- validation ----------------------------------------------------------------------------------
+class _V:
+    def __init__(self, source: str):
+        self.source = source
+
+    def err(self, key: str, msg: str) -> UserError:
+        return UserError(f"{self.source}: key {key!r}: {msg}")
+
+    def mapping(self, d: Any, key: str, allowed: tuple[str, ...]) -> dict:
+        if d is None:
+            return {}
+        if not isinstance(d, dict):
+            raise self.err(key or "<top>", f"must be a mapping, got {type(d).__name__}")
+        unknown = sorted(str(k) for k in d if k not in allowed)
+        if unknown:
+            where = f"{key}.{unknown[0]}" if key else unknown[0]
+            raise self.err(where, f"unknown key (allowed: {', '.join(allowed)})")
+        return d
+
+    def number(self, v: Any, key: str, integer: bool = False, min_value: float | None = None) -> float | int:
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok:
+            raise self.err(key, f"must be {'an integer' if integer else 'a number'}, got {v!r}")
+        if v != v or v in (float("inf"), float("-inf")):
+            raise self.err(key, f"must be finite, got {v!r}")
+        if min_value is not None and v < min_value:
+            raise self.err(key, f"must be >= {min_value}, got {v!r}")
+        return int(v) if integer else float(v)
+
+    def range_(self, v: Any, key: str, integer: bool = False, min_value: float | None = None,
+               max_value: float | None = None) -> tuple:
+        if not isinstance(v, (list, tuple)) or len(v) != 2:
+            raise self.err(key, f"must be a range [min, max], got {v!r}")
+        lo = self.number(v[0], key, integer, min_value)
+        hi = self.number(v[1], key, integer, min_value)
+        if max_value is not None and hi > max_value:
+            raise self.err(key, f"must be <= {max_value}, got {v!r}")
+        if lo > hi:
+            raise self.err(key, f"empty range: min {lo} > max {hi}")
+        return (lo, hi)
+
+    def choice(self, v: Any, key: str, options: tuple[str, ...]) -> str:
+        if v not in options:
+            raise self.err(key, f"must be one of {', '.join(options)}, got {v!r}")
+        return v
+
+    def str_list(self, v: Any, key: str, non_empty: bool) -> tuple[str, ...]:
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) and x for x in v):
+            raise self.err(key, f"must be a list of names, got {v!r}")
+        if non_empty and not v:
+            raise self.err(key, "must not be empty")
+        if len(set(v)) != len(v):
+            raise self.err(key, f"has duplicates: {list(v)!r}")
+        return tuple(v)
+
+
+_TOP = ("resolution", "samples", "denoiser", "objects_per_scene", "classes", "distractors", "camera",
+        "placement", "lights", "background", "blur_sigma_px", "seed")
+
+
+def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConfig:
+    v = _V(source)
+    if d is None:
+        d = {}
+    d = v.mapping(d, "", _TOP)
+    if is_grid(d):
+        raise UserError(f"{source}: has {{grid: [...]}} values: expand it with render.grid.expand_grid first")
+    base = SceneConfig()
+    kw: dict[str, Any] = {}
+    if "resolution" in d:
+        r = d["resolution"]
+        if not isinstance(r, (list, tuple)) or len(r) != 2:
+            raise v.err("resolution", f"must be [width, height], got {r!r}")
+        kw["resolution"] = (v.number(r[0], "resolution", True, 8), v.number(r[1], "resolution", True, 8))
+    if "samples" in d:
+        kw["samples"] = v.number(d["samples"], "samples", True, 1)
+    if "denoiser" in d:
+        kw["denoiser"] = v.choice(d["denoiser"], "denoiser", DENOISERS)
+    if "objects_per_scene" in d:
+        kw["objects_per_scene"] = v.range_(d["objects_per_scene"], "objects_per_scene", True, 1, 50)
+    if "classes" in d:
+        kw["classes"] = v.str_list(d["classes"], "classes", True)
+    if manifest_classes is not None:
+        for c in kw.get("classes", base.classes):
+            if c not in manifest_classes:
+                raise v.err("classes", f"unknown class {c!r} (manifest classes: {', '.join(manifest_classes)})")
+    if "distractors" in d:
+        kw["distractors"] = v.range_(d["distractors"], "distractors", True, 0, 50)
+    if "camera" in d:
+        c = v.mapping(d["camera"], "camera", ("distance", "elevation_deg", "azimuth_deg"))
+        ck: dict[str, Any] = {}
+        if "distance" in c:
+            ck["distance"] = v.range_(c["distance"], "camera.distance", False, 0.05)
+        if "elevation_deg" in c:
+            ck["elevation_deg"] = v.range_(c["elevation_deg"], "camera.elevation_deg", False, -89.0, 89.0)
+        if "azimuth_deg" in c:
+            ck["azimuth_deg"] = v.range_(c["azimuth_deg"], "camera.azimuth_deg", False, -720.0, 720.0)
+        kw["camera"] = CameraConfig(**ck)
+    if "placement" in d:
+        kw["placement"] = v.choice(d["placement"], "placement", PLACEMENTS)
+    if "lights" in d:
+        lt = v.mapping(d["lights"], "lights", ("count", "energy", "color_temp_k"))
+        lk: dict[str, Any] = {}
+        if "count" in lt:
+            lk["count"] = v.range_(lt["count"], "lights.count", True, 0, 16)
+        if "energy" in lt:
+            lk["energy"] = v.range_(lt["energy"], "lights.energy", False, 0.0)
+        if "color_temp_k" in lt:
+            lk["color_temp_k"] = v.range_(lt["color_temp_k"], "lights.color_temp_k", False, 1000.0, 40000.0)
+        kw["lights"] = LightsConfig(**lk)
+    if "background" in d:
+        b = v.mapping(d["background"], "background", ("kind", "ids"))
+        kind = v.choice(b.get("kind", "color"), "background.kind", BACKGROUND_KINDS)
+        ids = v.str_list(b.get("ids", []) or [], "background.ids", False)
+        if kind == "color":
+            for x in ids:
+                if not _HEX.match(x):
+                    raise v.err("background.ids", f"colour background ids must be '#rrggbb', got {x!r}")
+        kw["background"] = BackgroundConfig(kind=kind, ids=ids)
+    if "blur_sigma_px" in d:
+        kw["blur_sigma_px"] = v.range_(d["blur_sigma_px"], "blur_sigma_px", False, 0.0, 50.0)
+    if "seed" in d:
+        kw["seed"] = v.number(d["seed"], "seed", True, 0)
+    return SceneConfig(**kw)
+
+
+def hex_to_rgb(h: str) -> tuple[float, float, float]:
+    return (int(h[1:3], 16) / 255.0, int(h[3:5], 16) / 255.0, int(h[5:7], 16) / 255.0)
