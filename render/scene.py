@@ -1,0 +1,352 @@
+# synthgap's BlenderProc render script: SceneConfig scenes -> RGB, distance, instance masks -> COCO + sidecar.
+#
+# Two ways to run it (render environment; docs in README.md "Rendering"):
+#   (a) blenderproc run render/scene.py --custom-blender-path .venv-render/blender-shim \
+#           --config cfg.yaml --n 4 --out DIR [--seed S] [--threads T]
+#       (one process renders all scenes into DIR, merged, DONE last; the shim is made by render.envsetup)
+#   (b) in-process, as a library of the render workers (render/worker.py): `import_blenderproc()` first,
+#       then `init_renderer()` once per process and `render_scene()` for many scenes (clean_up between).
+# BlenderProc requires `import blenderproc` to be the first statement of a script given to `blenderproc run`.
+import blenderproc as bproc  # noqa: I001
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from render import annotate  # noqa: E402
+from render.bproc_compat import hard_exit, in_blenderproc_run, patch_blenderproc  # noqa: E402
+from render.config import SceneConfig, hex_to_rgb  # noqa: E402
+from render.manifest import AssetEntry, Manifest  # noqa: E402
+from render.shards import SceneTask, image_file_name  # noqa: E402
+
+patch_blenderproc(bproc)
+
+_PRIMITIVE_OPS = {"cube": "CUBE", "cylinder": "CYLINDER", "sphere": "SPHERE", "cone": "CONE"}
+_STATE: dict[str, Any] = {"init": False, "denoiser": None}
+ANNOTATED_PREFIX, DISTRACTOR_PREFIX = "sg_obj_", "sg_distractor_"
+
+
+@dataclass
+class Placed:
+    name: str
+    entry: AssetEntry
+    objs: list = field(default_factory=list)
+    annotated: bool = True
+
+
+# ---- process-level setup ---------------------------------------------------------------------------
+def init_renderer(threads: int = 0) -> None:
+    """bproc.init() and the outputs every scene needs; once per process."""
+    if _STATE["init"]:
+        return
+    bproc.init()
+    if threads > 0:
+        bproc.renderer.set_cpu_threads(threads)
+    bproc.renderer.enable_distance_output(activate_antialiasing=False)
+    bproc.renderer.enable_segmentation_output(map_by=["instance", "name"])
+    _STATE["init"] = True
+
+
+def _apply_render_settings(cfg: SceneConfig, seed: int) -> None:
+    import bpy
+
+    bproc.camera.set_resolution(*cfg.resolution)
+    bproc.renderer.set_max_amount_of_samples(cfg.samples)
+    if _STATE["denoiser"] != cfg.denoiser:
+        bproc.renderer.set_denoiser(None if cfg.denoiser == "none" else "INTEL")
+        _STATE["denoiser"] = cfg.denoiser
+    bpy.context.scene.cycles.seed = int(seed) % (2 ** 31)
+
+
+# ---- scene content (the assets issue extends these two) ---------------------------------------------
+def load_mesh(entry: AssetEntry, rng: np.random.Generator) -> list:
+    """Create one manifest mesh at real size (metres), upright, its base centred on the origin.
+
+    format primitive: a Blender primitive scaled to size_cm, with a random plain material;
+    format obj: the OBJ's parts joined into one object, rotated by rotation_deg (-> Z-up), scaled uniformly
+    so its height is size_cm[2] (or its largest side, for flat items), keeping its own materials.
+    Returns [MeshObject] (one object per instance, so one mask per instance)."""
+    size = np.array(entry.size_cm or (10.0, 10.0, 10.0)) / 100.0
+    if entry.is_primitive:
+        obj = bproc.object.create_primitive(_PRIMITIVE_OPS[entry.path])
+        obj.set_scale(size / 2.0)
+        obj.persist_transformation_into_mesh()
+        mat = bproc.material.create(f"mat_{entry.id}")
+        mat.set_principled_shader_value("Base Color", [*rng.uniform(0.05, 0.95, 3), 1.0])
+        mat.set_principled_shader_value("Roughness", float(rng.uniform(0.2, 0.9)))
+        obj.add_material(mat)
+    else:
+        path = entry.resolved_path()
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"asset {entry.id}: mesh file {path} not found (run `synthgap assets ...`)")
+        parts = bproc.loader.load_obj(str(path))
+        if not parts:
+            raise RuntimeError(f"asset {entry.id}: {path} holds no mesh")
+        obj = parts[0]
+        if len(parts) > 1:
+            obj.join_with_other_objects(parts[1:])
+        obj.set_rotation_euler([math.radians(a) for a in entry.rotation_deg])
+        obj.persist_transformation_into_mesh()
+        bb = obj.get_bound_box()
+        ext = bb.max(axis=0) - bb.min(axis=0)
+        scale = size[2] / ext[2] if ext[2] > 1e-9 else float(size.max() / max(ext.max(), 1e-9))
+        obj.set_scale([scale] * 3)
+        obj.persist_transformation_into_mesh()
+    bb = obj.get_bound_box()
+    lo, hi = bb.min(axis=0), bb.max(axis=0)
+    obj.set_location([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+    obj.persist_transformation_into_mesh()
+    return [obj]
+
+
+def setup_background(cfg: SceneConfig, manifest: Manifest, rng: np.random.Generator) -> dict[str, Any]:
+    """World background, and the support plane (z=0) for surface placement or a floor texture.
+    Returns the sampled values for the sidecar."""
+    kind, out = cfg.background.kind, {"background_kind": cfg.background.kind}
+    need_plane = cfg.placement == "surface" or kind == "floor"
+    if kind == "color":
+        rgb = hex_to_rgb(str(rng.choice(list(cfg.background.ids)))) if cfg.background.ids else \
+            tuple(float(x) for x in rng.uniform(0.05, 0.95, 3))
+        bproc.renderer.set_world_background(list(rgb), strength=1.0)
+        out["background_id"] = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in rgb)
+    elif kind == "hdri":
+        entry = _pick_background(cfg, manifest, "hdri", rng)
+        bproc.world.set_world_background_hdr_img(str(entry.resolved_path()), strength=1.0,
+                                                 rotation_euler=[0.0, 0.0, float(rng.uniform(0, 2 * math.pi))])
+        out["background_id"] = entry.id
+    else:  # floor: neutral world light, textured support plane
+        bproc.renderer.set_world_background([0.6, 0.6, 0.6], strength=0.7)
+    if need_plane:
+        plane = bproc.object.create_primitive("PLANE", scale=[20, 20, 1])
+        plane.set_name("sg_support")
+        if kind == "floor":
+            entry = _pick_background(cfg, manifest, "floor_texture", rng)
+            mat = bproc.material.create_material_from_texture(str(entry.resolved_path()), f"floor_{entry.id}")
+            plane.add_uv_mapping("cube")
+            out["background_id"] = entry.id
+        else:
+            mat = bproc.material.create("support")
+            prgb = rng.uniform(0.05, 0.95, 3)
+            mat.set_principled_shader_value("Base Color", [*prgb, 1.0])
+            out["support_rgb"] = [round(float(c), 4) for c in prgb]
+        plane.add_material(mat)
+    return out
+
+
+def _pick_background(cfg: SceneConfig, manifest: Manifest, kind: str, rng: np.random.Generator) -> AssetEntry:
+    entries = manifest.backgrounds(kind)
+    if cfg.background.ids:
+        entries = [e for e in entries if e.id in cfg.background.ids]
+    if not entries:
+        raise ValueError(f"background kind {cfg.background.kind!r}: no {kind} entries in {manifest.path}"
+                         + (f" with ids {list(cfg.background.ids)}" if cfg.background.ids else ""))
+    return entries[int(rng.integers(len(entries)))]
+
+
+# ---- one scene --------------------------------------------------------------------------------------
+def _int_range(r, rng) -> int:
+    return int(rng.integers(int(r[0]), int(r[1]) + 1))
+
+
+def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> None:
+    radii = []
+    for p in placed:
+        bb = p.objs[0].get_bound_box()
+        ext = bb.max(axis=0) - bb.min(axis=0)
+        radii.append(0.5 * float(np.hypot(ext[0], ext[1])))
+    spread = 0.6 * math.sqrt(sum(r * r for r in radii)) + 0.05 * len(placed)
+    centres: list[tuple[np.ndarray, float]] = []
+    for p, r in zip(placed, radii):
+        for attempt in range(100):
+            if cfg.placement == "surface":
+                xy = rng.uniform(-spread, spread, 2)
+                if all(np.linalg.norm(xy - c) >= r + rc for c, rc in centres) or attempt == 99:
+                    break
+            else:
+                xy = rng.uniform(-spread, spread, 2)
+                break
+        centres.append((xy, r))
+        o = p.objs[0]
+        if cfg.placement == "surface":
+            o.set_location([float(xy[0]), float(xy[1]), 0.0])
+            o.set_rotation_euler([0.0, 0.0, float(rng.uniform(0, 2 * math.pi))])
+        else:
+            z = float(rng.uniform(0.0, 2 * spread + 0.2))
+            o.set_location([float(xy[0]), float(xy[1]), z])
+            o.set_rotation_euler([float(a) for a in rng.uniform(0, 2 * math.pi, 3)])
+
+
+def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[Placed], dict[str, Any]]:
+    """clean_up + background + objects + lights + camera for one scene; returns the objects and the
+    sampled values (image sidecar)."""
+    import bpy
+
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)  # BlenderProc's own samplers use the global generator
+    bproc.clean_up()
+    sampled = setup_background(cfg, manifest, rng)
+    placed: list[Placed] = []
+    n_obj = _int_range(cfg.objects_per_scene, rng)
+    for k in range(n_obj):
+        cls = cfg.classes[int(rng.integers(len(cfg.classes)))]
+        choices = manifest.meshes([cls])
+        entry = choices[int(rng.integers(len(choices)))]
+        objs = load_mesh(entry, rng)
+        objs[0].set_name(f"{ANNOTATED_PREFIX}{k}")
+        placed.append(Placed(f"{ANNOTATED_PREFIX}{k}", entry, objs, True))
+    others = [c for c in manifest.class_names() if c not in cfg.classes]
+    n_dis = _int_range(cfg.distractors, rng) if others else 0
+    for k in range(n_dis):
+        choices = manifest.meshes([others[int(rng.integers(len(others)))]])
+        entry = choices[int(rng.integers(len(choices)))]
+        objs = load_mesh(entry, rng)
+        objs[0].set_name(f"{DISTRACTOR_PREFIX}{k}")
+        placed.append(Placed(f"{DISTRACTOR_PREFIX}{k}", entry, objs, False))
+    _place(placed, cfg, rng)
+
+    # camera: distance / elevation / azimuth around the annotated objects' centre
+    centres = [o.get_bound_box().mean(axis=0) for p in placed if p.annotated for o in p.objs]
+    poi = np.mean(centres, axis=0)
+    dist = float(rng.uniform(*cfg.camera.distance))
+    el = float(rng.uniform(*cfg.camera.elevation_deg))
+    az = float(rng.uniform(*cfg.camera.azimuth_deg))
+    e, a = math.radians(el), math.radians(az)
+    cam = poi + dist * np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    rot = bproc.camera.rotation_from_forward_vec(poi - cam)
+    bproc.camera.add_camera_pose(bproc.math.build_transformation_mat(cam, rot))
+
+    # lights: point lights on the upper hemisphere around the objects
+    lights = []
+    for _ in range(_int_range(cfg.lights.count, rng)):
+        le, la = math.radians(rng.uniform(20, 80)), rng.uniform(0, 2 * math.pi)
+        r = float(rng.uniform(1.0, 3.0))
+        loc = poi + r * np.array([math.cos(le) * math.cos(la), math.cos(le) * math.sin(la), math.sin(le)])
+        energy, temp = float(rng.uniform(*cfg.lights.energy)), float(rng.uniform(*cfg.lights.color_temp_k))
+        light = bproc.types.Light()
+        light.set_type("POINT")
+        light.set_location(loc.tolist())
+        light.set_energy(energy)
+        light.set_color(list(annotate.kelvin_to_rgb(temp)))
+        lights.append({"energy": round(energy, 3), "color_temp_k": round(temp, 1),
+                       "location": [round(float(x), 4) for x in loc]})
+
+    # objects get their pass_index only in enable_segmentation_output(): renumber this scene's objects,
+    # else the instance map misses them and COCO silently gets no annotations.
+    for i, bo in enumerate(o for o in bpy.context.scene.objects if o.type == "MESH"):
+        bo.pass_index = i + 1
+    sampled.update({"camera_distance": dist, "camera_elevation_deg": el, "camera_azimuth_deg": az,
+                    "n_objects": n_obj, "n_distractors": n_dis, "lights": lights,
+                    "blur_sigma_px": float(rng.uniform(*cfg.blur_sigma_px)),
+                    "asset_ids": sorted({p.entry.id for p in placed} |
+                                        ({sampled["background_id"]} if cfg.background.kind != "color" else set()))})
+    return placed, sampled
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(rgb).save(tmp, format="JPEG", quality=95)
+    os.replace(tmp, path)
+
+
+def render_scene(task: SceneTask, manifest: Manifest, out_dir: str | Path) -> dict[str, Any]:
+    """Render one scene; write its image; return {"image", "image_sidecar", "annotations"} (no ids but the
+    image's: annotation ids are given at merge)."""
+    cfg = SceneConfig.from_mapping(task.config, f"scene {task.index}")
+    init_renderer()
+    _apply_render_settings(cfg, task.scene_seed)
+    placed, sampled = build_scene(cfg, manifest, task.scene_seed)
+    data = bproc.renderer.render()
+    rgb = np.asarray(data["colors"][0])[..., :3].astype(np.uint8)
+    distance = np.asarray(data["distance"][0], dtype=np.float64)
+    if distance.ndim == 3:
+        distance = distance[..., 0]
+    seg = np.asarray(data["instance_segmaps"][0])
+    if seg.ndim == 3:
+        seg = seg[..., 0]
+    idx_by_name = {a["name"]: int(a["idx"]) for a in data["instance_attribute_maps"][0]}
+    sigma = sampled["blur_sigma_px"]
+    if sigma > 0:
+        import cv2
+
+        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+    masks = {p.name: (seg == idx_by_name[p.name]) if p.name in idx_by_name else np.zeros(seg.shape, bool)
+             for p in placed}
+    all_objects = np.zeros(seg.shape, bool)
+    for m in masks.values():
+        all_objects |= m
+    anns = []
+    for p in placed:
+        m = masks[p.name]
+        if not p.annotated or not m.any():  # distractor, fully occluded or outside the frame
+            continue
+        stats = annotate.object_stats(rgb, distance, m, all_objects & ~m)
+        anns.append({"category_id": manifest.category_id(p.entry.cls), "bbox": annotate.mask_bbox(m),
+                     "area": float(m.sum()), "iscrowd": 0, "segmentation": annotate.rle_encode(m),
+                     "sidecar": {**stats, "asset_id": p.entry.id, "class": p.entry.cls, "object": p.name}})
+    file_name = image_file_name(task.image_id)
+    _write_jpeg(Path(out_dir) / file_name, rgb)
+    h, w = rgb.shape[:2]
+    image_side = {"camera_distance": sampled.pop("camera_distance"),
+                  "camera_elevation_deg": sampled.pop("camera_elevation_deg"),
+                  "config_name": task.config_name, "scene_seed": task.scene_seed, "scene_index": task.index,
+                  **sampled}
+    return {"image": {"id": task.image_id, "file_name": file_name, "width": int(w), "height": int(h)},
+            "image_sidecar": image_side, "annotations": anns}
+
+
+# ---- (a) `blenderproc run render/scene.py ...` ---------------------------------------------------
+def main(argv: list[str]) -> int:
+    import argparse
+    import time
+
+    from render.manifest import load_manifest
+    from render.shards import Job, JobEntry, manifest_digest, merge, prepare_job_dir
+    from synthgap.util import Progress, UserError, atomic_write_json
+
+    ap = argparse.ArgumentParser(prog="blenderproc run render/scene.py")
+    ap.add_argument("--config", required=True, help="SceneConfig YAML")
+    ap.add_argument("--n", type=int, required=True, help="number of scenes (one image each)")
+    ap.add_argument("--out", required=True, help="dataset dir")
+    ap.add_argument("--seed", type=int, default=None, help="master seed (default: the config's seed)")
+    ap.add_argument("--threads", type=int, default=0, help="Cycles CPU threads (0: all)")
+    args = ap.parse_args(argv)
+    try:
+        manifest = load_manifest()
+        cfg = SceneConfig.from_yaml(args.config, manifest.class_names())
+        seed = cfg.seed if args.seed is None else args.seed
+        job = Job([JobEntry(cfg.to_mapping(), cfg.name, args.n)], seed, max(args.n, 1), str(manifest.path),
+                  manifest_digest(manifest))
+        out = Path(args.out)
+        prepare_job_dir(out, job)
+    except (UserError, ValueError) as e:
+        print(f"render/scene.py: error: {e}", file=sys.stderr)
+        return 2
+    init_renderer(args.threads)
+    for spec in job.shards(out):
+        if spec.result_path.exists():
+            continue
+        scenes = []
+        t0 = time.monotonic()
+        with Progress(len(spec.scenes), "render") as prog:
+            for task in spec.scenes:
+                scenes.append(render_scene(task, manifest, out))
+                prog.update(1)
+        atomic_write_json(spec.result_path, {"shard": spec.shard_id, "seconds": time.monotonic() - t0,
+                                             "scenes": scenes}, indent=None)
+    coco, n_img, n_ann = merge(out, job, manifest)
+    print(f"wrote {coco} ({n_img} images, {n_ann} annotations)")
+    return 0
+
+
+if __name__ == "__main__" and in_blenderproc_run():
+    hard_exit(main(sys.argv[1:]))
