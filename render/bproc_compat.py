@@ -83,13 +83,14 @@ def in_blenderproc_run() -> bool:
 
 def import_blenderproc(temp_dir: str | None = None):
     """`import blenderproc as bproc` for a plain Python process of the render environment."""
+    if not in_blenderproc_run():  # take blenderproc/__init__'s "outside" branch: no argv parsing, no pip
+        os.environ.setdefault("OUTSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT_BUT_IN_RUN_SCRIPT", "1")
+    import bpy  # noqa: F401  before blenderproc's modules
     import blenderproc
 
     if in_blenderproc_run() or hasattr(blenderproc, "renderer"):
         patch_blenderproc(blenderproc)
         return blenderproc
-    os.environ.setdefault("OUTSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT_BUT_IN_RUN_SCRIPT", "1")
-    import bpy
     from blenderproc.python.utility.SetupUtility import SetupUtility
 
     res = Path(bpy.utils.resource_path("LOCAL"))  # .../site-packages/bpy/4.2 (holds datafiles/)
