@@ -156,21 +156,25 @@ def _int_range(r, rng) -> int:
 
 
 def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> None:
+    """Annotated objects in a disc sized by their footprints (no overlap on a surface, up to 100 tries);
+    distractors in a ring around that disc, so they occlude sometimes rather than hide everything."""
     radii = []
     for p in placed:
         bb = p.objs[0].get_bound_box()
         ext = bb.max(axis=0) - bb.min(axis=0)
         radii.append(0.5 * float(np.hypot(ext[0], ext[1])))
-    spread = 0.6 * math.sqrt(sum(r * r for r in radii)) + 0.05 * len(placed)
+    ann_r = [r for p, r in zip(placed, radii) if p.annotated]
+    spread = 0.6 * math.sqrt(sum(r * r for r in ann_r)) + 0.05 * len(ann_r)
     centres: list[tuple[np.ndarray, float]] = []
     for p, r in zip(placed, radii):
         for attempt in range(100):
-            if cfg.placement == "surface":
+            if p.annotated:
                 xy = rng.uniform(-spread, spread, 2)
-                if all(np.linalg.norm(xy - c) >= r + rc for c, rc in centres) or attempt == 99:
-                    break
             else:
-                xy = rng.uniform(-spread, spread, 2)
+                ang, dist = rng.uniform(0, 2 * math.pi), spread + r + rng.uniform(0.0, 0.6)
+                xy = np.array([math.cos(ang), math.sin(ang)]) * dist
+            if cfg.placement != "surface" or attempt == 99 or \
+                    all(np.linalg.norm(xy - c) >= r + rc for c, rc in centres):
                 break
         centres.append((xy, r))
         o = p.objs[0]
