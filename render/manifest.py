@@ -23,6 +23,7 @@ Category ids are stable across every dataset: the sorted mesh class names -> 1..
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,6 +34,30 @@ KINDS = ("mesh", "hdri", "floor_texture")
 FORMATS = {"mesh": ("obj", "primitive"), "hdri": ("exr", "hdr"), "floor_texture": ("png", "jpg")}
 PRIMITIVES = ("cube", "cylinder", "sphere", "cone")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+# Licences an asset may carry: id -> (name, url, attribution required). An entry with another licence is
+# rejected, so every dataset's attribution (attribution() below) is complete.
+LICENCES: dict[str, tuple[str, str, bool]] = {
+    "CC0-1.0": ("Creative Commons Zero v1.0 Universal (public domain)",
+                "https://creativecommons.org/publicdomain/zero/1.0/", False),
+    "CC-BY-3.0": ("Creative Commons Attribution 3.0 Unported", "https://creativecommons.org/licenses/by/3.0/", True),
+    "CC-BY-3.0-US": ("Creative Commons Attribution 3.0 United States",
+                     "https://creativecommons.org/licenses/by/3.0/us/", True),
+    "CC-BY-4.0": ("Creative Commons Attribution 4.0 International", "https://creativecommons.org/licenses/by/4.0/", True),
+}
+
+# COCO's 80 detection classes: a mesh's class must be one of them (detectors and the real set use them).
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
+    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)
 _REQUIRED = ("id", "kind", "format", "path", "licence", "author")
 _OPTIONAL = ("class", "size_cm", "rotation_deg", "source", "sha256")
 
@@ -159,6 +184,8 @@ def _err(path: Path, where: str, msg: str) -> ManifestError:
 def _triple(path: Path, where: str, key: str, v: Any, positive: bool) -> tuple[float, float, float]:
     if not (isinstance(v, (list, tuple)) and len(v) == 3 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
         raise _err(path, where, f"field {key!r} must be a list of 3 numbers, got {v!r}")
+    if not all(math.isfinite(x) for x in v):
+        raise _err(path, where, f"field {key!r} must be finite, got {v!r}")
     if positive and not all(x > 0 for x in v):
         raise _err(path, where, f"field {key!r} must be > 0, got {v!r}")
     return (float(v[0]), float(v[1]), float(v[2]))
@@ -193,6 +220,17 @@ def parse_entry(path: Path, i: int, raw: Any) -> AssetEntry:
             raise _err(path, where, "missing field 'size_cm' (required for meshes)")
     elif cls is not None:
         raise _err(path, where, f"field 'class' is only for meshes (kind {kind})")
+    if kind == "mesh" and cls not in COCO_CLASSES:
+        raise _err(path, where, f"field 'class' must be a COCO class name (e.g. bottle, cup, chair, "
+                                f"dining table), got {cls!r}")
+    if raw["licence"] not in LICENCES:
+        raise _err(path, where, f"field 'licence' must be one of {', '.join(LICENCES)}, got {raw['licence']!r}")
+    if fmt != "primitive":
+        p = raw["path"][len("cache:"):] if raw["path"].startswith("cache:") else raw["path"]
+        if ".." in Path(p).parts:
+            raise _err(path, where, f"field 'path' must not contain '..', got {raw['path']!r}")
+        if not p.lower().endswith("." + fmt):
+            raise _err(path, where, f"field 'path' must end in .{fmt} for format {fmt}, got {raw['path']!r}")
     if fmt == "primitive" and raw["path"] not in PRIMITIVES:
         raise _err(path, where, f"field 'path' must be one of {', '.join(PRIMITIVES)} for a primitive, got {raw['path']!r}")
     sha = raw.get("sha256")
@@ -240,3 +278,47 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
     except yaml.YAMLError as e:
         raise ManifestError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     return parse_manifest(path, data)
+
+
+def dump_manifest(manifest: Manifest, header: str = "") -> str:
+    """The manifest as YAML text (entries in order, keys in schema order), after an optional comment header."""
+    import yaml
+
+    body = yaml.safe_dump(manifest.to_mapping(), sort_keys=False, allow_unicode=True, width=120,
+                          default_flow_style=None)
+    return header + body
+
+
+def attribution(manifest: Manifest, used_asset_ids) -> dict[str, Any]:
+    """Attribution for a dataset that used these assets (meshes and backgrounds).
+
+    Returns {"licenses": [COCO-style {"id", "name", "url"} per licence used],
+             "assets": [{"asset_id", "licence", "author", "source", "attribution_required"}] sorted by id,
+             "text": LICENSES.txt contents}. Unknown ids raise KeyError (the manifest changed under a dataset).
+    The render writer puts "licenses" and "assets" into COCO info.licenses / info.assets and writes "text"
+    to DIR/LICENSES.txt."""
+    by_id = {a.id: a for a in manifest.assets}
+    ids = sorted(set(used_asset_ids))
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise KeyError(f"{manifest.path}: asset id(s) {', '.join(missing)} not in the manifest")
+    entries = [by_id[i] for i in ids]
+    lic_ids = sorted({e.licence for e in entries})
+    licenses = [{"id": k + 1, "name": LICENCES[lid][0], "url": LICENCES[lid][1], "spdx": lid}
+                for k, lid in enumerate(lic_ids)]
+    assets = [{"asset_id": e.id, "licence": e.licence, "author": e.author, "source": e.source,
+               "attribution_required": LICENCES[e.licence][2]} for e in entries]
+    lines = ["This dataset was rendered by synthgap from the assets below.",
+             "Assets marked [attribution required] are used under a Creative Commons Attribution licence:",
+             "credit their authors when you redistribute images of this dataset.", ""]
+    for lid in lic_ids:
+        name, url, req = LICENCES[lid]
+        group = [e for e in entries if e.licence == lid]
+        lines.append(f"== {lid}: {name} ({url}){' [attribution required]' if req else ''}")
+        for e in group:
+            what = f"{e.cls} mesh" if e.kind == "mesh" else e.kind.replace("_", " ")
+            lines.append(f"- {e.id} ({what}): {e.author}" + (f"; source: {e.source}" if e.source else ""))
+        lines.append("")
+    if not entries:
+        lines.append("(no external assets: built-in primitives and plain colours only)")
+    return {"licenses": licenses, "assets": assets, "text": "\n".join(lines).rstrip() + "\n"}

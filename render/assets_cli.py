@@ -1,0 +1,286 @@
+"""`synthgap assets ...`: import meshes / HDRIs into assets_manifest.yaml, and check every entry.
+
+    synthgap assets import-sweethome3d --classes "chair,dining table,cup,bottle" [--max-per-class 12]
+    synthgap assets import-hdri --names apartment,lobby,studio
+    synthgap assets check [--no-render] [--ids a,b]
+    synthgap assets list
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from synthgap.util import UserError, atomic_write_text
+
+MANIFEST_HEADER = """\
+# Every asset the renderer may use. Schema: render/manifest.py. `synthgap assets check` verifies it.
+# Primitives stand in for a class only while no real mesh of that class is listed.
+# Meshes + floor textures: `synthgap assets import-sweethome3d` (Debian sweethome3d-furniture);
+# HDRIs: `synthgap assets import-hdri` (npm @pmndrs/assets, CC0 Poly Haven). `cache:` = $SYNTHGAP_CACHE/assets/,
+# filled by `python -m render.assets_setup` (scripts/setup.sh).
+"""
+
+
+def _load(path: str | None):
+    from render.manifest import ManifestError, load_manifest
+
+    try:
+        return load_manifest(path)
+    except ManifestError as e:
+        raise UserError(str(e)) from None
+
+
+def _merge_write(manifest, new_entries, drop_prim_for: set[str] | None = None) -> tuple[int, int]:
+    """Replace entries with the same id, append the others; write atomically. Returns (added, replaced)."""
+    from render.manifest import Manifest, dump_manifest, parse_manifest
+
+    by_id = {e.id: e for e in new_entries}
+    kept, replaced = [], 0
+    for a in manifest.assets:
+        if a.id in by_id:
+            kept.append(by_id.pop(a.id))
+            replaced += 1
+        else:
+            kept.append(a)
+    added = list(by_id.values())
+    m = Manifest(path=manifest.path, assets=kept + added)
+    text = dump_manifest(m, MANIFEST_HEADER)
+    import yaml
+    parse_manifest(manifest.path, yaml.safe_load(text))  # never write a manifest that does not load
+    atomic_write_text(manifest.path, text)
+    return len(added), replaced
+
+
+def cmd_import_sweethome3d(args) -> int:
+    from render import sweethome3d as sh
+    from synthgap.util import Progress
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    if not classes:
+        raise UserError("--classes: give at least one class, e.g. --classes 'chair,dining table,cup,bottle'")
+    furniture = Path(args.furniture_dir)
+    manifest = _load(args.manifest)
+    try:
+        pieces = sh.read_all(furniture)
+        chosen = sh.select(pieces, classes, args.max_per_class)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    entries = []
+    with Progress(len(chosen), "extract") as prog:
+        for piece, cls in chosen:
+            entries.append(sh.entry_for(piece, cls, furniture))
+            prog.update(1, postfix=piece.cat_id)
+    if not args.no_floor_textures:
+        entries += sh.floor_entries(furniture)
+    added, replaced = _merge_write(manifest, entries)
+    counts = Counter(e.cls for e in entries if e.kind == "mesh")
+    print(f"{manifest.path}: {added} added, {replaced} replaced "
+          f"({', '.join(f'{c}: {counts[c]}' for c in classes)}; floor textures: "
+          f"{sum(e.kind == 'floor_texture' for e in entries)})")
+    return 0
+
+
+def cmd_import_hdri(args) -> int:
+    from render import assets_setup as st
+    from render.manifest import AssetEntry, asset_cache_dir, sha256_file
+
+    manifest = _load(args.manifest)
+    try:
+        tgz = st.npm_tarball()
+    except RuntimeError as e:
+        raise UserError(str(e)) from None
+    available = st.hdri_names_in_tarball(tgz)
+    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else available
+    bad = [n for n in names if n not in available]
+    if bad:
+        raise UserError(f"--names: no HDRI {', '.join(bad)} in {st.NPM_PACKAGE}@{st.NPM_VERSION} "
+                        f"(available: {', '.join(available)})")
+    entries = []
+    for n in names:
+        rel = f"hdri/{n}.exr"
+        dest = asset_cache_dir() / rel
+        if not dest.exists():
+            st.make_hdri(rel, tgz, dest)
+        entries.append(AssetEntry(id=f"hdri-{n}", kind="hdri", format="exr", path=f"cache:{rel}", licence="CC0-1.0",
+                                  author="Poly Haven (polyhaven.com), resized by pmndrs/assets",
+                                  source=f"npm {st.NPM_PACKAGE}@{st.NPM_VERSION}: hdri/{n}.exr.js",
+                                  sha256=sha256_file(dest)))
+    added, replaced = _merge_write(manifest, entries)
+    print(f"{manifest.path}: {added} added, {replaced} replaced (HDRIs: {', '.join(names)})")
+    return 0
+
+
+# ---- check -------------------------------------------------------------------------------------------
+def file_problems(manifest, ids: set[str] | None = None) -> list[str]:
+    """Per entry: file exists, non-empty, checksum; an OBJ's MTL and textures exist."""
+    from render.manifest import sha256_file
+
+    out = []
+    for a in manifest.assets:
+        if a.is_primitive or (ids and a.id not in ids):
+            continue
+        where = f"{manifest.path}: asset {a.id}"
+        p = a.resolved_path()
+        if not p.exists():
+            out.append(f"{where}: file {p} missing (run scripts/setup.sh or `python -m render.assets_setup`)")
+            continue
+        if p.stat().st_size == 0:
+            out.append(f"{where}: file {p} is empty")
+            continue
+        got = sha256_file(p)
+        if got != a.sha256:
+            out.append(f"{where}: file {p}: sha256 {got} does not match the manifest's {a.sha256}")
+            continue
+        if a.format == "obj":
+            out += [f"{where}: {m}" for m in obj_dependency_problems(p)]
+    return out
+
+
+def obj_dependency_problems(obj: Path) -> list[str]:
+    """mtllib files and their map_* textures must exist next to the OBJ."""
+    probs = []
+    mtls = []
+    with open(obj, encoding="latin-1") as f:
+        for line in f:
+            if line.startswith("mtllib"):
+                mtls += line.split(None, 1)[1].strip().split() if len(line.split(None, 1)) > 1 else []
+    for m in mtls:
+        mp = obj.parent / m
+        if not mp.exists():
+            probs.append(f"{obj}: material library {m} missing")
+            continue
+        with open(mp, encoding="latin-1") as f:
+            for line in f:
+                parts = line.strip().split()
+                # map_refl (reflection) is ignored by Blender's importer; some catalogue MTLs name a
+                # reflection image the package does not ship
+                if parts and parts[0].lower().startswith("map_") and parts[0].lower() != "map_refl" \
+                        and len(parts) > 1:
+                    tex = parts[-1]
+                    if not (obj.parent / tex).exists() and not Path(tex).is_absolute():
+                        probs.append(f"{mp}: texture {tex} missing")
+    return probs
+
+
+def render_problems(manifest, ids: set[str] | None = None, timeout: int = 600) -> tuple[list[str], dict]:
+    """Load every OBJ mesh in the render environment; bounds must be finite and non-degenerate."""
+    from synthgap.envs import render_python, subprocess_env
+
+    meshes = [a for a in manifest.assets if a.kind == "mesh" and not a.is_primitive and (not ids or a.id in ids)]
+    if not meshes:
+        return [], {}
+    cmd = [str(render_python()), "-m", "render.assets_probe", "load", "--manifest", str(manifest.path)]
+    if ids:
+        cmd += ["--ids", ",".join(sorted(ids))]
+    env = subprocess_env()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not lines:
+        tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        return [f"{manifest.path}: render environment probe failed (exit {r.returncode}): {tail}"], {}
+    res = json.loads(lines[-1])
+    out = []
+    for a in meshes:
+        info = res.get(a.id)
+        where = f"{manifest.path}: asset {a.id}"
+        if info is None:
+            out.append(f"{where}: not probed")
+        elif not info["ok"]:
+            out.append(f"{where}: mesh does not load in the render environment: {info['error']}")
+        else:
+            ext = info["extent_m"]
+            if info["n_faces"] == 0 or min(ext) <= 1e-5:
+                out.append(f"{where}: degenerate mesh ({info['n_faces']} faces, extent {ext} m)")
+            elif a.size_cm and max(abs(e * 100 - s) / s for e, s in zip(ext, a.size_cm)) > 0.02:
+                out.append(f"{where}: loaded extent {ext} m does not match size_cm {list(a.size_cm)}")
+            sc = info.get("size_scale")
+            if sc and min(sc) > 0 and max(sc) / min(sc) > 1.25:
+                out.append(f"{where}: size_cm {list(a.size_cm)} needs unequal axis scales "
+                           f"{[round(x, 4) for x in sc]}: is rotation_deg {list(a.rotation_deg)} upright?")
+            if info.get("textures_missing"):
+                out.append(f"{where}: textures not loaded: {', '.join(info['textures_missing'])}")
+    return out, res
+
+
+def count_table(manifest) -> str:
+    rows = []
+    for c in manifest.class_names():
+        ms = [a for a in manifest.assets if a.kind == "mesh" and a.cls == c]
+        real = [a for a in ms if not a.is_primitive]
+        lic = Counter(a.licence for a in real)
+        rows.append((c, str(len(real)), str(len(ms) - len(real)), "real" if real else "primitive",
+                     ", ".join(f"{k} {v}" for k, v in sorted(lic.items())) or "-"))
+    for kind in ("hdri", "floor_texture"):
+        bs = manifest.backgrounds(kind)
+        lic = Counter(a.licence for a in bs)
+        rows.append((f"[{kind}]", str(len(bs)), "-", "-", ", ".join(f"{k} {v}" for k, v in sorted(lic.items())) or "-"))
+    head = ("class", "meshes", "primitives", "renders with", "licences")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    fmt = "  ".join("{:<%d}" % x for x in w)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * x for x in w))] + [fmt.format(*r) for r in rows])
+
+
+def cmd_check(args) -> int:
+    manifest = _load(args.manifest)
+    ids = {i for i in args.ids.split(",") if i} if args.ids else None
+    if ids:
+        unknown = ids - {a.id for a in manifest.assets}
+        if unknown:
+            raise UserError(f"--ids: not in {manifest.path}: {', '.join(sorted(unknown))}")
+    problems = file_problems(manifest, ids)
+    if not args.no_render:
+        bad_files = {p.split(": asset ", 1)[1].split(":", 1)[0] for p in problems if ": asset " in p}
+        probe_ids = {a.id for a in manifest.assets if a.kind == "mesh" and not a.is_primitive
+                     and (not ids or a.id in ids) and a.id not in bad_files}
+        if probe_ids:
+            more, _ = render_problems(manifest, probe_ids)
+            problems += more
+    print(count_table(manifest))
+    n = sum(1 for a in manifest.assets if not ids or a.id in ids)
+    if problems:
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"{len(problems)} problem(s) in {n} entries", file=sys.stderr)
+        return 1
+    print(f"{manifest.path}: {n} entries ok" + ("" if not args.no_render else " (render-env load skipped)"))
+    return 0
+
+
+def cmd_list(args) -> int:
+    manifest = _load(args.manifest)
+    for a in manifest.assets:
+        size = "x".join(f"{s:g}" for s in a.size_cm) + " cm" if a.size_cm else ""
+        print(f"{a.id:<34} {a.kind:<13} {a.cls or '':<13} {size:<20} {a.licence:<12} {a.author}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    from render import sweethome3d as sh
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--manifest", default=None, help="default: $SYNTHGAP_MANIFEST or assets_manifest.yaml")
+    ap = argparse.ArgumentParser(prog="synthgap assets", description="meshes and backgrounds in assets_manifest.yaml")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("import-sweethome3d", parents=[common], help="extract Sweet Home 3D models of some classes, add them to the manifest")
+    p.add_argument("--classes", required=True, help="comma-separated, e.g. 'chair,dining table,cup,bottle'")
+    p.add_argument("--max-per-class", type=int, default=None, help="first N of each class in CLASS_TABLE order")
+    p.add_argument("--furniture-dir", default=str(sh.DEFAULT_FURNITURE_DIR))
+    p.add_argument("--no-floor-textures", action="store_true", help="do not add the CC0 floor textures")
+    p.set_defaults(func=cmd_import_sweethome3d)
+    p = sub.add_parser("import-hdri", parents=[common], help="decode CC0 HDRIs from npm @pmndrs/assets, add them to the manifest")
+    p.add_argument("--names", default="", help="comma-separated HDRI names (default: all in the package)")
+    p.set_defaults(func=cmd_import_hdri)
+    p = sub.add_parser("check", parents=[common], help="verify every entry; per-class table; exit 1 with one line per problem")
+    p.add_argument("--no-render", action="store_true", help="skip loading meshes in the render environment")
+    p.add_argument("--ids", default="", help="only these entries (comma-separated)")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("list", parents=[common], help="one line per entry")
+    p.set_defaults(func=cmd_list)
+    args = ap.parse_args(argv)
+    if getattr(args, "max_per_class", None) is not None and args.max_per_class < 1:
+        raise UserError("--max-per-class must be >= 1")
+    return args.func(args)

@@ -1,0 +1,121 @@
+"""Render-environment probes for manifest meshes (run as a subprocess of the main env):
+
+    python -m render.assets_probe load   --manifest M [--ids a,b]   -> JSON per mesh: loads? bounds? textures?
+    python -m render.assets_probe layout --manifest M --ids a,b,... --seed S
+                                                               -> JSON per object: min z vs its support plane
+
+`synthgap assets check` uses `load`; tests/test_assets_render.py uses `layout`. Prints one JSON object on
+stdout's last line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _bproc():
+    from render.bproc_compat import import_blenderproc
+
+    bproc = import_blenderproc()
+    bproc.init()
+    return bproc
+
+
+def probe_load(bproc, manifest, ids: list[str] | None) -> dict:
+    import bpy
+    import numpy as np
+
+    from render import scene_assets as sa
+
+    out = {}
+    for e in manifest.assets:
+        if e.kind != "mesh" or e.is_primitive or (ids and e.id not in ids):
+            continue
+        bproc.clean_up()
+        try:
+            obj = sa.load_obj_entry(bproc, e, name=f"probe_{e.id}")
+            v = sa.world_vertices(obj)
+            ext = (v.max(axis=0) - v.min(axis=0)) if len(v) else np.zeros(3)
+            images = set()
+            for m in obj.get_materials():
+                if m is None or not m.blender_obj.use_nodes:
+                    continue
+                for n in m.blender_obj.node_tree.nodes:
+                    if n.type == "TEX_IMAGE" and n.image is not None:
+                        images.add((n.image.filepath, bool(n.image.has_data or n.image.size[0] > 0)))
+            out[e.id] = {"ok": True, "n_vertices": int(len(v)), "n_faces": len(obj.get_mesh().polygons),
+                         "extent_m": [round(float(x), 5) for x in ext],
+                         "min_z": round(float(v[:, 2].min()), 6) if len(v) else None,
+                         "size_scale": list(obj.get_cp("size_scale")) if obj.has_cp("size_scale") else None,
+                         "n_materials": len([m for m in obj.get_materials() if m is not None]),
+                         "textures": sorted(p for p, _ in images),
+                         "textures_missing": sorted(p for p, ok in images if not ok)}
+        except Exception as ex:  # noqa: BLE001 - reported per asset
+            out[e.id] = {"ok": False, "error": f"{type(ex).__name__}: {ex}".splitlines()[0]}
+    del bpy
+    return out
+
+
+def probe_layout(bproc, manifest, ids: list[str], seed: int, placement: str) -> dict:
+    import numpy as np
+
+    from render import scene_assets as sa
+
+    rng = np.random.default_rng(seed)
+    bproc.clean_up()
+    sa.make_floor(bproc, None, rng)
+    objs, classes = [], []
+    for k, aid in enumerate(ids):
+        e = manifest.by_id(aid)
+        objs.append(sa.load_obj_entry(bproc, e, name=f"obj{k}_{aid}"))
+        classes.append(e.cls)
+    res = []
+    if placement == "surface":
+        fps = sa.layout_surface(objs, classes, rng)
+        supports = {o.get_name(): 0.0 for o in objs}
+        for f in fps:
+            if f.support != "floor":
+                supports[f.obj.get_name()] = float(f.z)
+        for f in fps:
+            v = sa.world_vertices(f.obj)
+            res.append({"name": f.obj.get_name(), "class": f.cls, "support": f.support, "support_z": float(f.z),
+                        "min_z": float(v[:, 2].min()), "rotation": [float(a) for a in f.obj.get_rotation_euler()],
+                        "xy": [float(x) for x in f.xy], "radius": f.radius})
+    else:
+        sa.pose_floating(objs, rng)
+        for o in objs:
+            v = sa.world_vertices(o)
+            res.append({"name": o.get_name(), "min_z": float(v[:, 2].min()),
+                        "rotation": [float(a) for a in o.get_rotation_euler()]})
+    # footprints of objects on the same support must not overlap (yaw-invariant discs)
+    return {"objects": res}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m render.assets_probe")
+    ap.add_argument("mode", choices=["load", "layout"])
+    ap.add_argument("--manifest", default=None)
+    ap.add_argument("--ids", default="")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--placement", choices=["surface", "floating"], default="surface")
+    args = ap.parse_args(argv)
+    from render.manifest import load_manifest
+
+    manifest = load_manifest(args.manifest)
+    ids = [i for i in args.ids.split(",") if i]
+    bproc = _bproc()
+    result = probe_load(bproc, manifest, ids or None) if args.mode == "load" else \
+        probe_layout(bproc, manifest, ids, args.seed, args.placement)
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    from render.bproc_compat import hard_exit
+
+    hard_exit(main(sys.argv[1:]))

@@ -1,0 +1,328 @@
+"""Blender-side asset helpers (render environment only: called by render/scene.py inside BlenderProc).
+
+- load_obj_entry: an OBJ manifest mesh -> one MeshObject at catalogue size (metres), upright (Z-up via the
+  entry's rotation_deg), textures kept, its base centred on the origin (lowest point at z = 0).
+- set_hdri_background / make_floor: world HDRI (random yaw) and a textured, UV-tiled support plane.
+- layout_surface / pose_floating: placement. `surface`: big items (chairs, tables) stand on the floor
+  (z = 0), small items stand on a table top when the scene has a table and they fit, else on the floor;
+  footprints never overlap, rotation is yaw only, so every object's lowest point lies on its support plane.
+  `floating`: free rotation and height.
+
+Every function takes `bproc` (the imported BlenderProc module) so this file imports nothing heavy itself and
+works both under `blenderproc run` and in-process.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SMALL_HEIGHT_M = 0.45       # items lower than this may stand on a table top
+TABLE_EDGE_MARGIN_M = 0.03  # keep small items this far inside the table top's footprint
+
+
+# ---- meshes ------------------------------------------------------------------------------------------
+def load_obj_entry(bproc, entry, name: str | None = None):
+    """Load an OBJ entry as one MeshObject: import (the importer's Y-up -> Z-up conversion baked in),
+    apply rotation_deg, scale each axis to size_cm (as Sweet Home 3D does: the catalogue size is the
+    model's bounding box), move the base centre to the origin. Materials and textures stay as the MTL
+    gives them."""
+    path = entry.resolved_path()
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"asset {entry.id}: mesh file {path} not found "
+                                "(run scripts/setup.sh, or `synthgap assets check` for details)")
+    parts = bproc.loader.load_obj(str(path))
+    if not parts:
+        raise RuntimeError(f"asset {entry.id}: {path} holds no mesh")
+    for p in parts:  # the importer puts its axis conversion into each object's rotation: bake it
+        p.persist_transformation_into_mesh()
+    obj = parts[0]
+    if len(parts) > 1:
+        obj.join_with_other_objects(parts[1:])
+    if any(entry.rotation_deg):
+        obj.set_rotation_euler([math.radians(a) for a in entry.rotation_deg])
+        obj.persist_transformation_into_mesh()
+    lo, hi = _vertex_bounds(obj)
+    ext = hi - lo
+    if not np.all(np.isfinite(ext)) or ext.max() <= 0:
+        raise RuntimeError(f"asset {entry.id}: {path} has degenerate bounds {ext.tolist()}")
+    if entry.size_cm:
+        target = np.asarray(entry.size_cm, dtype=float) / 100.0
+        # a flat axis (extent ~0, e.g. a plane) keeps the mean scale of the others instead of blowing up
+        ok = ext > 1e-6 * ext.max()
+        scale = np.where(ok, target / np.where(ok, ext, 1.0), 0.0)
+        scale[~ok] = float(np.mean(scale[ok]))
+        obj.set_scale(scale.tolist())
+        obj.persist_transformation_into_mesh()
+        # equal factors = the catalogue size is the model's own proportions, i.e. rotation_deg is right
+        obj.set_cp("size_scale", [float(x) for x in scale])
+    lo, hi = _vertex_bounds(obj)
+    obj.set_location([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+    obj.persist_transformation_into_mesh()
+    if name:
+        obj.set_name(name)
+    obj.set_cp("asset_id", entry.id)
+    return obj
+
+
+def _vertex_bounds(obj) -> tuple[np.ndarray, np.ndarray]:
+    v = world_vertices(obj)
+    if len(v) == 0:
+        return np.zeros(3), np.zeros(3)
+    return v.min(axis=0), v.max(axis=0)
+
+
+def local_vertices(obj) -> np.ndarray:
+    mesh = obj.get_mesh()
+    n = len(mesh.vertices)
+    co = np.empty(n * 3, dtype=np.float64)
+    mesh.vertices.foreach_get("co", co)
+    return co.reshape(n, 3)
+
+
+def world_vertices(obj) -> np.ndarray:
+    """All vertices of a MeshObject in world coordinates, (n, 3), from its current location/rotation/scale
+    (computed here: Blender's matrix_world is only refreshed by a depsgraph update)."""
+    m = np.eye(4)
+    m[:3, :3] = euler_matrix(obj.get_rotation_euler()) * np.asarray(obj.get_scale(), dtype=float)[None, :]
+    m[:3, 3] = np.asarray(obj.get_location(), dtype=float)
+    return local_vertices(obj) @ m[:3, :3].T + m[:3, 3]
+
+
+def euler_matrix(xyz) -> np.ndarray:
+    """Blender's XYZ Euler as a matrix: R = Rz @ Ry @ Rx."""
+    x, y, z = (float(a) for a in xyz)
+    cx, sx, cy, sy, cz, sz = math.cos(x), math.sin(x), math.cos(y), math.sin(y), math.cos(z), math.sin(z)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def object_min_z(obj) -> float:
+    v = world_vertices(obj)
+    return float(v[:, 2].min()) if len(v) else float("nan")
+
+
+# ---- backgrounds -------------------------------------------------------------------------------------
+def set_hdri_background(bproc, entry, rng: np.random.Generator, strength: tuple[float, float] = (0.8, 1.2)) -> dict:
+    """The entry's HDRI as world light and background, rotated by a random yaw. Returns the sampled values."""
+    path = entry.resolved_path()
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"asset {entry.id}: HDRI {path} not found (run scripts/setup.sh)")
+    import bpy
+
+    yaw = float(rng.uniform(0.0, 2 * math.pi))
+    s = float(rng.uniform(*strength))
+    world = bpy.context.scene.world
+    if world is None:
+        world = bpy.context.scene.world = bpy.data.worlds.new("World")
+    world.use_nodes = True  # a fresh world after clean_up() has no node tree yet
+    if not any(n.type == "BACKGROUND" for n in world.node_tree.nodes):
+        bg = world.node_tree.nodes.new("ShaderNodeBackground")
+        out = next((n for n in world.node_tree.nodes if n.type == "OUTPUT_WORLD"), None) or \
+            world.node_tree.nodes.new("ShaderNodeOutputWorld")
+        world.node_tree.links.new(bg.outputs["Background"], out.inputs["Surface"])
+    bproc.world.set_world_background_hdr_img(str(path), strength=s, rotation_euler=[0.0, 0.0, yaw])
+    return {"background_id": entry.id, "hdri_yaw_deg": round(math.degrees(yaw), 3), "hdri_strength": round(s, 4)}
+
+
+def make_floor(bproc, entry=None, rng: np.random.Generator | None = None, half_size_m: float = 20.0,
+               tile_m: tuple[float, float] = (0.6, 1.2), rgb=None):
+    """A square support plane at z = 0 named sg_support: textured with a floor_texture entry (tiled every
+    tile_m metres, random offset and rotation of the texture), or a plain colour `rgb`."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    plane = bproc.object.create_primitive("PLANE", scale=[half_size_m, half_size_m, 1])
+    plane.set_name("sg_support")
+    info: dict[str, Any] = {}
+    if entry is not None:
+        path = entry.resolved_path()
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"asset {entry.id}: floor texture {path} not found (run scripts/setup.sh)")
+        mat = bproc.material.create_material_from_texture(str(path), f"floor_{entry.id}")
+        tile = float(rng.uniform(*tile_m))
+        _tile_uvs(plane, repeats=2 * half_size_m / tile, offset=rng.uniform(0, 1, 2),
+                  angle=float(rng.choice([0.0, 90.0])))
+        mat.set_principled_shader_value("Roughness", float(rng.uniform(0.3, 0.8)))
+        info.update(background_id=entry.id, floor_tile_m=round(tile, 4))
+    else:
+        mat = bproc.material.create("support")
+        c = np.asarray(rgb if rgb is not None else rng.uniform(0.05, 0.95, 3), dtype=float)
+        mat.set_principled_shader_value("Base Color", [*c.tolist(), 1.0])
+        info["support_rgb"] = [round(float(x), 4) for x in c]
+    plane.add_material(mat)
+    return plane, info
+
+
+def _tile_uvs(plane, repeats: float, offset, angle: float) -> None:
+    mesh = plane.get_mesh()
+    if not mesh.uv_layers:
+        plane.add_uv_mapping("cube")
+    uv = mesh.uv_layers.active.data
+    n = len(uv)
+    co = np.empty(2 * n)
+    uv.foreach_get("uv", co)
+    co = co.reshape(n, 2) - 0.5
+    if angle:
+        a = math.radians(angle)
+        co = co @ np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]).T
+    co = co * repeats + np.asarray(offset)
+    uv.foreach_set("uv", co.ravel())
+
+
+# ---- placement ---------------------------------------------------------------------------------------
+@dataclass
+class Footprint:
+    """An object standing upright: yaw-rotated base around (x, y) at height z (its lowest point)."""
+    obj: Any
+    radius: float                # half the diagonal of the xy extent (yaw-invariant bound)
+    height: float
+    cls: str | None = None
+    xy: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    z: float = 0.0
+    yaw: float = 0.0
+    support: str = "floor"
+
+
+def _extent(obj) -> np.ndarray:
+    lo, hi = _vertex_bounds(obj)
+    return hi - lo
+
+
+def _free_spot(r: float, taken: list[tuple[np.ndarray, float]], rng, lo: np.ndarray, hi: np.ndarray,
+               tries: int = 200) -> np.ndarray | None:
+    """A uniform point in the box [lo, hi] whose disc of radius r touches none of `taken`."""
+    if np.any(hi < lo):
+        return None
+    for _ in range(tries):
+        xy = rng.uniform(lo, hi)
+        if all(np.linalg.norm(xy - c) >= r + rc for c, rc in taken):
+            return xy
+    return None
+
+
+def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generator, outer: list[bool] | None = None,
+                   table_classes: tuple[str, ...] = ("dining table",), gap_m: float = 0.02,
+                   ring_width_m: float = 0.6) -> list[Footprint]:
+    """Stand every object upright on a support plane with a random yaw, footprints not overlapping.
+
+    Big items stand on the floor (z = 0): `outer` ones (distractors) in a ring around the others, the rest
+    in a square that grows until they fit. Small items (height < SMALL_HEIGHT_M) go on the top of a table of
+    the scene when one is there and has room (the top is the table's highest point, its footprint shrunk by
+    TABLE_EDGE_MARGIN_M), else on the floor. Each object's lowest point ends on its support plane: its base
+    is at z = 0 in mesh coordinates and only yaw is applied. Returns the footprints (support 'floor' or the
+    table's object name)."""
+    outer = list(outer) if outer is not None else [False] * len(objs)
+    fps = []
+    for o, c in zip(objs, classes):
+        ext = _extent(o)
+        fps.append(Footprint(o, 0.5 * float(math.hypot(ext[0], ext[1])) + gap_m / 2, float(ext[2]), c))
+    is_outer = {id(f): bool(b) for f, b in zip(fps, outer)}
+    tables = [f for f in fps if f.cls in table_classes]
+    small = [f for f in fps if f not in tables and f.height < SMALL_HEIGHT_M]
+    big = [f for f in fps if f not in small]
+    floor_taken: list[tuple[np.ndarray, float]] = []
+    state = {"half": 0.5 * math.sqrt(sum(math.pi * f.radius ** 2 for f in fps if not is_outer[id(f)]) * 2.5) + 0.05,
+             "r_in": 0.0}
+
+    def floor_spot(f: Footprint) -> None:
+        if is_outer[id(f)]:
+            dist = max(state["r_in"], 0.05) + f.radius
+            while True:
+                for _ in range(100):
+                    ang = rng.uniform(0, 2 * math.pi)
+                    d = dist + rng.uniform(0.0, ring_width_m)
+                    xy = np.array([math.cos(ang), math.sin(ang)]) * d
+                    if all(np.linalg.norm(xy - c) >= f.radius + rc for c, rc in floor_taken):
+                        break
+                else:
+                    dist += ring_width_m / 2
+                    continue
+                break
+        else:
+            while True:
+                h = state["half"]
+                xy = _free_spot(f.radius, floor_taken, rng, np.array([-h, -h]), np.array([h, h]))
+                if xy is not None:
+                    break
+                state["half"] *= 1.25
+            state["r_in"] = max(state["r_in"], float(np.linalg.norm(xy)) + f.radius)
+        f.xy, f.z, f.support = xy, 0.0, "floor"
+        floor_taken.append((xy, f.radius))
+
+    # floor: inner big items first (biggest first), then the ring of outer big items
+    for f in sorted(big, key=lambda f: (is_outer[id(f)], -f.radius)):
+        floor_spot(f)
+    # table tops: axis-aligned top rectangle of each table after its yaw
+    tops = []
+    for t in tables:
+        t.yaw = float(rng.uniform(0, 2 * math.pi))
+        _apply(t)
+        lo, hi = _vertex_bounds(t.obj)
+        tops.append((t, lo[:2] + TABLE_EDGE_MARGIN_M, hi[:2] - TABLE_EDGE_MARGIN_M, float(hi[2]), []))
+    for f in sorted(small, key=lambda f: (is_outer[id(f)], -f.radius)):
+        for k in (rng.permutation(len(tops)) if tops else []):
+            t, lo, hi, top_z, taken = tops[int(k)]
+            xy = _free_spot(f.radius, taken, rng, lo + f.radius, hi - f.radius, tries=60)
+            if xy is not None:
+                f.xy, f.z, f.support = xy, top_z, t.obj.get_name()
+                taken.append((xy, f.radius))
+                break
+        else:
+            floor_spot(f)
+    for f in fps:
+        if f not in tables:
+            f.yaw = float(rng.uniform(0, 2 * math.pi))
+        _apply(f)
+    return fps
+
+
+def _apply(f: Footprint) -> None:
+    f.obj.set_location([float(f.xy[0]), float(f.xy[1]), float(f.z)])
+    f.obj.set_rotation_euler([0.0, 0.0, f.yaw])
+
+
+def pose_floating(objs: list, rng: np.random.Generator, outer: list[bool] | None = None, gap_m: float = 0.02,
+                  ring_width_m: float = 0.6) -> list[np.ndarray]:
+    """Free poses: random rotation, bounding spheres not overlapping and above the floor (z = 0); `outer`
+    ones (distractors) in a ring around the others. The mesh origin sits at the base centre, so the
+    location is offset to put the object's own centre on the sampled point."""
+    outer = list(outer) if outer is not None else [False] * len(objs)
+    items = []
+    for o, b in zip(objs, outer):
+        ext = _extent(o)
+        items.append((o, 0.5 * float(np.linalg.norm(ext)) + gap_m / 2, float(ext[2]), bool(b)))
+    half = 0.5 * math.sqrt(sum(math.pi * r * r for _, r, _, b in items if not b) * 2.5) + 0.05
+    centres: list[tuple[np.ndarray, float]] = []
+    r_in = 0.0
+    out = []
+    for o, r, h, is_out in sorted(items, key=lambda t: (t[3], -t[1])):
+        grow = 0.0
+        while True:
+            c = None
+            for _ in range(200):
+                if is_out:
+                    ang = rng.uniform(0, 2 * math.pi)
+                    d = r_in + r + grow + rng.uniform(0.0, ring_width_m)
+                    p = np.array([math.cos(ang) * d, math.sin(ang) * d, rng.uniform(r, r + 2 * half)])
+                else:
+                    p = rng.uniform([-half, -half, r], [half, half, r + 2 * half])
+                if all(np.linalg.norm(p - q) >= r + rq for q, rq in centres):
+                    c = p
+                    break
+            if c is not None:
+                break
+            if is_out:
+                grow += ring_width_m / 2
+            else:
+                half *= 1.25
+        centres.append((c, r))
+        if not is_out:
+            r_in = max(r_in, float(np.hypot(c[0], c[1])) + r)
+        rot = rng.uniform(0, 2 * math.pi, 3)
+        o.set_rotation_euler(rot.tolist())
+        o.set_location((c - euler_matrix(rot) @ np.array([0.0, 0.0, h / 2])).tolist())
+        out.append(c)
+    return out
