@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+import os
 from pathlib import Path
 
 from synthgap.util import UserError, atomic_write_text, read_json
@@ -147,14 +148,16 @@ def hist_png(variant: str, hist: dict) -> bytes | None:
 
 
 def detections_png(run_dir: Path, run: dict, record: dict, n_images: int, score_thr: float = 0.3) -> bytes | None:
-    """The first `n_images` test images with ground truth (green) and detections >= score_thr (red)."""
+    """The first `n_images` test images holding ground truth (green) with the detections >= score_thr (red;
+    at least each image's top detection, its score written on the box)."""
     from PIL import Image, ImageDraw
 
     from benchmark.convert import class_names, load_coco_set, load_split
     real = load_coco_set(run["real_json"], run["images_dir"])
-    test = load_split(run["split"])["test"][:n_images]
     names = class_names(real.coco, run.get("category"))
     cat_ids = {c["id"] for c in real.coco["categories"] if c["name"] in names}
+    with_gt = {a["image_id"] for a in real.coco["annotations"] if a["category_id"] in cat_ids}
+    test = [i for i in load_split(run["split"])["test"] if i in with_gt][:n_images]
     pred_path = run_dir / record["predictions"]
     if not pred_path.exists():
         return None
@@ -172,8 +175,10 @@ def detections_png(run_dir: Path, run: dict, record: dict, n_images: int, score_
             if a["image_id"] == iid and a["category_id"] in cat_ids:
                 x, y, w, h = (v * s for v in a["bbox"])
                 draw.rectangle([x, y, x + w, y + h], outline=(0, 200, 0), width=2)
-        for d in dets:
-            if d["image_id"] == iid and d["score"] >= score_thr:
+        mine = [d for d in dets if d["image_id"] == iid]
+        thr = min(score_thr, max((d["score"] for d in mine), default=1.0))  # at least the top detection
+        for d in mine:
+            if d["score"] >= thr:
                 x, y, w, h = (v * s for v in d["bbox"])
                 draw.rectangle([x, y, x + w, y + h], outline=(230, 20, 20), width=2)
                 draw.text((x + 2, y + 1), f"{d['score']:.2f}", fill=(230, 20, 20))
@@ -264,7 +269,8 @@ def write_report(run_dir: str | Path, samples: int = 3) -> Path:
         md.append("No histograms: D_B/metadata were not computed for this run (see above).")
 
     md += ["", "## Sample detections on real test images", "",
-           "Green: ground truth; red: detections with score >= 0.3 (first seed of each cell)."]
+           "Test images holding ground truth. Green: ground truth; red: detections with score >= 0.3 (at "
+           "least each image's top detection; score on the box), first seed of each cell."]
     shown = set()
     for r in sorted(data["results"], key=lambda r: (order.index(r["variant"]), r["detector"], r["seed"])):
         key = (r["variant"], r["detector"])
@@ -288,6 +294,8 @@ def write_report(run_dir: str | Path, samples: int = 3) -> Path:
     md_path = run_dir / "report.md"
     atomic_write_text(md_path, text)
     atomic_write_text(run_dir / "report.html", _html(text, {fn: png for fn, _, png in figs}))
+    for p in (md_path, run_dir / "report.html"):
+        os.chmod(p, 0o644)   # the atomic temp file is created 0600
     return md_path
 
 

@@ -169,8 +169,10 @@ def _run_yolo(ctx: _Ctx, variant: str, src: str, seed: int, cell_dir: Path) -> d
     tr = yolo.train_yolo(data_yaml, cell_dir, epochs=ctx.spec.epochs, imgsz=ctx.spec.imgsz, seed=seed,
                          device=ctx.spec.device, patience=ctx.spec.patience, batch=min(ctx.spec.batch * 2, 16),
                          model_yaml=ctx.spec.yolo_model, progress_desc=f"{variant} yolo seed{seed}")
-    imgs = lambda ids: [(i, ctx.real.image_path(im)) for im in ctx.real.coco["images"]  # noqa: E731
-                        if (i := im["id"]) in set(ids)]
+    def imgs(ids: list[int]) -> list[tuple[int, Path]]:
+        keep = set(ids)
+        return [(im["id"], ctx.real.image_path(im)) for im in ctx.real.coco["images"] if im["id"] in keep]
+
     val_dets = yolo.predict_yolo(tr.weights, imgs(ctx.split["exposed"]), ctx.names, ctx.real_ids,
                                  imgsz=ctx.spec.imgsz, device=ctx.spec.device)
     test_dets = yolo.predict_yolo(tr.weights, imgs(ctx.split["test"]), ctx.names, ctx.real_ids,

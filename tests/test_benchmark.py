@@ -136,8 +136,8 @@ def test_tiny_yolo_and_frcnn_runs_write_results_records(tiny_run):
         assert set(evaluate.METRIC_KEYS) <= set(r["test"])
         assert 0.0 <= r["test"]["map"] <= 1.0 and r["train_s"] > 0 and r["epochs"] == 1
         assert r["val_split"] == "real exposed" and r["n_test_images"] == 5
-        assert r["init"] == ("scratch" if r["detector"] == "yolo" else
-                             r["init"] if r["init"].startswith("imagenet") else "scratch")
+        from benchmark.frcnn import find_backbone_weights
+        assert r["init"] == ("scratch" if r["detector"] == "yolo" else find_backbone_weights()[1])
         preds = json.loads((out / r["predictions"]).read_text())
         assert all(d["image_id"] in range(6, 11) and d["category_id"] in (1, 2) for d in preds)
         assert r["versions"]["torch"] and r["versions"]["ultralytics"]
