@@ -1,10 +1,11 @@
 """Render-environment probes for manifest meshes (run as a subprocess of the main env):
 
     python -m render.assets_probe load   --manifest M [--ids a,b]   -> JSON per mesh: loads? bounds? textures?
-    python -m render.assets_probe layout --manifest M --ids a,b,... --seed S
-                                                               -> JSON per object: min z vs its support plane
+    python -m render.assets_probe layout --manifest M --ids a,b,... --seeds 0,1 [--placement surface]
+                                                               -> JSON per seed and object: min z vs its
+                                                                  support plane, table-top inset, clearances
 
-`synthgap assets check` uses `load`; tests/test_assets_render.py uses `layout`. Prints one JSON object on
+`synthgap assets check` uses `load`; tests/test_assets.py uses `layout`. Prints one JSON object on
 stdout's last line.
 """
 from __future__ import annotations
@@ -60,39 +61,57 @@ def probe_load(bproc, manifest, ids: list[str] | None) -> dict:
     return out
 
 
-def probe_layout(bproc, manifest, ids: list[str], seed: int, placement: str) -> dict:
+def probe_layout(bproc, manifest, ids: list[str], seeds: list[int], placement: str) -> dict:
+    """Load the ids once per seed, lay them out with render.scene_assets, report per object: its support,
+    the support plane's height, its world min z, its rotation; for objects on a table, how far their
+    centre lies inside the table top's hull ("inset_m"); per support, the smallest clearance between
+    footprint discs ("clearance_m", < 0 = overlap)."""
+    import math
+
     import numpy as np
 
     from render import scene_assets as sa
 
-    rng = np.random.default_rng(seed)
-    bproc.clean_up()
-    sa.make_floor(bproc, None, rng)
-    objs, classes = [], []
-    for k, aid in enumerate(ids):
-        e = manifest.by_id(aid)
-        objs.append(sa.load_obj_entry(bproc, e, name=f"obj{k}_{aid}"))
-        classes.append(e.cls)
-    res = []
-    if placement == "surface":
-        fps = sa.layout_surface(objs, classes, rng)
-        supports = {o.get_name(): 0.0 for o in objs}
-        for f in fps:
-            if f.support != "floor":
-                supports[f.obj.get_name()] = float(f.z)
-        for f in fps:
-            v = sa.world_vertices(f.obj)
-            res.append({"name": f.obj.get_name(), "class": f.cls, "support": f.support, "support_z": float(f.z),
-                        "min_z": float(v[:, 2].min()), "rotation": [float(a) for a in f.obj.get_rotation_euler()],
-                        "xy": [float(x) for x in f.xy], "radius": f.radius})
-    else:
-        sa.pose_floating(objs, rng)
-        for o in objs:
-            v = sa.world_vertices(o)
-            res.append({"name": o.get_name(), "min_z": float(v[:, 2].min()),
-                        "rotation": [float(a) for a in o.get_rotation_euler()]})
-    # footprints of objects on the same support must not overlap (yaw-invariant discs)
-    return {"objects": res}
+    runs = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        bproc.clean_up()
+        sa.make_floor(bproc, None, rng)
+        objs, classes = [], []
+        for k, aid in enumerate(ids):
+            e = manifest.by_id(aid)
+            objs.append(sa.load_obj_entry(bproc, e, name=f"obj{k}_{aid}"))
+            classes.append(e.cls)
+        res = []
+        clearance: dict[str, float] = {}
+        if placement == "surface":
+            fps = sa.layout_surface(objs, classes, rng)
+            by_name = {f.obj.get_name(): f for f in fps}
+            for f in fps:
+                v = sa.world_vertices(f.obj)
+                rec = {"name": f.obj.get_name(), "class": f.cls, "support": f.support, "support_z": f.support_z,
+                       "min_z": float(v[:, 2].min()), "rotation": [float(a) for a in f.obj.get_rotation_euler()]}
+                if f.support != "floor":
+                    t = by_name[f.support]
+                    hull, _ = sa.table_top(t.obj)
+                    c, s_ = math.cos(-t.yaw), math.sin(-t.yaw)
+                    d = np.asarray(f.xy) - np.asarray(t.xy)
+                    rec["inset_m"] = sa.inset_distance(np.array([c * d[0] - s_ * d[1], s_ * d[0] + c * d[1]]), hull)
+                    rec["radius"] = f.radius
+                res.append(rec)
+            for i, a in enumerate(fps):
+                for b in fps[i + 1:]:
+                    if a.support == b.support:
+                        gap = float(np.linalg.norm(np.asarray(a.xy) - np.asarray(b.xy))) - a.radius - b.radius
+                        clearance[a.support] = min(clearance.get(a.support, math.inf), gap)
+        else:
+            sa.pose_floating(objs, rng)
+            for o in objs:
+                v = sa.world_vertices(o)
+                res.append({"name": o.get_name(), "min_z": float(v[:, 2].min()),
+                            "rotation": [float(a) for a in o.get_rotation_euler()]})
+        runs.append({"seed": seed, "objects": res, "clearance_m": clearance})
+    return {"runs": runs}
 
 
 def main(argv: list[str]) -> int:
@@ -100,7 +119,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("mode", choices=["load", "layout"])
     ap.add_argument("--manifest", default=None)
     ap.add_argument("--ids", default="")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="layout: comma-separated seeds (one layout each)")
     ap.add_argument("--placement", choices=["surface", "floating"], default="surface")
     args = ap.parse_args(argv)
     from render.manifest import load_manifest
@@ -109,7 +128,7 @@ def main(argv: list[str]) -> int:
     ids = [i for i in args.ids.split(",") if i]
     bproc = _bproc()
     result = probe_load(bproc, manifest, ids or None) if args.mode == "load" else \
-        probe_layout(bproc, manifest, ids, args.seed, args.placement)
+        probe_layout(bproc, manifest, ids, [int(x) for x in args.seeds.split(",") if x], args.placement)
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from render import annotate  # noqa: E402
+from render import annotate, scene_assets  # noqa: E402
 from render.bproc_compat import hard_exit, in_blenderproc_run, patch_blenderproc  # noqa: E402
 from render.config import SceneConfig, hex_to_rgb  # noqa: E402
 from render.manifest import AssetEntry, Manifest  # noqa: E402
@@ -70,8 +70,8 @@ def load_mesh(entry: AssetEntry, rng: np.random.Generator) -> list:
     """Create one manifest mesh at real size (metres), upright, its base centred on the origin.
 
     format primitive: a Blender primitive scaled to size_cm, with a random plain material;
-    format obj: the OBJ's parts joined into one object, rotated by rotation_deg (-> Z-up), scaled uniformly
-    so its height is size_cm[2] (or its largest side, for flat items), keeping its own materials.
+    format obj: render.scene_assets.load_obj_entry (parts joined, importer's Y-up baked in, rotation_deg,
+    each axis scaled to size_cm like Sweet Home 3D, textures kept).
     Returns [MeshObject] (one object per instance, so one mask per instance)."""
     size = np.array(entry.size_cm or (10.0, 10.0, 10.0)) / 100.0
     if entry.is_primitive:
@@ -82,27 +82,11 @@ def load_mesh(entry: AssetEntry, rng: np.random.Generator) -> list:
         mat.set_principled_shader_value("Base Color", [*rng.uniform(0.05, 0.95, 3), 1.0])
         mat.set_principled_shader_value("Roughness", float(rng.uniform(0.2, 0.9)))
         obj.add_material(mat)
-    else:
-        path = entry.resolved_path()
-        if path is None or not path.exists():
-            raise FileNotFoundError(f"asset {entry.id}: mesh file {path} not found (run `synthgap assets ...`)")
-        parts = bproc.loader.load_obj(str(path))
-        if not parts:
-            raise RuntimeError(f"asset {entry.id}: {path} holds no mesh")
-        obj = parts[0]
-        if len(parts) > 1:
-            obj.join_with_other_objects(parts[1:])
-        obj.set_rotation_euler([math.radians(a) for a in entry.rotation_deg])
+        lo, hi = scene_assets.object_bounds(obj)
+        obj.set_location([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
         obj.persist_transformation_into_mesh()
-        bb = obj.get_bound_box()
-        ext = bb.max(axis=0) - bb.min(axis=0)
-        scale = size[2] / ext[2] if ext[2] > 1e-9 else float(size.max() / max(ext.max(), 1e-9))
-        obj.set_scale([scale] * 3)
-        obj.persist_transformation_into_mesh()
-    bb = obj.get_bound_box()
-    lo, hi = bb.min(axis=0), bb.max(axis=0)
-    obj.set_location([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
-    obj.persist_transformation_into_mesh()
+    else:  # already at size, upright, base centred on the origin
+        obj = scene_assets.load_obj_entry(bproc, entry)
     return [obj]
 
 
@@ -117,26 +101,13 @@ def setup_background(cfg: SceneConfig, manifest: Manifest, rng: np.random.Genera
         bproc.renderer.set_world_background(list(rgb), strength=1.0)
         out["background_id"] = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in rgb)
     elif kind == "hdri":
-        entry = _pick_background(cfg, manifest, "hdri", rng)
-        bproc.world.set_world_background_hdr_img(str(entry.resolved_path()), strength=1.0,
-                                                 rotation_euler=[0.0, 0.0, float(rng.uniform(0, 2 * math.pi))])
-        out["background_id"] = entry.id
+        out.update(scene_assets.set_hdri_background(bproc, _pick_background(cfg, manifest, "hdri", rng), rng))
     else:  # floor: neutral world light, textured support plane
         bproc.renderer.set_world_background([0.6, 0.6, 0.6], strength=0.7)
-    if need_plane:
-        plane = bproc.object.create_primitive("PLANE", scale=[20, 20, 1])
-        plane.set_name("sg_support")
-        if kind == "floor":
-            entry = _pick_background(cfg, manifest, "floor_texture", rng)
-            mat = bproc.material.create_material_from_texture(str(entry.resolved_path()), f"floor_{entry.id}")
-            plane.add_uv_mapping("cube")
-            out["background_id"] = entry.id
-        else:
-            mat = bproc.material.create("support")
-            prgb = rng.uniform(0.05, 0.95, 3)
-            mat.set_principled_shader_value("Base Color", [*prgb, 1.0])
-            out["support_rgb"] = [round(float(c), 4) for c in prgb]
-        plane.add_material(mat)
+    if need_plane:  # sg_support at z=0: textured (floor) or a random plain colour
+        entry = _pick_background(cfg, manifest, "floor_texture", rng) if kind == "floor" else None
+        _, info = scene_assets.make_floor(bproc, entry, rng)
+        out.update(info)
     return out
 
 
@@ -155,36 +126,28 @@ def _int_range(r, rng) -> int:
     return int(rng.integers(int(r[0]), int(r[1]) + 1))
 
 
-def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> None:
-    """Annotated objects in a disc sized by their footprints (no overlap on a surface, up to 100 tries);
-    distractors in a ring around that disc, so they occlude sometimes rather than hide everything."""
-    radii = []
+def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """render.scene_assets: `surface` stands objects upright (yaw only) on the floor or, for small ones, on
+    a table top of the scene, footprints not overlapping; `floating` gives free poses above the floor.
+    Distractors go in a ring around the annotated objects, so they occlude sometimes rather than hide all.
+    Returns one record per object for the image sidecar (`placement`): object, asset_id, class, annotated,
+    support ('floor', a table's object name, or 'free'), support_z and min_z (world z of the lowest vertex,
+    metres): on a surface min_z == support_z."""
+    objs = [p.objs[0] for p in placed]
+    outer = [not p.annotated for p in placed]
+    support: dict[str, tuple[str, float | None]] = {}
+    if cfg.placement == "surface":
+        for f in scene_assets.layout_surface(objs, [p.entry.cls for p in placed], rng, outer=outer):
+            support[f.obj.get_name()] = (f.support, f.support_z)
+    else:
+        scene_assets.pose_floating(objs, rng, outer=outer)
+    out = []
     for p in placed:
-        bb = p.objs[0].get_bound_box()
-        ext = bb.max(axis=0) - bb.min(axis=0)
-        radii.append(0.5 * float(np.hypot(ext[0], ext[1])))
-    ann_r = [r for p, r in zip(placed, radii) if p.annotated]
-    spread = 0.6 * math.sqrt(sum(r * r for r in ann_r)) + 0.05 * len(ann_r)
-    centres: list[tuple[np.ndarray, float]] = []
-    for p, r in zip(placed, radii):
-        for attempt in range(100):
-            if p.annotated:
-                xy = rng.uniform(-spread, spread, 2)
-            else:
-                ang, dist = rng.uniform(0, 2 * math.pi), spread + r + rng.uniform(0.0, 0.6)
-                xy = np.array([math.cos(ang), math.sin(ang)]) * dist
-            if cfg.placement != "surface" or attempt == 99 or \
-                    all(np.linalg.norm(xy - c) >= r + rc for c, rc in centres):
-                break
-        centres.append((xy, r))
-        o = p.objs[0]
-        if cfg.placement == "surface":
-            o.set_location([float(xy[0]), float(xy[1]), 0.0])
-            o.set_rotation_euler([0.0, 0.0, float(rng.uniform(0, 2 * math.pi))])
-        else:
-            z = float(rng.uniform(0.0, 2 * spread + 0.2))
-            o.set_location([float(xy[0]), float(xy[1]), z])
-            o.set_rotation_euler([float(a) for a in rng.uniform(0, 2 * math.pi, 3)])
+        sup, sz = support.get(p.name, ("free", None))
+        out.append({"object": p.name, "asset_id": p.entry.id, "class": p.entry.cls, "annotated": p.annotated,
+                    "support": sup, "support_z": None if sz is None else round(float(sz), 6),
+                    "min_z": round(scene_assets.object_min_z(p.objs[0]), 6)})
+    return out
 
 
 def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[Placed], dict[str, Any]]:
@@ -213,10 +176,11 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
         objs = load_mesh(entry, rng)
         objs[0].set_name(f"{DISTRACTOR_PREFIX}{k}")
         placed.append(Placed(f"{DISTRACTOR_PREFIX}{k}", entry, objs, False))
-    _place(placed, cfg, rng)
+    placement = _place(placed, cfg, rng)
+    bpy.context.view_layer.update()  # matrix_world of the moved objects
 
-    # camera: distance / elevation / azimuth around the annotated objects' centre
-    centres = [o.get_bound_box().mean(axis=0) for p in placed if p.annotated for o in p.objs]
+    # camera: distance / elevation / azimuth around the annotated objects' centre (world bounding boxes)
+    centres = [np.mean(scene_assets.object_bounds(o), axis=0) for p in placed if p.annotated for o in p.objs]
     poi = np.mean(centres, axis=0)
     dist = float(rng.uniform(*cfg.camera.distance))
     el = float(rng.uniform(*cfg.camera.elevation_deg))
@@ -247,7 +211,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
         bo.pass_index = i + 1
     sampled.update({"camera_distance": dist, "camera_elevation_deg": el, "camera_azimuth_deg": az,
                     "n_objects": n_obj, "n_distractors": n_dis, "lights": lights,
-                    "blur_sigma_px": float(rng.uniform(*cfg.blur_sigma_px)),
+                    "blur_sigma_px": float(rng.uniform(*cfg.blur_sigma_px)), "placement": placement,
                     "asset_ids": sorted({p.entry.id for p in placed} |
                                         ({sampled["background_id"]} if cfg.background.kind != "color" else set()))})
     return placed, sampled

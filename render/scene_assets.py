@@ -4,7 +4,8 @@
   entry's rotation_deg), textures kept, its base centred on the origin (lowest point at z = 0).
 - set_hdri_background / make_floor: world HDRI (random yaw) and a textured, UV-tiled support plane.
 - layout_surface / pose_floating: placement. `surface`: big items (chairs, tables) stand on the floor
-  (z = 0), small items stand on a table top when the scene has a table and they fit, else on the floor;
+  (z = 0), small items stand on a table top (convex hull of its top vertices) when the scene has a table
+  and they fit, else on the floor;
   footprints never overlap, rotation is yaw only, so every object's lowest point lies on its support plane.
   `floating`: free rotation and height.
 
@@ -173,7 +174,7 @@ def _tile_uvs(plane, repeats: float, offset, angle: float) -> None:
 
 
 # ---- placement ---------------------------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)
 class Footprint:
     """An object standing upright: yaw-rotated base around (x, y) at height z (its lowest point)."""
     obj: Any
@@ -184,6 +185,7 @@ class Footprint:
     z: float = 0.0
     yaw: float = 0.0
     support: str = "floor"
+    support_z: float = 0.0       # height of the support plane (0 for the floor, the top for a table)
 
 
 def _extent(obj) -> np.ndarray:
@@ -210,10 +212,11 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
 
     Big items stand on the floor (z = 0): `outer` ones (distractors) in a ring around the others, the rest
     in a square that grows until they fit. Small items (height < SMALL_HEIGHT_M) go on the top of a table of
-    the scene when one is there and has room (the top is the table's highest point, its footprint shrunk by
-    TABLE_EDGE_MARGIN_M), else on the floor. Each object's lowest point ends on its support plane: its base
-    is at z = 0 in mesh coordinates and only yaw is applied. Returns the footprints (support 'floor' or the
-    table's object name)."""
+    the scene when one is there and has room (the top: the convex hull of the table's vertices within 2 cm of
+    its highest point, in the table's own frame, shrunk by TABLE_EDGE_MARGIN_M; so round and rotated tops
+    work), else on the floor. Each object's lowest point ends on its support plane: its base is at z = 0 in
+    mesh coordinates and only yaw is applied. Returns the footprints (support 'floor' or the table's object
+    name, support_z the plane's height)."""
     outer = list(outer) if outer is not None else [False] * len(objs)
     fps = []
     for o, c in zip(objs, classes):
@@ -255,23 +258,28 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
     # floor: inner big items first (biggest first), then the ring of outer big items
     for f in sorted(big, key=lambda f: (is_outer[id(f)], -f.radius)):
         floor_spot(f)
-    # table tops: axis-aligned top rectangle of each table after its yaw
+    # table tops: the convex hull of each table's top vertices, in the table's own frame
     tops = []
     for t in tables:
         t.yaw = float(rng.uniform(0, 2 * math.pi))
         _apply(t)
-        lo, hi = _vertex_bounds(t.obj)
-        tops.append((t, lo[:2] + TABLE_EDGE_MARGIN_M, hi[:2] - TABLE_EDGE_MARGIN_M, float(hi[2]), []))
+        hull, top_z = table_top(t.obj)
+        tops.append((t, hull, top_z, []))
     for f in sorted(small, key=lambda f: (is_outer[id(f)], -f.radius)):
         for k in (rng.permutation(len(tops)) if tops else []):
-            t, lo, hi, top_z, taken = tops[int(k)]
-            xy = _free_spot(f.radius, taken, rng, lo + f.radius, hi - f.radius, tries=60)
-            if xy is not None:
-                f.xy, f.z, f.support = xy, top_z, t.obj.get_name()
-                taken.append((xy, f.radius))
+            t, hull, top_z, taken = tops[int(k)]
+            local = _spot_in_polygon(f.radius + TABLE_EDGE_MARGIN_M, hull, taken, rng)
+            if local is not None:
+                taken.append((local, f.radius))
+                c, s_ = math.cos(t.yaw), math.sin(t.yaw)
+                f.xy = np.asarray(t.xy, dtype=float) + np.array([c * local[0] - s_ * local[1],
+                                                                 s_ * local[0] + c * local[1]])
+                f.z, f.support = top_z, t.obj.get_name()
                 break
         else:
             floor_spot(f)
+    for f in fps:
+        f.support_z = float(f.z)
     for f in fps:
         if f not in tables:
             f.yaw = float(rng.uniform(0, 2 * math.pi))
@@ -282,6 +290,68 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
 def _apply(f: Footprint) -> None:
     f.obj.set_location([float(f.xy[0]), float(f.xy[1]), float(f.z)])
     f.obj.set_rotation_euler([0.0, 0.0, f.yaw])
+
+
+def table_top(obj, band_m: float = 0.02) -> tuple[np.ndarray, float]:
+    """A table's top in its own frame (mesh coordinates: base centred on the origin, so a yaw about the
+    origin and a translation give world coordinates): the convex hull (k, 2) of the vertices within band_m
+    of the highest point, and that height above the table's base."""
+    v = local_vertices(obj) * np.asarray(obj.get_scale(), dtype=float)[None, :]
+    top = float(v[:, 2].max())
+    hull = convex_hull(v[v[:, 2] >= top - band_m, :2])
+    return hull, top - float(v[:, 2].min())
+
+
+def convex_hull(pts: np.ndarray) -> np.ndarray:
+    """2-D convex hull (Andrew's monotone chain), counter-clockwise, no repeated end point."""
+    pts = np.unique(np.round(np.asarray(pts, dtype=float), 9), axis=0)
+    if len(pts) < 3:
+        return pts
+
+    def half(points):
+        out: list = []
+        for p in points:
+            while len(out) >= 2 and (out[-1][0] - out[-2][0]) * (p[1] - out[-2][1]) - \
+                    (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0]) <= 0:
+                out.pop()
+            out.append(p)
+        return out
+
+    lower, upper = half(pts), half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def inset_distance(p: np.ndarray, hull: np.ndarray) -> float:
+    """Signed distance from p to the boundary of a counter-clockwise convex polygon (> 0 inside)."""
+    if len(hull) < 3:
+        return -math.inf
+    a, b = hull, np.roll(hull, -1, axis=0)
+    e = b - a
+    n = np.hypot(e[:, 0], e[:, 1])
+    ok = n > 1e-12
+    cross = e[ok, 0] * (p[1] - a[ok, 1]) - e[ok, 1] * (p[0] - a[ok, 0])
+    return float((cross / n[ok]).min())
+
+
+def _spot_in_polygon(r: float, hull: np.ndarray, taken: list[tuple[np.ndarray, float]], rng,
+                     tries: int = 60) -> np.ndarray | None:
+    """A uniform point of the polygon at least r inside its edges, its disc (radius r) clear of `taken`."""
+    if len(hull) < 3:
+        return None
+    lo, hi = hull.min(axis=0) + r, hull.max(axis=0) - r
+    if np.any(hi < lo):
+        return None
+    for _ in range(tries):
+        xy = rng.uniform(lo, hi)
+        if inset_distance(xy, hull) >= r and all(np.linalg.norm(xy - c) >= (r - TABLE_EDGE_MARGIN_M) + rc
+                                                 for c, rc in taken):
+            return xy
+    return None
+
+
+def object_bounds(obj) -> tuple[np.ndarray, np.ndarray]:
+    """World-space (min, max) corners of a MeshObject's vertices (from its current transform)."""
+    return _vertex_bounds(obj)
 
 
 def pose_floating(objs: list, rng: np.random.Generator, outer: list[bool] | None = None, gap_m: float = 0.02,

@@ -6,7 +6,7 @@ An `.sh3f` is a zip: `PluginFurnitureCatalog.properties` (Java properties: `key#
 plus one folder per model with the OBJ, its MTL and textures (and for Blend Swap a licence file).
 
 Which catalogue pieces become which class is decided here, explicitly (CLASS_TABLE, reviewed by
-tests/test_assets_sh3d.py), never guessed at run time. Pure Python (zipfile + math): runs in the main env.
+tests/test_assets.py), never guessed at run time. Pure Python (zipfile + math): runs in the main env.
 """
 from __future__ import annotations
 
