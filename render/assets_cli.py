@@ -4,6 +4,7 @@
     synthgap assets import-hdri --names apartment,lobby,studio
     synthgap assets check [--no-render] [--ids a,b]
     synthgap assets list
+    synthgap assets licenses DATASET_DIR [--stdout]   (DIR/LICENSES.txt from the dataset's COCO info)
 """
 from __future__ import annotations
 
@@ -258,6 +259,33 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_licenses(args) -> int:
+    """A rendered dataset's attribution as text: the asset ids in COCO info.licenses (written by every
+    render) -> render.manifest.attribution() -> DIR/LICENSES.txt (or stdout)."""
+    from render.manifest import attribution
+    from synthgap.util import read_json
+
+    d = Path(args.dataset)
+    coco_path = d / "coco_annotations.json" if d.is_dir() else d
+    coco = read_json(coco_path, "COCO annotations")
+    lic = (coco.get("info") or {}).get("licenses")
+    if not isinstance(lic, list):
+        raise UserError(f"{coco_path}: no info.licenses (not a synthgap dataset?)")
+    manifest = _load(args.manifest)
+    ids = [x["asset_id"] for x in lic if isinstance(x, dict) and "asset_id" in x]
+    try:
+        text = attribution(manifest, ids)["text"]
+    except KeyError as e:
+        raise UserError(str(e.args[0])) from None
+    if args.stdout:
+        sys.stdout.write(text)
+    else:
+        out = coco_path.parent / "LICENSES.txt"
+        atomic_write_text(out, text)
+        print(f"wrote {out} ({len(ids)} assets)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     from render import sweethome3d as sh
 
@@ -280,6 +308,10 @@ def main(argv: list[str]) -> int:
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("list", parents=[common], help="one line per entry")
     p.set_defaults(func=cmd_list)
+    p = sub.add_parser("licenses", parents=[common], help="write DATASET_DIR/LICENSES.txt (asset attribution)")
+    p.add_argument("dataset", help="a rendered dataset dir (or its coco_annotations.json)")
+    p.add_argument("--stdout", action="store_true", help="print instead of writing LICENSES.txt")
+    p.set_defaults(func=cmd_licenses)
     args = ap.parse_args(argv)
     if getattr(args, "max_per_class", None) is not None and args.max_per_class < 1:
         raise UserError("--max-per-class must be >= 1")

@@ -418,6 +418,23 @@ def test_dataset_carries_attribution(rendered, manifest):
         assert x["licence"] == e.licence in LICENCES and x["author"] == e.author
 
 
+@pytest.mark.render
+def test_licenses_txt_from_dataset(rendered, tmp_path, capsys):
+    """`synthgap assets licenses DIR` turns info.licenses into LICENSES.txt: every asset, grouped by licence."""
+    out, coco, _ = rendered
+    (tmp_path / "coco_annotations.json").write_text(json.dumps(coco))
+    assert assets_cli.main(["licenses", str(tmp_path)]) == 0
+    text = (tmp_path / "LICENSES.txt").read_text()
+    for x in coco["info"]["licenses"]:
+        assert f"- {x['asset_id']} (" in text and x["author"] in text
+    for spdx in {x["licence"] for x in coco["info"]["licenses"]}:
+        assert f"== {spdx}: " in text
+    (tmp_path / "coco_annotations.json").write_text(json.dumps({"info": {}, "images": []}))
+    with pytest.raises(Exception, match="no info.licenses"):
+        assets_cli.main(["licenses", str(tmp_path)])
+    capsys.readouterr()
+
+
 @pytest.mark.slow
 @pytest.mark.render
 def test_every_mesh_renders(tmp_path, asset_cache, render_env, manifest):
