@@ -1,0 +1,288 @@
+"""`synthgap align ...` (also `python -m align ...`): metadata tables, compare, GMM fit, config selection."""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+from synthgap.util import UserError, atomic_write_json
+
+EPILOG = """examples:
+  synthgap align metadata ../shared/realsets/bottles/annotations_coco.json --images ../shared/realsets/bottles/images \\
+      --split ../shared/realsets/bottles/split.json --category bottle --out real.csv
+  synthgap align compare out/probes/cfg-abc out/aligned --out cmp/
+  synthgap align compare out/aligned --real REAL.json --images DIR --split split.json --category bottle --out cmp/
+  synthgap align fit --real REAL.json --images DIR --split split.json --category bottle --out fit.json
+  synthgap align select --fit fit.json --probes out/probes --total 2000 --out plan.yaml
+A source is a dataset dir (coco_annotations.json [+ sidecar.json]), a COCO json (+ --images), or a saved
+metadata table (.csv / .json from `align metadata`). With --split only the exposed images are used unless
+--subset says otherwise."""
+
+
+def _add_source_opts(p: argparse.ArgumentParser, real: bool = False) -> None:
+    if real:
+        p.add_argument("--real", help="real COCO json (or dataset dir)")
+    p.add_argument("--images", help="image folder of the COCO json (default: the json's folder)")
+    p.add_argument("--split", help="split.json; selects --subset's image ids")
+    p.add_argument("--subset", choices=("exposed", "test", "all"), default="exposed",
+                   help="which split ids to use (default exposed; only exposed may drive fit/select)")
+    p.add_argument("--category", help="keep only annotations of this category (name or id)")
+    p.add_argument("--skip-invalid", action="store_true", help="report and skip bad images/annotations")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="synthgap align", epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description="Dataset metadata, distances to real data, GMM fit, config selection.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("metadata", help="COCO -> metadata table file + summary")
+    p.add_argument("source", help="dataset dir or COCO json")
+    _add_source_opts(p)
+    p.add_argument("--sidecar", help="render sidecar.json (a dataset dir's is found by itself)")
+    p.add_argument("--out", help="table file (.csv or .json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("compare", help="D_B / BC / W1 per metadata of two sets + histogram PNGs")
+    p.add_argument("sources", nargs="+", help="A B (or only B with --real)")
+    _add_source_opts(p, real=True)
+    p.add_argument("--metadata", help="comma list (default: every numeric metadata both sets have)")
+    p.add_argument("--level", choices=("bbox", "image"), default="bbox")
+    p.add_argument("--out", help="folder for compare.json and hist_<metadata>.png")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("fit", help="GMM + silhouette on the real metadata -> fit.json")
+    _add_source_opts(p, real=True)
+    p.add_argument("--metadata", help="comma list (default area_frac,cy [+depth when present])")
+    p.add_argument("--mode", choices=("1d", "joint"), default="1d")
+    p.add_argument("--kmax", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", choices=("bbox", "image"), default="bbox")
+    p.add_argument("--out", default="fit.json")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("select", help="pick configs for the fit's components from probe renders -> plan.yaml")
+    p.add_argument("--fit", required=True, help="fit.json from `align fit`")
+    p.add_argument("--probes", required=True, help="folder with one probe dataset dir per config")
+    p.add_argument("--total", type=int, required=True, help="images in the plan")
+    p.add_argument("--out", default="plan.yaml")
+    p.add_argument("--category", help="probe annotations to use (default: the fit's category)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    return ap
+
+
+# ------------------------------------------------------------------------------------------------ sources
+def load_source(src: str, images: str | None = None, split: str | None = None, subset: str = "exposed",
+                category: str | None = None, skip_invalid: bool = False, sidecar: str | None = None,
+                progress: bool = False, dataset: str | None = None):
+    """A MetadataTable from a dataset dir, a COCO json (+images/split) or a saved table file."""
+    from align.coco import load_split
+    from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
+    from synthgap.util import read_json
+
+    p = Path(src)
+    if not p.exists():
+        raise UserError(f"{p}: not found (expected a dataset dir, a COCO json or a metadata table)")
+    if p.is_dir():
+        if split:
+            ids = _split_ids(split, p / "coco_annotations.json", subset)
+            side = Path(sidecar) if sidecar else p / "sidecar.json"
+            return compute_metadata(p / "coco_annotations.json", images or p, category=category, image_ids=ids,
+                                    sidecar=side if side.is_file() else None, dataset=dataset or p.name,
+                                    skip_invalid=skip_invalid, progress=progress)
+        if images is None and sidecar is None:
+            return metadata_for_dir(p, category=category, dataset=dataset, skip_invalid=skip_invalid,
+                                    progress=progress)
+        side = Path(sidecar) if sidecar else p / "sidecar.json"
+        return compute_metadata(p / "coco_annotations.json", images or p, category=category,
+                                sidecar=side if side.is_file() else None, dataset=dataset or p.name,
+                                skip_invalid=skip_invalid, progress=progress)
+    if p.suffix.lower() == ".csv":
+        return MetadataTable.load(p)
+    d = read_json(p, "COCO json or metadata table")
+    if isinstance(d, dict) and "columns" in d and "data" in d:
+        return MetadataTable.load(p)
+    ids = _split_ids(split, p, subset) if split else None
+    if sidecar is None and (p.parent / "sidecar.json").is_file() and images is None:
+        sidecar = str(p.parent / "sidecar.json")
+    return compute_metadata(p, images, category=category, image_ids=ids, sidecar=sidecar,
+                            dataset=dataset or (p.parent.name if p.name == "coco_annotations.json" else p.stem),
+                            skip_invalid=skip_invalid, progress=progress)
+
+
+def _split_ids(split: str, coco_json: Path, subset: str) -> list[int] | None:
+    from align.coco import load_split
+
+    sp = load_split(split, coco_json)
+    return None if subset == "all" else list(getattr(sp, subset))
+
+
+def _fmt(v, width: int = 10) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-".rjust(width)
+    if isinstance(v, float):
+        return f"{v:.4g}".rjust(width)
+    return str(v).rjust(width)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def cmd_metadata(args) -> int:
+    t = load_source(args.source, args.images, args.split, args.subset, args.category, args.skip_invalid,
+                    args.sidecar, progress=not args.quiet)
+    for s in t.skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    print(f"{t.dataset}: {t.n('bbox')} boxes in {t.n('image')} images"
+          f"{f', {len(t.skipped)} skipped' if t.skipped else ''}")
+    for level in ("bbox", "image"):
+        print(f"\n{level} level:")
+        print(f"{'metadata':<22}{'n':>6}{'mean':>11}{'std':>11}{'min':>11}{'median':>11}{'max':>11}")
+        for s in t.summary(level):
+            print(f"{s['name']:<22}{s['n']:>6}" + "".join(_fmt(s[k], 11) for k in ("mean", "std", "min", "median", "max")))
+    if args.out:
+        t.save(args.out)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from align.distances import compare_tables
+
+    srcs = list(args.sources)
+    prog = not args.quiet
+    if args.real:
+        if len(srcs) != 1:
+            raise UserError("compare: with --real give exactly one other source (B)")
+        a = load_source(args.real, args.images, args.split, args.subset, args.category, args.skip_invalid,
+                        progress=prog, dataset=f"real-{args.subset}" if args.split else "real")
+        b = load_source(srcs[0], category=args.category, skip_invalid=args.skip_invalid, progress=prog)
+    else:
+        if len(srcs) != 2:
+            raise UserError(f"compare: give two sources A B (got {len(srcs)}), or --real ... and B")
+        a = load_source(srcs[0], args.images, args.split, args.subset, args.category, args.skip_invalid,
+                        progress=prog)
+        b = load_source(srcs[1], category=args.category, skip_invalid=args.skip_invalid, progress=prog)
+    if a.dataset == b.dataset:
+        b.dataset = b.dataset + " (B)"
+    if args.metadata:
+        md = [m.strip() for m in args.metadata.split(",") if m.strip()]
+    else:
+        md = [m for m in a.numeric_columns() if a.has(m, args.level) and b.has(m, args.level)]
+    res = compare_tables(a, b, md, level=args.level)
+    print(f"A = {a.dataset} ({a.n(args.level)} {args.level} rows), B = {b.dataset} ({b.n(args.level)} rows)")
+    print(f"{'metadata':<22}{'n A':>7}{'n B':>7}{'mean A':>11}{'mean B':>11}{'D_B':>9}{'BC':>8}{'bins':>6}{'W1':>11}")
+    for m, r in res.items():
+        print(f"{m:<22}{r.n_a:>7}{r.n_b:>7}{_fmt(r.mean_a, 11)}{_fmt(r.mean_b, 11)}{_fmt(r.db, 9)}"
+              f"{_fmt(r.bc, 8)}{r.n_bins:>6}{_fmt(r.w1, 11)}" + (f"  ({r.reason})" if r.reason else ""))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        pngs = write_histograms(a, b, res, out, args.level)
+        atomic_write_json(out / "compare.json", {"a": a.dataset, "b": b.dataset, "level": args.level,
+                                                 "results": {m: r.to_dict() for m, r in res.items()},
+                                                 "png": {m: p.name for m, p in pngs.items()}})
+        print(f"\nwrote {out / 'compare.json'} and {len(pngs)} histogram PNGs in {out}")
+    return 0
+
+
+def write_histograms(a, b, res: dict, out: Path, level: str = "bbox") -> dict:
+    """hist_<metadata>.png: A and B on the D_B bins (densities), title with D_B and W1."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pngs = {}
+    for m, r in res.items():
+        if r.db is None:
+            continue
+        va, vb = a.values(m, level), b.values(m, level)
+        va, vb = va[np.isfinite(va)], vb[np.isfinite(vb)]
+        edges = np.asarray(r.edges) if r.edges else 20
+        fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100)
+        ax.hist(va, bins=edges, density=True, alpha=0.55, label=f"{a.dataset} (n={va.size})", color="tab:blue")
+        ax.hist(vb, bins=edges, density=True, alpha=0.55, label=f"{b.dataset} (n={vb.size})", color="tab:orange")
+        ax.set_title(f"{m}: D_B={r.db:.3f}, W1={r.w1:.3g}, {r.n_bins} bins", fontsize=9)
+        ax.set_xlabel(m)
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out / f"hist_{m}.png"
+        fig.savefig(p)
+        plt.close(fig)
+        pngs[m] = p
+    return pngs
+
+
+def cmd_fit(args) -> int:
+    from align.gmm import fit_gmm
+
+    if not args.real:
+        raise UserError("fit: --real REAL.json (or a dataset dir) is required")
+    if not args.split:
+        print("warning: no --split: fitting on every image of --real (only exposed images should drive the fit)",
+              file=sys.stderr)
+    t = load_source(args.real, args.images, args.split, args.subset, args.category, args.skip_invalid,
+                    progress=not args.quiet, dataset=f"real-{args.subset}" if args.split else "real")
+    md = [m.strip() for m in args.metadata.split(",") if m.strip()] if args.metadata else None
+    src = {"real": str(Path(args.real).resolve()), "images": str(Path(args.images).resolve()) if args.images else None,
+           "split": str(Path(args.split).resolve()) if args.split else None, "subset": args.subset,
+           "category": args.category}
+    f = fit_gmm(t, metadata=md, mode=args.mode, kmax=args.kmax, seed=args.seed, level=args.level, source=src)
+    f.to_json(args.out)
+    print(f"{t.dataset}: {f.n_real} {args.level} rows, metadata {', '.join(f.metadata)}, mode {f.mode}")
+    _print_fit("joint" if len(f.metadata) > 1 else f.metadata[0], f.to_dict(), f.metadata)
+    for m, sub in f.fits.items():
+        if len(f.metadata) > 1:
+            _print_fit(m, sub, [m])
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _print_fit(label: str, d: dict, md: list[str]) -> None:
+    sil = ", ".join(f"K={k}: {_fmt(v, 0).strip()}/{_fmt(d.get('silhouette_null', {}).get(k), 0).strip()}"
+                    for k, v in d["silhouette"].items() if k != "1")
+    print(f"  {label}: K={d['k']}  (silhouette/single-Gaussian: {sil or 'n/a'})  {d.get('k_reason', '')}")
+    for i, c in enumerate(d["components"]):
+        sd = [math.sqrt(max(c["cov"][j][j], 0.0)) for j in range(len(md))]
+        print(f"    component {i}: weight {c['weight']:.3f}  " +
+              ", ".join(f"{m} {c['mean'][j]:.4g}±{sd[j]:.3g}" for j, m in enumerate(md)))
+
+
+def cmd_select(args) -> int:
+    from align.gmm import Fit
+    from align.select import load_probes, select_configs
+
+    fit = Fit.load(args.fit)
+    category = args.category if args.category is not None else fit.source.get("category")
+    probes = load_probes(args.probes, category=category, progress=not args.quiet)
+    plan = select_configs(fit, probes, args.total, seed=args.seed)
+    plan.to_yaml(args.out)
+    for s in plan.skipped:
+        print(f"probe left out: {s}", file=sys.stderr)
+    print(f"{len(probes)} probes, {fit.k} components -> {len(plan.entries)} configs, {plan.total} images")
+    for e in plan.entries:
+        print(f"  {e['config_name']}: {e['count']:>6} images  components {e['component']}")
+        for w in e["why"].split(" | "):
+            print(f"      {w}")
+    if plan.predicted_db:
+        print("predicted D_B of the planned mixture to the real data: " +
+              ", ".join(f"{m} {_fmt(v, 0).strip()}" for m, v in plan.predicted_db.items()))
+    print(f"wrote {args.out} (render it: synthgap render --plan {args.out} --out DIR)")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except UserError as e:
+        print(f"synthgap align: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,305 @@
+"""Config selection: match renderer configs to the components of the real data's mixture -> render plan.
+
+Inputs: a Fit (align/gmm.py) and, per candidate config, the metadata of a small probe render of it.
+
+Criterion. Selection uses the fit's *joint* mixture components (top-level `components` of fit.json; in mode
+"1d" the per-metadata fits are reported but a config is one point in all metadata at once, so per-metadata
+picks could not be combined into one consistent set of configs). A probe p is scored against a component c by
+a normalized mean + spread distance summed over the fit's metadata d:
+
+    score(p, c) = Σ_d ((μ_p,d - μ_c,d) / σ_real,d)² + (ln(σ_p,d / σ_c,d))²
+
+- μ_p,d, σ_p,d: mean and standard deviation of metadata d over the probe's rows (fit level, rows with every
+  metadata finite); μ_c,d, σ_c,d = sqrt(Σ_c,dd): the component's mean and standard deviation;
+- σ_real,d: the standard deviation of the whole real sample in d, so a mean offset counts in units of the real
+  spread of that metadata (unit free, and every metadata weighs alike);
+- the log ratio of spreads is 0 for equal spread and symmetric in too wide / too narrow; spreads are floored at
+  1e-3·σ_real,d so a constant probe stays finite.
+Each component picks the config of lowest score; ties (scores equal to 1e-9) go to the config name that sorts
+first. Probes with fewer than 2 usable rows or lacking a metadata are left out (listed in `Plan.skipped`).
+
+Counts: component c gets weight w_c of `total`; counts are rounded by largest remainder (floor, then one more
+to the largest fractional parts, ties to the lower component index) so they sum exactly to `total`. When
+several components pick the same config their counts are merged into one entry (`component` lists them).
+
+Prediction: `plan_mixture_table()` resamples each chosen probe's images (with their boxes) to the entry's count
+(without replacement while the probe has enough images, deterministic seed) - the metadata the planned
+render is expected to have - and `predicted_db` is its D_B (align/distances.py) to the real sample.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from align.distances import bhattacharyya
+from align.gmm import Fit
+from align.metadata import NUMERIC_METADATA, MetadataTable, metadata_for_dir
+from synthgap.util import UserError, atomic_write_text, read_json
+
+log = logging.getLogger("align")
+
+TIE_TOL = 1e-9
+MIN_PROBE_ROWS = 2
+
+
+@dataclass
+class Plan:
+    total: int
+    entries: list[dict]                      # {config, config_name, count, component: [c...], why}
+    predicted_db: dict[str, float | None] = field(default_factory=dict)
+    predicted: dict[str, dict] = field(default_factory=dict)   # metadata -> {mean, std, n} of the mixture
+    real: dict[str, dict] = field(default_factory=dict)        # metadata -> {mean, std, n} of the real data
+    scores: dict[str, list[float]] = field(default_factory=dict)   # config_name -> score per component
+    skipped: list[str] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "entries": self.entries, "predicted_db": self.predicted_db,
+                "predicted": self.predicted, "real": self.real, "metadata": self.metadata,
+                "scores": self.scores, "skipped": self.skipped}
+
+    def to_yaml(self, path: str | os.PathLike) -> Path:
+        """plan.yaml (design.md §5): readable by `synthgap render --plan`."""
+        import yaml
+
+        text = ("# synthgap align select: render with `synthgap render --plan THIS_FILE --out DIR`\n" +
+                yaml.safe_dump(_plain(self.to_dict()), sort_keys=False, default_flow_style=None, width=110))
+        atomic_write_text(path, text)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Plan":
+        import yaml
+
+        try:
+            d = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: plan not found") from None
+        if not isinstance(d, dict) or "entries" not in d or "total" not in d:
+            raise UserError(f"{path}: not a plan (needs 'total' and 'entries')")
+        return cls(total=int(d["total"]), entries=d["entries"], predicted_db=d.get("predicted_db") or {},
+                   predicted=d.get("predicted") or {}, real=d.get("real") or {}, scores=d.get("scores") or {},
+                   skipped=d.get("skipped") or [], metadata=d.get("metadata") or [])
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+# ------------------------------------------------------------------------------------------------ probes
+def _config_mapping(cfg: Any, source: str) -> tuple[dict, str]:
+    from render.config import SceneConfig
+
+    if hasattr(cfg, "to_mapping"):
+        sc = cfg
+    else:
+        sc = SceneConfig.from_mapping(cfg, source)
+    return sc.to_mapping(), sc.name
+
+
+def load_probes(probes_dir: str | os.PathLike, category: str | int | None = None,
+                progress: bool = False) -> dict[str, tuple[dict, MetadataTable]]:
+    """{config_name: (SceneConfig mapping, probe MetadataTable)} from PROBES_DIR/<sub>/ dataset dirs.
+
+    Each (non-hidden) subfolder must be a complete render (coco_annotations.json + DONE) of one config, read
+    from the COCO `info.config`; its name is `info.config_names[0]`, else the config's stable name."""
+    root = Path(probes_dir)
+    if not root.is_dir():
+        raise UserError(f"{root}: probes dir not found")
+    out: dict[str, tuple[dict, MetadataTable]] = {}
+    where: dict[str, Path] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        js = sub / "coco_annotations.json"
+        if not js.is_file() or not (sub / "DONE").exists():
+            raise UserError(f"{sub}: probe render incomplete (no {'coco_annotations.json' if not js.is_file() else 'DONE'}); "
+                            "finish it (rerun the render) or remove the folder")
+        info = read_json(js, "COCO json").get("info") or {}
+        cfg = info.get("config") if isinstance(info, dict) else None
+        if isinstance(cfg, list):
+            if len(cfg) != 1:
+                raise UserError(f"{js}: field 'info.config': a probe must be a render of one config "
+                                f"(this one holds {len(cfg)})")
+            cfg = cfg[0]
+        if not isinstance(cfg, dict):
+            raise UserError(f"{js}: field 'info.config': missing (not a `synthgap render` output?)")
+        mapping, name = _config_mapping(cfg, f"{js} info.config")
+        names = info.get("config_names")
+        if isinstance(names, list) and len(names) == 1 and isinstance(names[0], str):
+            name = names[0]
+        if name in out:
+            raise UserError(f"{sub}: config {name} is also probed in {where[name]} (one folder per config)")
+        where[name] = sub
+        out[name] = (mapping, metadata_for_dir(sub, category=category, dataset=name, progress=progress))
+    if not out:
+        raise UserError(f"{root}: no probe dataset dirs inside (expected one subfolder per config)")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ selection
+def largest_remainder(weights: np.ndarray, total: int) -> list[int]:
+    """Non-negative integer counts proportional to weights that sum exactly to total (ties: lower index)."""
+    w = np.clip(np.asarray(weights, dtype=float), 0, None)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    raw = w / w.sum() * total
+    base = np.floor(raw).astype(int)
+    rem = total - int(base.sum())
+    frac = raw - base
+    order = sorted(range(len(w)), key=lambda i: (-round(frac[i], 12), i))
+    for i in order[:rem]:
+        base[i] += 1
+    return [int(x) for x in base]
+
+
+def _probe_stats(table: MetadataTable, metadata: list[str], level: str) -> tuple[np.ndarray, np.ndarray, int] | str:
+    cols = []
+    for m in metadata:
+        if not table.has(m, level):
+            return f"no {m} values"
+        cols.append(table.values(m, level))
+    X = np.stack(cols, axis=1)
+    X = X[np.isfinite(X).all(axis=1)]
+    if X.shape[0] < MIN_PROBE_ROWS:
+        return f"{X.shape[0]} usable {level} rows (need {MIN_PROBE_ROWS})"
+    return X.mean(axis=0), X.std(axis=0), int(X.shape[0])
+
+
+def score(mu_p: np.ndarray, sd_p: np.ndarray, mu_c: np.ndarray, sd_c: np.ndarray, sd_real: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(score, per-dim Δmean/σ_real, per-dim ln σ_p/σ_c) - the module docstring's criterion."""
+    floor = 1e-3 * sd_real
+    dm = (mu_p - mu_c) / sd_real
+    lr = np.log(np.maximum(sd_p, floor) / np.maximum(sd_c, floor))
+    return float((dm ** 2).sum() + (lr ** 2).sum()), dm, lr
+
+
+def select_configs(fit: Fit | str | os.PathLike, probes: dict[str, tuple[Any, MetadataTable]], total: int,
+                   real: MetadataTable | None = None, seed: int = 0) -> Plan:
+    """Pick a config per mixture component and split `total` images by the component weights (module docstring).
+    `real` (the real MetadataTable) is used for predicted D_B; without it the real values stored in the fit are."""
+    if not isinstance(fit, Fit):
+        fit = Fit.load(fit)
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+        raise UserError(f"--total must be an integer >= 1, got {total!r}")
+    if not probes:
+        raise UserError("no probes given")
+    md, level = fit.metadata, fit.level
+    sd_real = np.array(fit.real_std if len(fit.real_std) == len(md) else
+                       np.sqrt(np.diag(_mixture_cov(fit))), dtype=float)
+    sd_real = np.where(sd_real > 0, sd_real, 1.0)
+    stats, skipped = {}, []
+    for name in sorted(probes):
+        cfg, table = probes[name]
+        st = _probe_stats(table, md, level)
+        if isinstance(st, str):
+            skipped.append(f"{name}: {st}")
+            log.warning("probe %s left out: %s", name, st)
+        else:
+            stats[name] = st
+    if not stats:
+        raise UserError(f"no usable probe for metadata {md} ({'; '.join(skipped)})")
+    comps = fit.components
+    scores: dict[str, list[float]] = {n: [] for n in stats}
+    picks: list[tuple[str, str]] = []
+    for ci, c in enumerate(comps):
+        mu_c = np.array(c["mean"], dtype=float)
+        sd_c = np.sqrt(np.clip(np.diag(np.array(c["cov"], dtype=float)), 0, None))
+        ranked = []
+        for name, (mu_p, sd_p, n_p) in stats.items():
+            s, dm, lr = score(mu_p, sd_p, mu_c, sd_c, sd_real)
+            scores[name].append(round(s, 6))
+            ranked.append((round(s / TIE_TOL) * TIE_TOL if math.isfinite(s) else math.inf, name, s, dm, lr, n_p))
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        _, best, s, dm, lr, n_p = ranked[0]
+        parts = ", ".join(f"{m}: Δmean {dm[i]:+.3f}σ, ln σ-ratio {lr[i]:+.3f}" for i, m in enumerate(md))
+        runner = f"; next {ranked[1][1]} {ranked[1][2]:.4f}" if len(ranked) > 1 else ""
+        why = (f"component {ci} (weight {c['weight']:.3f}, mean " +
+               ", ".join(f"{m}={c['mean'][i]:.4g}" for i, m in enumerate(md)) +
+               f"): score {s:.4f} ({parts}; probe n={n_p}){runner}")
+        picks.append((best, why))
+    counts = largest_remainder(np.array([c["weight"] for c in comps]), int(total))
+    entries: list[dict] = []
+    by_name: dict[str, dict] = {}
+    for ci, ((name, why), k) in enumerate(zip(picks, counts)):
+        if name in by_name:
+            e = by_name[name]
+            e["count"] += k
+            e["component"].append(ci)
+            e["why"] += " | " + why
+            continue
+        mapping, _ = _config_mapping(probes[name][0], f"probe {name} config")
+        e = {"config": mapping, "config_name": name, "count": k, "component": [ci], "why": why}
+        by_name[name] = e
+        entries.append(e)
+    plan = Plan(total=int(total), entries=entries, scores=scores, skipped=skipped, metadata=list(md))
+    _predict(plan, fit, probes, real, seed)
+    return plan
+
+
+def _mixture_cov(fit: Fit) -> np.ndarray:
+    w, m, c = fit.weights(), fit.means(), fit.covs()
+    mu = (w[:, None] * m).sum(axis=0)
+    return (w[:, None, None] * (c + np.einsum("ki,kj->kij", m, m))).sum(axis=0) - np.outer(mu, mu)
+
+
+def plan_mixture_table(plan: Plan, probes: dict[str, tuple[Any, MetadataTable]], seed: int = 0) -> MetadataTable:
+    """Predicted metadata of the planned render: each entry's probe images (with their boxes) resampled to the
+    entry's count - without replacement up to the probe's image count, whole copies plus a sample beyond."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for e in plan.entries:
+        k = int(e["count"])
+        if k <= 0:
+            continue
+        name = e["config_name"]
+        if name not in probes:
+            raise UserError(f"plan entry {name}: no probe with that config name")
+        t = probes[name][1]
+        img_ids = np.unique(t.values("image_id", "image"))
+        if img_ids.size == 0:
+            continue
+        reps, rest = divmod(k, img_ids.size)
+        chosen = np.concatenate([np.tile(img_ids, reps), rng.choice(img_ids, size=rest, replace=False)])
+        ids_all = t.data["image_id"]
+        idx = np.concatenate([np.flatnonzero(ids_all == i) for i in chosen]) if chosen.size else np.array([], int)
+        parts.append(t.subset(idx, dataset=name))
+    if not parts:
+        raise UserError("plan has no images to predict from")
+    return MetadataTable.concat(parts, dataset="predicted-mixture")
+
+
+def _summary(v: np.ndarray) -> dict:
+    v = v[np.isfinite(v)]
+    return {"mean": float(v.mean()) if v.size else None, "std": float(v.std()) if v.size else None, "n": int(v.size)}
+
+
+def _predict(plan: Plan, fit: Fit, probes: dict, real: MetadataTable | None, seed: int) -> None:
+    mix = plan_mixture_table(plan, probes, seed)
+    names = list(fit.metadata)
+    if real is not None:
+        names += [m for m in NUMERIC_METADATA if m not in names and real.has(m, fit.level) and mix.has(m, fit.level)]
+    for m in names:
+        if real is not None:
+            rv = real.values(m, fit.level)
+        elif m in fit.data:
+            rv = np.asarray(fit.data[m], dtype=float)
+        else:
+            continue
+        pv = mix.values(m, fit.level)
+        r = bhattacharyya(rv, pv)
+        plan.predicted_db[m] = None if r.db is None else round(r.db, 6)
+        plan.predicted[m] = _summary(pv)
+        plan.real[m] = _summary(np.asarray(rv, dtype=float))
