@@ -221,11 +221,11 @@ def cmd_fit(args) -> int:
 
     if not args.real:
         raise UserError("fit: --real REAL.json (or a dataset dir) is required")
-    if not args.split:
-        print("warning: no --split: fitting on every image of --real (only exposed images should drive the fit)",
-              file=sys.stderr)
     t = load_source(args.real, args.images, args.split, args.subset, args.category, args.skip_invalid,
                     progress=not args.quiet, dataset=f"real-{args.subset}" if args.split else "real")
+    if not args.split:
+        print("warning: no --split: fitted on every image of --real (only exposed images should drive the fit)",
+              file=sys.stderr)
     md = [m.strip() for m in args.metadata.split(",") if m.strip()] if args.metadata else None
     src = {"real": str(Path(args.real).resolve()), "images": str(Path(args.images).resolve()) if args.images else None,
            "split": str(Path(args.split).resolve()) if args.split else None, "subset": args.subset,

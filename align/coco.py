@@ -195,7 +195,8 @@ def load_coco(json_path: str | os.PathLike, images_dir: str | os.PathLike | None
         if x1 - x0 <= 0 or y1 - y0 <= 0:
             bad(f"{where}: field 'bbox': box {[x, y, w, h]} has no area inside the {W:g}x{H:g} image")
             continue
-        anns.append({**a, "bbox": [x0, y0, x1 - x0, y1 - y0]})
+        clipped = [x, y, w, h] if (x0, y0, x1, y1) == (x, y, x + w, y + h) else [x0, y0, x1 - x0, y1 - y0]
+        anns.append({**a, "bbox": clipped})
 
     return CocoSet(json_path=json_path, images_dir=images_dir, images=list(images.values()), annotations=anns,
                    categories=categories, info=d.get("info") if isinstance(d.get("info"), dict) else {},

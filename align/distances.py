@@ -6,10 +6,12 @@ Bhattacharyya distance on shared bins:
   side is called `a`): width h = 2·IQR·n^(-1/3) (n = pooled size), bins = ceil((max - min) / h), clamped to
   [1, MAX_BINS]; when the IQR is 0 (more than half the values tied) Sturges' rule ceil(log2 n) + 1 is used;
   when all pooled values are equal there is one bin. The bin count is returned (`n_bins`).
-- Smoothing: each bin gets a pseudo-count of ALPHA = 0.5 on each side (Jeffreys / add-½):
-  p_i = (c_i + ½) / (n_a + ½·B), q_i likewise, so no bin is empty and D_B stays finite for disjoint samples
-  (it then grows with the sample sizes, like the evidence that they differ). Identical samples give p = q,
-  BC = 1 and D_B = 0 exactly.
+- Smoothing: each bin that holds a value of either sample gets a pseudo-count of ALPHA = 0.5 on each side
+  (Jeffreys / add-½): p_i = (c_i + ½) / (n_a + ½·B'), q_i likewise, B' = the bins occupied by the pooled
+  sample (bins empty on both sides stay out, so they cannot inflate BC). No occupied bin is empty on one side,
+  so D_B stays finite for disjoint samples (it is then about ln(n)/2 - ln(√2): it grows with the sample sizes,
+  like the evidence that they differ). Histograms of the same shape (proportional counts, e.g. identical
+  samples) give BC = 1 and D_B = 0 exactly.
 - BC = Σ sqrt(p_i q_i) (Bhattacharyya coefficient, 1 = same histogram), D_B = -ln BC (≥ 0, symmetric).
 - `db`/`bc`/`w1` are None only when a side has no finite value (`reason` says which).
 
@@ -54,7 +56,7 @@ def shared_bins(pooled: np.ndarray, max_bins: int = MAX_BINS) -> np.ndarray:
     """Bin edges over the pooled sample (Freedman–Diaconis, Sturges when IQR = 0; module docstring)."""
     lo, hi = float(pooled.min()), float(pooled.max())
     n = pooled.size
-    if hi <= lo:
+    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):   # one value (up to rounding): one bin
         return np.array([lo - 0.5, hi + 0.5])
     q75, q25 = np.percentile(pooled, [75, 25])
     iqr = float(q75 - q25)
@@ -81,8 +83,10 @@ def bhattacharyya(a, b, max_bins: int = MAX_BINS, alpha: float = ALPHA) -> Dista
     k = len(edges) - 1
     ca, _ = np.histogram(a, bins=edges)
     cb, _ = np.histogram(b, bins=edges)
-    p = (ca + alpha) / (a.size + alpha * k)
-    q = (cb + alpha) / (b.size + alpha * k)
+    occ = (ca + cb) > 0                      # smoothing only where at least one sample has values
+    ko = int(occ.sum())
+    p = (ca[occ] + alpha) / (a.size + alpha * ko)
+    q = (cb[occ] + alpha) / (b.size + alpha * ko)
     if np.array_equal(ca * b.size, cb * a.size):   # same histogram shape: exactly 0, no rounding noise
         bc = 1.0
     else:
