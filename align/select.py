@@ -69,7 +69,8 @@ class Plan:
         import yaml
 
         text = ("# synthgap align select: render with `synthgap render --plan THIS_FILE --out DIR`\n" +
-                yaml.safe_dump(_plain(self.to_dict()), sort_keys=False, default_flow_style=None, width=110))
+                yaml.safe_dump(_plain(self.to_dict()), sort_keys=False, default_flow_style=None, width=110,
+                                allow_unicode=True))
         atomic_write_text(path, text)
         return Path(path)
 
