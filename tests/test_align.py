@@ -473,3 +473,15 @@ def test_real_bottles_exposed_metadata_and_fit(realset, tmp_path):
     assert set(f.fits) == {"area_frac", "cy"}
     f.to_json(tmp_path / "fit.json")
     assert Fit.load(tmp_path / "fit.json").k == f.k
+
+
+def test_cli_skip_invalid_reports_and_continues(tmp_path, capsys):
+    from synthgap.cli import main
+    p = _bad_coco(tmp_path, BAD["box outside"][0])
+    assert main(["align", "metadata", str(p), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "annotation id 11" in err and len(err.strip().splitlines()) == 1
+    assert main(["align", "metadata", str(p), "--skip-invalid", "--quiet", "--out", str(tmp_path / "t.json")]) == 0
+    cap = capsys.readouterr()
+    assert "skipped: image id 2: annotation id 11" in cap.err and "1 boxes in 2 images, 1 skipped" in cap.out
+    assert MetadataTable.load(tmp_path / "t.json").n("bbox") == 1
