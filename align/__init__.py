@@ -1,1 +1,10 @@
-"""align: dataset metadata, distribution distances, GMM fit to real data, config selection."""
+"""align: dataset metadata, distribution distances, GMM fit to real data, config selection.
+
+Entry points (docs/design.md §8; imported lazily, nothing heavy here):
+  align.coco       load_coco, load_split, CocoSet, Split
+  align.metadata   compute_metadata, metadata_for_dir, MetadataTable
+  align.distances  bhattacharyya, compare_tables, DistanceResult
+  align.gmm        fit_gmm, Fit
+  align.select     load_probes, select_configs, plan_mixture_table, Plan
+  align.cli        main(argv) -> int   (`synthgap align ...`)
+"""
