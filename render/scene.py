@@ -63,6 +63,10 @@ def _apply_render_settings(cfg: SceneConfig, seed: int) -> None:
         bproc.renderer.set_denoiser(None if cfg.denoiser == "none" else "INTEL")
         _STATE["denoiser"] = cfg.denoiser
     bpy.context.scene.cycles.seed = int(seed) % (2 ** 31)
+    # bproc.init() turns on Cycles' persistent data; with it the first render of a process samples
+    # differently from later ones (OBJ textures), so a scene's pixels would depend on what the worker
+    # rendered before it. Every scene is rebuilt after clean_up anyway: nothing to keep.
+    bpy.context.scene.render.use_persistent_data = False
 
 
 # ---- scene content (the assets issue extends these two) ---------------------------------------------
