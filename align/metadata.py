@@ -2,7 +2,7 @@
 And Real Datasets" (§4.6): one row per annotation (`level="bbox"`) and one per image (`level="image"`).
 
 Definitions. `I` is the 8-bit luma (0-255) of the image as OpenCV decodes it with IMREAD_GRAYSCALE (for JPEG
-the Y channel, BT.601). A box `[x, y, w, h]` (pixels, clipped to the image) covers the pixel region
+the Y channel, BT.601; EXIF orientation ignored, as COCO boxes refer to the stored pixel grid). A box `[x, y, w, h]` (pixels, clipped to the image) covers the pixel region
 columns floor(x) .. ceil(x+w)-1 and rows floor(y) .. ceil(y+h)-1 (at least one pixel); an image row uses
 the whole image.
 
@@ -298,7 +298,8 @@ def region_stats(gray: np.ndarray, regions: np.ndarray) -> dict[str, np.ndarray]
 def read_gray(path: Path) -> np.ndarray | None:
     import cv2
 
-    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    # EXIF orientation is ignored: COCO boxes and width/height refer to the stored pixel grid
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
 # ---------------------------------------------------------------------------------------------- tables
