@@ -5,12 +5,21 @@ rendering a batch of shards in one Blender process and replaced after `recycle_a
 shards are files, so a rerun after Ctrl-C / kill -9 renders only the missing ones; the merged dataset is the
 same as an uninterrupted run's. A crashed worker's shard is retried `retries` times; shards that still fail
 are reported at the end (RenderIncomplete, no DONE) after the rest has been rendered.
+
+backend="ray" runs the same shards as Ray tasks: each task starts the same render-env worker subprocess for
+one shard (a fresh Blender process per shard) and that writes the same shard files, so resume, retries and
+the merged result are the same as the local backend's. `ray_address` (or $SYNTHGAP_RAY_ADDRESS) joins an
+existing cluster; without one a local Ray instance with `workers` task slots is started and shut down after.
+On a cluster, out_dir must be on a filesystem every node sees at the same path, and every node needs the
+project checkout (same path) with its render venv and asset cache (scripts/setup.sh).
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -20,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from render.config import SceneConfig, is_grid, load_yaml
-from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, manifest_digest, merge,
-                           prepare_job_dir, remove_done_marker)
+from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, image_file_name, manifest_digest,
+                           merge, prepare_job_dir, remove_done_marker)
 from synthgap.util import Progress, UserError, atomic_write_json, read_json
 
 DEFAULT_SHARD_SIZE = 8
@@ -130,11 +139,13 @@ def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | Non
 
 
 def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLike, workers: int = 2,
-                   seed: int | None = None, backend: str = "local", *, shard_size: int | None = None,
-                   recycle_after: int = DEFAULT_RECYCLE_AFTER, retries: int = 2, threads: int | None = None,
-                   progress: bool = True) -> Path:
+                   seed: int | None = None, backend: str = "local", *, ray_address: str | None = None,
+                   shard_size: int | None = None, recycle_after: int = DEFAULT_RECYCLE_AFTER, retries: int = 2,
+                   threads: int | None = None, progress: bool = True) -> Path:
     """Render a SceneConfig (n scenes) or a plan (mapping / plan.yaml with entries) into out_dir.
 
+    backend "local": `workers` render-env worker processes on this machine; "ray": the shards as Ray tasks
+    (at most `workers` in flight), on `ray_address` / $SYNTHGAP_RAY_ADDRESS or a local Ray instance.
     Resumable; returns out_dir once coco_annotations.json, sidecar.json and DONE are written."""
     if backend not in ("local", "ray"):
         raise UserError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -149,10 +160,13 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
     remove_done_marker(out)
     pending = [s for s in shards if not s.result_path.exists()]
     if pending:
-        if backend == "ray":
-            raise UserError("render backend 'ray' is not implemented yet (use backend='local')")
         initial = job.total - sum(len(s.scenes) for s in pending)
-        failures = _run_local(out, pending, job.total, initial, workers, recycle_after, retries, threads, progress)
+        if backend == "ray":
+            failures = _run_ray(out, pending, job.total, initial, workers, retries, threads, progress,
+                                ray_address if ray_address is not None else os.environ.get("SYNTHGAP_RAY_ADDRESS"))
+        else:
+            failures = _run_local(out, pending, job.total, initial, workers, recycle_after, retries, threads,
+                                  progress)
         if failures:
             lines = "; ".join(f"shard {sid} (images {fs.scenes[0].image_id}-{fs.scenes[-1].image_id}): {why}"
                               for sid, (fs, why) in sorted(failures.items()))
@@ -259,6 +273,159 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
     finally:
         if prog:
             prog.__exit__(None, None, None)
+    return failures
+
+
+# ---- Ray backend ---------------------------------------------------------------------------------------
+def _forwarded_env() -> dict[str, str]:
+    """The driver's SYNTHGAP_* variables (cache, manifest, render python, fault injection) for the tasks."""
+    return {k: v for k, v in os.environ.items() if k.startswith("SYNTHGAP_") and k != "SYNTHGAP_RAY_ADDRESS"}
+
+
+def ray_render_shard(spec_json: dict, threads: int, env_extra: dict[str, str]) -> dict[str, Any]:
+    """Body of one Ray task (main environment, any node): render one shard through the render-env worker
+    subprocess (`python -m render.worker`, as the local backend), which writes the shard result file.
+    Raises with the worker log's last line when the shard did not finish."""
+    from synthgap.envs import render_python, subprocess_env
+
+    spec = ShardSpec.from_json(spec_json)
+    if spec.result_path.exists():
+        return {"shard_id": spec.shard_id, "skipped": True}
+    jobdir = Path(spec.out_dir) / JOB_DIR
+    tag = f"ray-{spec.shard_id:05d}-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+    (jobdir / "batches").mkdir(parents=True, exist_ok=True)
+    (jobdir / "logs").mkdir(parents=True, exist_ok=True)
+    bfile, log = jobdir / "batches" / f"{tag}.json", jobdir / "logs" / f"{tag}.log"
+    atomic_write_json(bfile, [spec.to_json()], indent=None)
+    env = subprocess_env({**env_extra, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run([str(render_python()), "-m", "render.worker", "--batch", str(bfile), "--log", str(log),
+                           "--threads", str(threads)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, text=True, env=env)
+    try:
+        bfile.unlink()
+    except FileNotFoundError:
+        pass
+    if proc.returncode != 0 or not spec.result_path.exists():
+        raise RuntimeError(f"worker exit {proc.returncode} on {socket.gethostname()}: {_log_tail(log)}")
+    n_ann = [int(ln.split()[2]) for ln in proc.stdout.splitlines() if ln.startswith("@shard ")]
+    return {"shard_id": spec.shard_id, "skipped": False, "n_annotations": n_ann[-1] if n_ann else -1}
+
+
+def _ray_error_text(e: BaseException) -> str:
+    cause = getattr(e, "cause", None)  # RayTaskError wraps the task's own exception
+    text = str(cause if isinstance(cause, BaseException) else e).strip()
+    return (text.splitlines()[-1] if text else type(e).__name__)[:400]
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (ray.init keeps retrying an unreachable GCS for minutes): HOST:PORT or ray://HOST:PORT must
+    accept a TCP connection. "auto" / "local" are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"--ray-address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UserError(f"--ray-address {address!r}: nothing answers there ({e.strerror or e}); start the head "
+                        "node with `ray start --head --port 6379` or fix the address") from None
+
+
+def _start_ray(address: str | None, slots: int, cpus_per_task: int):
+    """(ray module, started_here). Joins `address`, or an already initialised Ray, or starts a local one."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("render backend 'ray' needs the ray package in the main environment "
+                        "(pip install 'ray==2.60.0', see requirements/main.txt)") from None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return ray, False
+    from synthgap.util import repo_root
+
+    root = str(repo_root())
+    runtime_env = {"env_vars": {"PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"]
+                                                      if os.environ.get("PYTHONPATH") else "")}}
+    common = dict(log_to_driver=False, logging_level=logging.ERROR, runtime_env=runtime_env)
+    try:
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, **common)
+        else:
+            ray.init(address="local", num_cpus=slots * cpus_per_task, include_dashboard=False,
+                     object_store_memory=100 * 1024 * 1024, **common)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        hint = ""
+        if address and not os.environ.get("RAY_AUTH_MODE"):
+            hint = (" (a cluster started with `ray start --head` uses token authentication: set RAY_AUTH_MODE=token "
+                    "and give this machine the head's ~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        raise UserError(f"could not start or join {where}: {str(e).strip().splitlines()[0][:300]}{hint}") from None
+    return ray, True
+
+
+def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int, retries: int,
+             threads: int | None, progress: bool, address: str | None) -> dict[int, tuple]:
+    """Shards as Ray tasks, at most `workers` in flight; own retry loop (Ray's max_retries=0, so a shard is
+    tried 1 + retries times whether its worker crashed, its node died or Blender failed)."""
+    if threads is None:  # local: share this machine's cores between the task slots like the local backend
+        threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
+    ray, started = _start_ray(address, workers, threads)
+    task = ray.remote(ray_render_shard).options(num_cpus=threads, max_retries=0, retry_exceptions=False)
+    env_extra = _forwarded_env()
+    todo: deque[ShardSpec] = deque(pending)
+    attempts: dict[int, int] = {}
+    failures: dict[int, tuple] = {}
+    in_flight: dict[Any, ShardSpec] = {}
+    finished_scenes = 0
+    t_start = time.time() - 1.0
+    prog = Progress(total, "render", initial=initial) if progress else None
+
+    def rendered_now(spec: ShardSpec) -> int:  # images this run has written for an unfinished shard
+        n = 0
+        for t in spec.scenes:
+            try:
+                n += (out / image_file_name(t.image_id)).stat().st_mtime >= t_start
+            except FileNotFoundError:
+                pass
+        return n
+
+    try:
+        if prog:
+            prog.__enter__()
+        while todo or in_flight:
+            while todo and len(in_flight) < workers:
+                spec = todo.popleft()
+                in_flight[task.remote(spec.to_json(), threads, env_extra)] = spec
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+            for ref in ready:
+                spec = in_flight.pop(ref)
+                try:
+                    ray.get(ref)
+                    finished_scenes += len(spec.scenes)
+                except Exception as e:  # noqa: BLE001  task error, crashed worker, lost node: retry
+                    attempts[spec.shard_id] = attempts.get(spec.shard_id, 0) + 1
+                    if attempts[spec.shard_id] > retries:
+                        failures[spec.shard_id] = (spec, _ray_error_text(e))
+                    else:
+                        todo.appendleft(spec)
+            if prog:
+                n = initial + finished_scenes + sum(rendered_now(s) for s in in_flight.values())
+                prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
+    except BaseException:
+        for ref in in_flight:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+        raise
+    finally:
+        if prog:
+            prog.__exit__(None, None, None)
+        if started:
+            ray.shutdown()
     return failures
 
 

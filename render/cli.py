@@ -9,7 +9,11 @@ from synthgap.util import UserError
 EPILOG = """examples:
   synthgap render --config cfg.yaml --n 200 --out DIR --workers 2 [--seed S] [--shard-size K]
   synthgap render --plan plan.yaml --out DIR
-Rerun the same command after an interruption to resume (only missing shards are rendered)."""
+  synthgap render --config cfg.yaml --n 200 --out DIR --backend ray [--ray-address HOST:6379]
+Rerun the same command after an interruption to resume (only missing shards are rendered).
+--backend ray without an address (or $SYNTHGAP_RAY_ADDRESS) starts a local Ray instance with --workers slots;
+on a cluster, --out must be on a filesystem shared by all nodes (same path), and each node needs the checkout
+(same path) with its render venv and asset cache."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="scenes a worker process renders before it is replaced (bounds memory; default 200)")
     ap.add_argument("--retries", type=int, default=2, help="retries of a shard whose worker crashed (default 2)")
     ap.add_argument("--threads", type=int, default=None, help="Cycles threads per worker (default cores/workers)")
-    ap.add_argument("--backend", choices=("local", "ray"), default="local")
+    ap.add_argument("--backend", choices=("local", "ray"), default="local",
+                    help="local worker processes (default) or Ray tasks, one shard each")
+    ap.add_argument("--ray-address", default=None,
+                    help="Ray cluster to join with --backend ray (default $SYNTHGAP_RAY_ADDRESS, else a local "
+                         "instance); --workers caps the shards in flight, --threads is Cycles threads per task")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
@@ -43,8 +51,8 @@ def main(argv: list[str]) -> int:
     if args.plan and args.n is not None:
         raise UserError(f"{args.plan}: --n is not used with --plan (counts come from its entries)")
     out = render_dataset(args.config or args.plan, args.n, args.out, workers=args.workers, seed=args.seed,
-                         backend=args.backend, shard_size=args.shard_size, recycle_after=args.recycle_after,
-                         retries=args.retries, threads=args.threads, progress=not args.quiet)
+                         backend=args.backend, ray_address=args.ray_address, shard_size=args.shard_size,
+                         recycle_after=args.recycle_after, retries=args.retries, threads=args.threads, progress=not args.quiet)
     d = describe(out)
     print(f"{out}: {d['images']} images, {d['annotations']} annotations ({', '.join(d['categories'])})")
     return 0
