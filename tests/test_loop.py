@@ -17,7 +17,7 @@ pytestmark = pytest.mark.render
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 ARGS = ["--grid", str(DATA / "tiny_grid.yaml"), "--target", str(DATA / "tiny_target.yaml"), "--total", "6",
-        "--probe-n", "4", "--epochs", "1", "--imgsz", "64", "--min-px", "6", "--metadata", "area_frac,cy",
+        "--probe-n", "4", "--epochs", "1", "--detectors", "yolo", "--imgsz", "64", "--min-px", "6", "--metadata", "area_frac,cy",
         "--workers", "2"]
 
 
