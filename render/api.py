@@ -1,7 +1,8 @@
 """render_dataset(): SceneConfig or plan -> dataset dir (main environment; spawns render-env workers).
 
-Shards of scenes go to worker subprocesses (`python -m render.worker` in the render environment), each
-rendering a batch of shards in one Blender process and replaced after `recycle_after` scenes. Finished
+Shards of scenes go to worker subprocesses (`python -m render.worker --stdin` in the render environment): each
+gets its next shard on stdin as it finishes one (one queued ahead, so no worker idles while others have
+work left), renders them in one Blender process and is replaced after `recycle_after` scenes. Finished
 shards are files, so a rerun after Ctrl-C / kill -9 renders only the missing ones; the merged dataset is the
 same as an uninterrupted run's. A crashed worker's shard is retried `retries` times; shards that still fail
 are reported at the end (RenderIncomplete, no DONE) after the rest has been rendered.
@@ -45,8 +46,10 @@ class RenderIncomplete(UserError):
 class _Worker:
     wid: int
     proc: subprocess.Popen
-    batch: list[ShardSpec]
+    batch: list[ShardSpec]  # shards sent to it, in order
     log: Path
+    scenes_sent: int = 0
+    closed: bool = False
     done: set[int] = field(default_factory=set)
     counted: dict[int, int] = field(default_factory=dict)
     current: int | None = None
@@ -193,7 +196,6 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // workers)
     jobdir = out / JOB_DIR
-    (jobdir / "batches").mkdir(parents=True, exist_ok=True)
     (jobdir / "logs").mkdir(parents=True, exist_ok=True)
     todo: deque[ShardSpec] = deque(pending)
     attempts: dict[int, int] = {}
@@ -208,21 +210,39 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
             events.put((w.wid, line.strip()))
         events.put((w.wid, None))
 
-    def start(n_free: int) -> None:
+    def feed(w: _Worker) -> None:
+        """Keep one shard queued behind the one it renders; close stdin when nothing is left for it or it
+        has been sent recycle_after scenes (it exits after its queue and a fresh process takes over)."""
+        if w.closed:
+            return
+        while todo and len(w.batch) - len(w.done) < 2 and w.scenes_sent < recycle_after:
+            spec = todo.popleft()
+            w.batch.append(spec)
+            w.scenes_sent += len(spec.scenes)
+            try:
+                assert w.proc.stdin is not None
+                w.proc.stdin.write(json.dumps(spec.to_json()) + "\n")
+                w.proc.stdin.flush()
+            except (BrokenPipeError, OSError):  # it died; its end is handled when its stdout closes
+                break
+        if not todo or w.scenes_sent >= recycle_after:
+            w.closed = True
+            try:
+                w.proc.stdin.close()  # type: ignore[union-attr]
+            except (BrokenPipeError, OSError):
+                pass
+
+    def start() -> None:
         nonlocal counter
-        per = max(1, recycle_after // max(1, len(todo[0].scenes)))
-        take = max(1, min(per, -(-len(todo) // n_free)))
-        batch = [todo.popleft() for _ in range(min(take, len(todo)))]
         counter += 1
-        bfile = jobdir / "batches" / f"{os.getpid()}-{counter}.json"
-        atomic_write_json(bfile, [s.to_json() for s in batch], indent=None)
         log = jobdir / "logs" / f"worker-{os.getpid()}-{counter}.log"
-        proc = subprocess.Popen([str(py), "-m", "render.worker", "--batch", str(bfile), "--log", str(log),
-                                 "--threads", str(threads)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([str(py), "-m", "render.worker", "--stdin", "--log", str(log),
+                                 "--threads", str(threads)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=env)
-        w = _Worker(counter, proc, batch, log)
+        w = _Worker(counter, proc, [], log)
         running[counter] = w
         threading.Thread(target=pump, args=(w,), daemon=True).start()
+        feed(w)
 
     prog = Progress(total, "render", initial=initial) if progress else None
     try:
@@ -230,7 +250,9 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
             prog.__enter__()
         while todo or running:
             while todo and len(running) < workers:
-                start(workers - len(running))
+                start()
+            for w in list(running.values()):
+                feed(w)
             try:
                 wid, line = events.get(timeout=1.0)
             except queue.Empty:
@@ -265,6 +287,7 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
             elif parts[0] == "@shard":
                 w.done.add(int(parts[1]))
                 w.current = None
+                feed(w)
     except BaseException:
         for w in running.values():
             if w.proc.poll() is None:

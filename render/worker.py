@@ -1,8 +1,9 @@
 """Render worker (render environment): renders shards in-process, many scenes per Blender process.
 
-    <render python> -m render.worker --batch BATCH.json --log LOG [--threads T]
+    <render python> -m render.worker (--batch BATCH.json | --stdin) --log LOG [--threads T]
 
-BATCH.json is a list of ShardSpec mappings. For each shard the worker renders its scenes (render/scene.py,
+BATCH.json is a list of ShardSpec mappings; with --stdin the shards come one JSON mapping a line on stdin
+until EOF (the local driver hands them out as workers get free). For each shard the worker renders its scenes (render/scene.py,
 bproc initialised once, clean_up between scenes), then writes the shard result atomically; a shard whose
 result file exists is skipped. Protocol lines go to the original stdout (`@scene SHARD IMAGE_ID`,
 `@shard SHARD N_ANNOTATIONS`); Blender's own output goes to LOG. The process dies with its parent
@@ -94,7 +95,9 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m render.worker")
-    ap.add_argument("--batch", required=True)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--batch", help="JSON file: a list of ShardSpec mappings")
+    src.add_argument("--stdin", action="store_true", help="ShardSpec mappings, one JSON line each, until EOF")
     ap.add_argument("--log", required=True)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
@@ -104,8 +107,11 @@ def main(argv: list[str]) -> int:
     log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    with open(args.batch, encoding="utf-8") as f:
-        specs = [ShardSpec.from_json(d) for d in json.load(f)]
+    if args.stdin:
+        specs = (ShardSpec.from_json(json.loads(line)) for line in sys.stdin if line.strip())
+    else:
+        with open(args.batch, encoding="utf-8") as f:
+            specs = iter([ShardSpec.from_json(d) for d in json.load(f)])
     code = 0
     try:
         for spec in specs:
