@@ -125,15 +125,22 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
                 raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
 
 
+def default_shard_size(total: int, workers: int) -> int:
+    """At most DEFAULT_SHARD_SIZE scenes, and at least ~4 shards per worker so the work spreads evenly
+    (shards are handed out as workers get free); the result never depends on it."""
+    return max(1, min(DEFAULT_SHARD_SIZE, total // (4 * max(1, workers))))
+
+
 def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | None = None,
-              shard_size: int | None = None, manifest=None) -> tuple[Job, Any]:
+              shard_size: int | None = None, manifest=None, workers: int = 2) -> tuple[Job, Any]:
     manifest = manifest or _load_manifest()
     entries, source = _entries_from(config_or_plan, n, manifest)
     _check_renderable(entries, manifest, source)
     master = entries[0][0].seed if seed is None else int(seed)
-    if shard_size is None:
+    if shard_size is None:  # a resumed dir keeps its own
         job_file = out_dir / JOB_DIR / "job.json"
-        shard_size = read_json(job_file)["fingerprint"]["shard_size"] if job_file.exists() else DEFAULT_SHARD_SIZE
+        shard_size = read_json(job_file)["fingerprint"]["shard_size"] if job_file.exists() else \
+            default_shard_size(sum(k for _, k in entries), workers)
     if shard_size < 1:
         raise UserError(f"--shard-size must be >= 1 (got {shard_size})")
     job = Job([JobEntry(c.to_mapping(), c.name, k) for c, k in entries], master, int(shard_size),
@@ -155,7 +162,7 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
     if workers < 1:
         raise UserError(f"--workers must be >= 1 (got {workers})")
     out = Path(out_dir)
-    job, manifest = build_job(config_or_plan, n, out, seed, shard_size)
+    job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers)
     prepare_job_dir(out, job)
     shards = job.shards(out)
     if (out / "DONE").exists() and len(done_shards(out, shards)) == len(shards):
