@@ -12,7 +12,8 @@ Prints seconds per image of
       (2b) one process with all cores,
   (3) one `blenderproc run render/scene.py --n 1` process per scene, one after another with all cores
       (the fake-Blender shim; wall clock; same config, scene seeds from --seed 1000+i),
-and the ratios (1)/(2) (goal <= 1.15) and (1)/(3) (goal <= 0.35).
+and the ratios (1)/(2) (goal <= 1.15) and (1)/(3) (goal <= 0.35), in wall clock and in CPU seconds (children's
+user+sys for (1) and (3), the render call's process time for (2)); CPU time moves less with other load.
 
 Everything uses the manifest's meshes (the asset cache when present). On a shared machine the figures move
 with the other load: the load average is printed at start and end.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,17 +57,18 @@ def bare_worker(cfg_path: str, indices: list[int], out: str, threads: int) -> No
     bproc.init()  # no distance / segmentation outputs: plain RGB
     if threads:
         bproc.renderer.set_cpu_threads(threads)
-    times = []
+    times, cpu = [], []
     for i in indices:
         seed = scene_seed(cfg.seed, i)
         scene._apply_render_settings(cfg, seed)
         scene.build_scene(cfg, manifest, seed)
         bpy.context.scene.frame_start, bpy.context.scene.frame_end = 0, 0
         bpy.context.scene.render.filepath = os.path.join(out, f"bare_{i:03d}.png")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         bpy.ops.render.render(write_still=True)
         times.append(time.perf_counter() - t)
-    print("BARE " + json.dumps(times), flush=True)
+        cpu.append(time.process_time() - c)  # all threads of this process
+    print("BARE " + json.dumps({"wall": times, "cpu": cpu}), flush=True)
     hard_exit(0)
 
 
@@ -100,15 +103,21 @@ def main() -> int:
     print(f"config {cfg_path}: {args.resolution[0]}x{args.resolution[1]} {args.samples} spp, "
           f"{os.cpu_count()} cores, load avg at start {load_start:.2f}")
 
+    def children_cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
     # (1) synthgap render
-    t = time.perf_counter()
+    t, c = time.perf_counter(), children_cpu()
     subprocess.run([sys.executable, "-m", "synthgap", "render", "--quiet", "--config", str(cfg_path), "--n",
                     str(args.n), "--out", str(tmp / "synthgap"), "--workers", str(args.workers)], check=True, env=env)
     s1 = (time.perf_counter() - t) / args.n
-    print(f"(1) synthgap render --workers {args.workers}: {s1:.3f} s/image ({args.n} images)")
+    c1 = (children_cpu() - c) / args.n  # driver + workers, start-up and merge included
+    print(f"(1) synthgap render --workers {args.workers}: {s1:.3f} s/image ({args.n} images); "
+          f"CPU {c1:.3f} s/image")
 
     # (2) bare Cycles on the same scenes: W processes x (cores / W) threads like (1), and 1 process x all cores
-    def bare(n_proc: int) -> tuple[float, list[float]]:
+    def bare(n_proc: int) -> tuple[float, float]:
         threads = max(1, (os.cpu_count() or 1) // n_proc)
         procs = [subprocess.Popen([str(py), __file__, "--bare-worker", str(cfg_path),
                                    ",".join(str(i) for i in range(k, args.bare_n, n_proc)), str(tmp / "bare"),
@@ -120,18 +129,21 @@ def main() -> int:
             if p.returncode != 0:
                 raise SystemExit(f"bare worker failed ({p.returncode})")
             per_proc.append(json.loads([ln for ln in stdout.splitlines() if ln.startswith("BARE ")][-1][5:]))
-        # render-only wall time of the slowest process per image (processes run side by side)
-        return max(sum(t) for t in per_proc) / args.bare_n, [x for t in per_proc for x in t]
+        # render-only wall time of the slowest process per image (processes run side by side); CPU: all
+        return (max(sum(t["wall"]) for t in per_proc) / args.bare_n,
+                sum(sum(t["cpu"]) for t in per_proc) / args.bare_n)
 
-    s2, _ = bare(args.workers)
+    s2, c2 = bare(args.workers)
     print(f"(2) bare Cycles, {args.workers} processes x {max(1, (os.cpu_count() or 1) // args.workers)} threads "
-          f"(bpy.ops.render.render only): {s2:.3f} s/image ({args.bare_n} images)")
-    s2b, _ = bare(1)
-    print(f"(2b) bare Cycles, 1 process x {os.cpu_count()} threads: {s2b:.3f} s/image ({args.bare_n} images)")
+          f"(bpy.ops.render.render only): {s2:.3f} s/image ({args.bare_n} images); CPU {c2:.3f} s/image")
+    s2b, c2b = bare(1)
+    print(f"(2b) bare Cycles, 1 process x {os.cpu_count()} threads: {s2b:.3f} s/image ({args.bare_n} images); "
+          f"CPU {c2b:.3f} s/image")
 
     # (3) one blenderproc run process per scene
     shim = py.parent.parent / "blender-shim"
     per = []
+    c = children_cpu()
     for i in range(args.per_process_n):
         t = time.perf_counter()
         subprocess.run([str(py.parent / "blenderproc"), "run", "render/scene.py", "--custom-blender-path", str(shim),
@@ -139,9 +151,11 @@ def main() -> int:
                         str(tmp / f"bprocrun_{i}")], check=True, env=env, cwd=REPO, capture_output=True)
         per.append(time.perf_counter() - t)
     s3 = sum(per) / len(per)
-    print(f"(3) one `blenderproc run` process per scene: {s3:.3f} s/image ({len(per)} processes)")
-    print(f"ratio (1)/(2) = {s1 / s2:.3f}  (goal <= 1.15);  (1)/(2b) = {s1 / s2b:.3f}")
-    print(f"ratio (1)/(3) = {s1 / s3:.3f}  (goal <= 0.35)")
+    c3 = (children_cpu() - c) / len(per)
+    print(f"(3) one `blenderproc run` process per scene: {s3:.3f} s/image ({len(per)} processes); "
+          f"CPU {c3:.3f} s/image")
+    print(f"ratio (1)/(2) = {s1 / s2:.3f}  (goal <= 1.15);  (1)/(2b) = {s1 / s2b:.3f};  CPU (1)/(2) = {c1 / c2:.3f}")
+    print(f"ratio (1)/(3) = {s1 / s3:.3f}  (goal <= 0.35);  CPU (1)/(3) = {c1 / c3:.3f}")
     load_end = os.getloadavg()[0]
     print(f"load avg at end {load_end:.2f}")
     if args.json:
@@ -150,7 +164,9 @@ def main() -> int:
             "workers": args.workers, "cores": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": load_end,
             "synthgap_s_per_image": s1, "n": args.n, "bare_s_per_image": s2, "bare_1proc_s_per_image": s2b,
             "bare_n": args.bare_n, "per_process_s_per_image": s3, "per_process_n": len(per),
-            "ratio_vs_bare": s1 / s2, "ratio_vs_per_process": s1 / s3}, indent=1) + "\n")
+            "ratio_vs_bare": s1 / s2, "ratio_vs_per_process": s1 / s3,
+            "cpu_s_per_image": {"synthgap": c1, "bare": c2, "bare_1proc": c2b, "per_process": c3},
+            "cpu_ratio_vs_bare": c1 / c2, "cpu_ratio_vs_per_process": c1 / c3}, indent=1) + "\n")
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

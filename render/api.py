@@ -126,9 +126,9 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
 
 
 def default_shard_size(total: int, workers: int) -> int:
-    """At most DEFAULT_SHARD_SIZE scenes, and at least ~4 shards per worker so the work spreads evenly
-    (shards are handed out as workers get free); the result never depends on it."""
-    return max(1, min(DEFAULT_SHARD_SIZE, total // (4 * max(1, workers))))
+    """At most DEFAULT_SHARD_SIZE scenes, and at least ~8 shards per worker so the work spreads evenly and
+    workers finish together (shards are handed out as workers get free); the result never depends on it."""
+    return max(1, min(DEFAULT_SHARD_SIZE, total // (8 * max(1, workers))))
 
 
 def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | None = None,
