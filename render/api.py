@@ -125,14 +125,18 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
                 raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
 
 
-def default_shard_size(total: int, workers: int) -> int:
-    """At most DEFAULT_SHARD_SIZE scenes, and at least ~8 shards per worker so the work spreads evenly and
-    workers finish together (shards are handed out as workers get free); the result never depends on it."""
-    return max(1, min(DEFAULT_SHARD_SIZE, total // (8 * max(1, workers))))
+def default_shard_size(total: int, workers: int, backend: str = "local") -> int:
+    """At most DEFAULT_SHARD_SIZE scenes. Local: at least ~8 shards per worker, so the work spreads evenly and
+    workers finish together (shards are handed out as workers get free; a worker process renders many).
+    Ray: each shard is a fresh Blender process (~1.3 s start-up), so only as small as needed to give every
+    slot a shard. The result never depends on it."""
+    per = 8 if backend == "local" else 1
+    return max(1, min(DEFAULT_SHARD_SIZE, total // (per * max(1, workers))))
 
 
 def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | None = None,
-              shard_size: int | None = None, manifest=None, workers: int = 2) -> tuple[Job, Any]:
+              shard_size: int | None = None, manifest=None, workers: int = 2,
+              backend: str = "local") -> tuple[Job, Any]:
     manifest = manifest or _load_manifest()
     entries, source = _entries_from(config_or_plan, n, manifest)
     _check_renderable(entries, manifest, source)
@@ -140,7 +144,7 @@ def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | Non
     if shard_size is None:  # a resumed dir keeps its own
         job_file = out_dir / JOB_DIR / "job.json"
         shard_size = read_json(job_file)["fingerprint"]["shard_size"] if job_file.exists() else \
-            default_shard_size(sum(k for _, k in entries), workers)
+            default_shard_size(sum(k for _, k in entries), workers, backend)
     if shard_size < 1:
         raise UserError(f"--shard-size must be >= 1 (got {shard_size})")
     job = Job([JobEntry(c.to_mapping(), c.name, k) for c, k in entries], master, int(shard_size),
@@ -162,7 +166,7 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
     if workers < 1:
         raise UserError(f"--workers must be >= 1 (got {workers})")
     out = Path(out_dir)
-    job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers)
+    job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers, backend=backend)
     prepare_job_dir(out, job)
     shards = job.shards(out)
     if (out / "DONE").exists() and len(done_shards(out, shards)) == len(shards):

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=None, help="master seed (default: the (first) config's seed)")
     ap.add_argument("--shard-size", type=int, default=None,
                     help="scenes per shard, the unit of resume and retry (default: 8, fewer for small jobs so each "
-                         "worker gets ~8 shards; a resumed dir keeps its own)")
+                         "worker gets ~8 shards (ray: >= 1 per slot); a resumed dir keeps its own)")
     ap.add_argument("--recycle-after", type=int, default=200,
                     help="scenes a worker process renders before it is replaced (bounds memory; default 200)")
     ap.add_argument("--retries", type=int, default=2, help="retries of a shard whose worker crashed (default 2)")
