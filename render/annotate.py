@@ -71,12 +71,18 @@ def colour_hist(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
 
 
 def bg_similarity(rgb: np.ndarray, mask: np.ndarray, other_objects: np.ndarray | None = None) -> float:
-    """Cosine between boundary-pixel and adjacent-background colour histograms (NaN when there is no ring)."""
+    """Cosine between boundary-pixel and adjacent-background colour histograms.
+
+    The ring is the 3x3 dilation of the mask minus the mask, without the pixels of other objects; when other
+    objects cover the whole ring (a cup standing on a table, surrounded by it), the whole ring is used, since
+    that is what the object is seen against. NaN only when the object has no neighbour pixel at all."""
     mask = mask.astype(bool)
     boundary = mask & ~erode3(mask)
     ring = dilate3(mask) & ~mask
     if other_objects is not None:
-        ring &= ~other_objects.astype(bool)
+        free = ring & ~other_objects.astype(bool)
+        if free.any():
+            ring = free
     if not boundary.any() or not ring.any():
         return float("nan")
     a, b = colour_hist(rgb[boundary]), colour_hist(rgb[ring])

@@ -135,6 +135,15 @@ def test_morphology_and_bg_similarity():
     dist = np.full((10, 10), 2.0)
     s = object_stats(rgb, dist, m, np.zeros_like(m))
     assert s["visible_px"] == 16 and s["occlusion_ad2"] == pytest.approx(16 * 4.0) and s["depth_min"] == 2.0
+    # other objects are left out of the ring ...
+    others = np.zeros_like(m)
+    others[2, :] = True
+    rgb[2, :] = (20, 200, 40)                       # a neighbour object coloured like our object
+    assert bg_similarity(rgb, m, others) == pytest.approx(0.0)
+    # ... unless they surround it entirely (a cup on a table): then the ring is what it is seen against
+    table = dilate3(m) & ~m
+    rgb[table] = (20, 200, 40)
+    assert bg_similarity(rgb, m, table) == pytest.approx(1.0)
 
 
 def test_render_help_is_fast_and_lists_options():
