@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--total", type=int, required=True, help="images in the plan")
     p.add_argument("--out", default="plan.yaml")
     p.add_argument("--category", help="probe annotations to use (default: the fit's category)")
+    p.add_argument("--method", choices=("component", "mixture"), default="component",
+                   help="component: the thesis' config per GMM component (default); mixture: every probed "
+                   "config's share by maximum likelihood of the real rows stored in fit.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     return ap
@@ -258,7 +261,7 @@ def cmd_select(args) -> int:
     fit = Fit.load(args.fit)
     category = args.category if args.category is not None else fit.source.get("category")
     probes = load_probes(args.probes, category=category, progress=not args.quiet)
-    plan = select_configs(fit, probes, args.total, seed=args.seed)
+    plan = select_configs(fit, probes, args.total, seed=args.seed, method=args.method)
     plan.to_yaml(args.out)
     for s in plan.skipped:
         print(f"probe left out: {s}", file=sys.stderr)

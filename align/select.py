@@ -22,6 +22,18 @@ Counts: component c gets weight w_c of `total`; counts are rounded by largest re
 to the largest fractional parts, ties to the lower component index) so they sum exactly to `total`. When
 several components pick the same config their counts are merged into one entry (`component` lists them).
 
+Method "mixture" (`select_configs(..., method="mixture")`, synthgap's own, not the thesis'): instead of one
+config per GMM component, the share of every probed config is estimated directly, as the weights w of the
+mixture Σ_c w_c p_c(x) that maximize the likelihood of the real rows x (EM over the weights only; the
+densities p_c are fixed). p_c is a Gaussian kernel density of probe c's rows in the real data's z-scores, with
+a diagonal bandwidth h_d = max(0.1, σ_c,d · n_c^(-1/(d+4))) (Scott's factor; the floor keeps a probe with a
+near-constant metadata from claiming points by an infinitely narrow peak). EM starts from equal weights and
+stops when no weight moves by more than 1e-7 (at most 5000 rounds); counts come from the weights by the same
+largest-remainder rounding, and configs whose count rounds to 0 are left out. It uses every real row rather
+than K summary Gaussians, so it recovers mixtures the component method misassigns when the GMM splits or
+merges the real modes differently from the configs (small samples), and mixes several configs to cover a
+wide unimodal spread that no single config matches.
+
 Prediction: `plan_mixture_table()` resamples each chosen probe's images (with their boxes) to the entry's count
 (without replacement while the probe has enough images, deterministic seed) - the metadata the planned
 render is expected to have - and `predicted_db` is its D_B (align/distances.py) to the real sample.
@@ -187,16 +199,111 @@ def score(mu_p: np.ndarray, sd_p: np.ndarray, mu_c: np.ndarray, sd_c: np.ndarray
     return float((dm ** 2).sum() + (lr ** 2).sum()), dm, lr
 
 
+METHODS = ("component", "mixture")
+
+
+def _real_rows(fit: Fit, real: MetadataTable | None) -> np.ndarray:
+    md = list(fit.metadata)
+    if real is not None and all(real.has(m, fit.level) for m in md):
+        X = np.stack([real.values(m, fit.level) for m in md], axis=1)
+    else:
+        if not all(m in fit.data for m in md):
+            raise UserError("method 'mixture' needs the real rows: pass the real metadata table or a fit.json "
+                            "that stores its data")
+        X = np.stack([np.asarray(fit.data[m], dtype=float) for m in md], axis=1)
+    X = X[np.isfinite(X).all(axis=1)]
+    if X.shape[0] < 2:
+        raise UserError(f"method 'mixture': {X.shape[0]} usable real rows for {md} (need 2)")
+    return X
+
+
+def _kde_logpdf(x: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """log density at rows x of a diagonal Gaussian KDE over pts (module docstring: bandwidth)."""
+    n, d = pts.shape
+    h = np.maximum(0.1, pts.std(axis=0) * n ** (-1.0 / (d + 4)))
+    z = (x[:, None, :] - pts[None, :, :]) / h                       # (m, n, d)
+    logk = -0.5 * (z ** 2).sum(axis=2) - np.log(h).sum() - 0.5 * d * math.log(2 * math.pi)
+    mx = logk.max(axis=1, keepdims=True)
+    return (mx[:, 0] + np.log(np.exp(logk - mx).sum(axis=1))) - math.log(n)
+
+
+def mixture_weights(X: np.ndarray, probe_rows: dict[str, np.ndarray], max_iter: int = 5000,
+                    tol: float = 1e-7) -> tuple[dict[str, float], float, int]:
+    """ML weights of a mixture of fixed probe KDEs for the real rows X (all in the same z-scores).
+    -> ({config_name: weight}, mean log-likelihood per real row, EM rounds)."""
+    names = sorted(probe_rows)
+    L = np.stack([_kde_logpdf(X, probe_rows[n]) for n in names], axis=1)     # (m, C) log p_c(x_i)
+    L = L - L.max(axis=1, keepdims=True)                                     # per-row shift: same EM
+    P = np.exp(L)
+    w = np.full(len(names), 1.0 / len(names))
+    for it in range(1, max_iter + 1):
+        r = P * w
+        r /= np.maximum(r.sum(axis=1, keepdims=True), 1e-300)
+        new = r.mean(axis=0)
+        done = np.abs(new - w).max() < tol
+        w = new
+        if done:
+            break
+    full = np.stack([_kde_logpdf(X, probe_rows[n]) for n in names], axis=1)
+    ll = float(np.mean(np.log(np.maximum(np.exp(full) @ w, 1e-300))))
+    return {n: float(x) for n, x in zip(names, w)}, ll, it
+
+
+def _select_mixture(fit: Fit, probes: dict, total: int, real: MetadataTable | None, seed: int) -> Plan:
+    md, level = list(fit.metadata), fit.level
+    X = _real_rows(fit, real)
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    rows, skipped = {}, []
+    for name in sorted(probes):
+        table = probes[name][1]
+        missing = [m for m in md if not table.has(m, level)]
+        if missing:
+            skipped.append(f"{name}: no {missing[0]} values")
+            continue
+        P = np.stack([table.values(m, level) for m in md], axis=1)
+        P = P[np.isfinite(P).all(axis=1)]
+        if P.shape[0] < MIN_PROBE_ROWS:
+            skipped.append(f"{name}: {P.shape[0]} usable {level} rows (need {MIN_PROBE_ROWS})")
+            continue
+        rows[name] = (P - mu) / sd
+    for line in skipped:
+        log.warning("probe %s left out", line)
+    if not rows:
+        raise UserError(f"no usable probe for metadata {md} ({'; '.join(skipped)})")
+    weights, ll, rounds = mixture_weights((X - mu) / sd, rows)
+    names = sorted(weights)
+    counts = largest_remainder(np.array([weights[n] for n in names]), int(total))
+    entries = []
+    for name, k in zip(names, counts):
+        if k <= 0:
+            continue
+        mapping, _ = _config_mapping(probes[name][0], f"probe {name} config")
+        entries.append({"config": mapping, "config_name": name, "count": int(k), "component": [],
+                        "why": (f"mixture weight {weights[name]:.3f} (ML mixture of probe densities over "
+                                f"{X.shape[0]} real rows in {', '.join(md)}; mean log-likelihood {ll:.3f}, "
+                                f"{rounds} EM rounds; probe n={rows[name].shape[0]})")})
+    plan = Plan(total=int(total), entries=entries, scores={n: [round(weights[n], 6)] for n in names},
+                skipped=skipped, metadata=md)
+    _predict(plan, fit, probes, real, seed)
+    return plan
+
+
 def select_configs(fit: Fit | str | os.PathLike, probes: dict[str, tuple[Any, MetadataTable]], total: int,
-                   real: MetadataTable | None = None, seed: int = 0) -> Plan:
-    """Pick a config per mixture component and split `total` images by the component weights (module docstring).
+                   real: MetadataTable | None = None, seed: int = 0, method: str = "component") -> Plan:
+    """Pick a config per mixture component and split `total` images by the component weights (module docstring);
+    method "mixture" estimates every probed config's share directly instead (module docstring).
     `real` (the real MetadataTable) is used for predicted D_B; without it the real values stored in the fit are."""
     if not isinstance(fit, Fit):
         fit = Fit.load(fit)
+    if method not in METHODS:
+        raise UserError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
         raise UserError(f"--total must be an integer >= 1, got {total!r}")
     if not probes:
         raise UserError("no probes given")
+    if method == "mixture":
+        return _select_mixture(fit, probes, int(total), real, seed)
     md, level = fit.metadata, fit.level
     sd_real = np.array(fit.real_std if len(fit.real_std) == len(md) else
                        np.sqrt(np.diag(_mixture_cov(fit))), dtype=float)

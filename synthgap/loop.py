@@ -27,7 +27,14 @@ from typing import Any
 from synthgap.util import UserError, atomic_write_json, atomic_write_text, read_json
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
-VARIANTS = ("baseline", "filtered", "on-surface", "aligned")
+COMPARISON = ("baseline", "filtered", "on-surface")
+# selector method (align.select) -> (aligned variant, its plan file)
+SELECTORS = {"component": ("aligned", "plan.yaml"), "mixture": ("aligned-mix", "plan-mix.yaml")}
+VARIANTS = (*COMPARISON, *(v for v, _ in SELECTORS.values()))
+
+
+def variants_of(selectors: list[str]) -> list[str]:
+    return [*COMPARISON, *(SELECTORS[m][0] for m in SELECTORS if m in selectors)]
 
 
 def log(msg: str) -> None:
@@ -58,6 +65,7 @@ class RunOptions:
     seed: int = 0
     benchmark: bool = True
     real_baseline: bool = True
+    selectors: list[str] = field(default_factory=lambda: ["component", "mixture"])
 
 
 # ---- grid helpers ------------------------------------------------------------------------------------
@@ -182,22 +190,28 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
                 log(f"probe {i + 1}/{len(configs)}: {cfg.name}")
                 _render(cfg, opts.probe_n, probes_dir / cfg.name, opts, seed=opts.seed * 1000 + 100 + i)
 
-    # 3. selection -> plan -> aligned set
-    plan_path = out / "plan.yaml"
-    if _stage("3/5 selection -> plan.yaml", plan_path.exists()):
+    # 3. selection -> plans (one per selector method) -> aligned sets
+    variants = variants_of(opts.selectors)
+    plans = {m: out / SELECTORS[m][1] for m in SELECTORS if m in opts.selectors}
+    if _stage(f"3/5 selection -> {', '.join(p.name for p in plans.values())}",
+              all(p.exists() for p in plans.values())):
         probes = load_probes(probes_dir, category=opts.category)
-        plan = select_configs(fit, probes, opts.total, real=real_t, seed=opts.seed)
-        plan.to_yaml(plan_path)
+        for method, path in plans.items():
+            if not path.exists():
+                plan = select_configs(fit, probes, opts.total, real=real_t, seed=opts.seed, method=method)
+                plan.to_yaml(path)
+                log(f"selector {method}: " + ", ".join(f"{e['config_name']} x{e['count']}" for e in plan.entries))
 
     # 4. the sets
     sets = out / "sets"
     base_map = baseline_mapping(grid_mapping)
     base_cfg = SceneConfig.from_mapping(base_map, f"{opts.grid} (baseline)")
     surf_cfg = SceneConfig.from_mapping(deep_update(base_map, {"placement": "surface"}), f"{opts.grid} (on-surface)")
-    todo = [v for v in VARIANTS if not (sets / v / "DONE").exists()]
-    if _stage(f"4/5 render the sets ({opts.total} images each): {', '.join(VARIANTS)}", not todo):
-        log("aligned: rendering the plan")
-        _render(plan_path, None, sets / "aligned", opts, seed=opts.seed * 1000 + 1)
+    todo = [v for v in variants if not (sets / v / "DONE").exists()]
+    if _stage(f"4/5 render the sets ({opts.total} images each): {', '.join(variants)}", not todo):
+        for method, path in plans.items():
+            log(f"{SELECTORS[method][0]}: rendering {path.name} (selector {method})")
+            _render(path, None, sets / SELECTORS[method][0], opts, seed=opts.seed * 1000 + 1)
         log("baseline: random sampling over the grid's ranges, floating placement")
         _render(base_cfg, opts.total, sets / "baseline", opts, seed=opts.seed * 1000 + 2)
         log("on-surface: the baseline with surface placement (same seed)")
@@ -207,9 +221,10 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
 
     # 5a. distances of every set to the real exposed split
     dist_path = out / "distances.json"
-    if _stage("5/5 distances", dist_path.exists()):
-        dist: dict[str, Any] = {}
-        for v in VARIANTS:
+    old_dist = read_json(dist_path, "distances") if dist_path.exists() else {}
+    if _stage("5/5 distances", all(v in old_dist for v in variants)):
+        dist: dict[str, Any] = dict(old_dist)
+        for v in [v for v in variants if v not in old_dist]:
             t = metadata_for_dir(sets / v, category=opts.category, dataset=v)
             res = compare_tables(real_t, t, metadata=metadata, level="bbox")
             dbs = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
@@ -225,11 +240,12 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
         from benchmark.report import write_report
         from benchmark.run import RunSpec, run_matrix
         dist = read_json(dist_path, "distances")
-        empty = [v for v in VARIANTS if not dist[v]["images"]]
+        empty = [v for v in variants if not dist[v]["images"]]
         if empty:
             log(f"benchmark: {', '.join(empty)} holds no image of the category, not trained")
         log("benchmark: training on every set (finished cells are skipped)")
-        run_matrix(RunSpec(variants=[(v, str(sets / v)) for v in VARIANTS if v not in empty], real_json=str(opts.real_json),
+        run_matrix(RunSpec(variants=[(v, str(sets / v)) for v in variants if v not in empty],
+                           real_json=str(opts.real_json),
                            images_dir=str(opts.images), split=str(opts.split), out=str(bench_dir),
                            detectors=list(opts.detectors), epochs=opts.epochs, seeds=list(opts.seeds),
                            imgsz=opts.imgsz, category=opts.category, real_baseline=opts.real_baseline,
@@ -274,12 +290,13 @@ def benchmark_summary(bench_dir: Path) -> dict[str, dict[str, dict[str, float]]]
 
 
 def write_run_report(out: Path, opts: RunOptions, context: dict[str, Any]) -> Path:
-    """RUN/report.md + RUN/report.html: distances, the plan, (demo) hidden vs recovered mixture, mAP."""
+    """RUN/report.md + RUN/report.html: distances, the plans, (demo) hidden vs recovered mixture, mAP."""
     import yaml
     from scipy.stats import spearmanr
 
     dist = read_json(out / "distances.json", "distances")
-    plan = yaml.safe_load((out / "plan.yaml").read_text())
+    plans = {m: yaml.safe_load((out / f).read_text()) for m, (_, f) in SELECTORS.items() if (out / f).exists()}
+    variants = [v for v in VARIANTS if v in dist]
     fit = read_json(out / "fit.json", "fit")
     md = ["# synthgap run report", ""]
     if context.get("stand_in"):
@@ -287,48 +304,69 @@ def write_run_report(out: Path, opts: RunOptions, context: dict[str, Any]) -> Pa
                "from a hidden mixture of grid configs that the selector never saw; the selector only saw its "
                "*exposed* images and boxes. Run `synthgap demo --real ...` or `synthgap run` on your photos.", ""]
     md += [f"Target: `{opts.real_json}` (exposed split of `{opts.split}`), category {opts.category or 'all'}. "
-           f"Grid `{opts.grid}`: {len(plan['entries'])} configs chosen, {opts.total} images per set, "
-           f"probe renders of {opts.probe_n} images per config.", "",
-           f"GMM fit on {', '.join(fit.get('metadata', []))} (mode {fit.get('mode')}).", "",
+           f"Grid `{opts.grid}`; {opts.total} images per set, probe renders of {opts.probe_n} images per config.",
+           "",
+           f"GMM fit on {', '.join(fit.get('metadata', []))} (mode {fit.get('mode')}): K={fit.get('k')}"
+           + (f" ({fit['k_reason']})" if fit.get("k_reason") else "") + ".", "",
+           "Sets: **baseline** random sampling over the grid's whole ranges, floating placement; **filtered** the "
+           f"baseline without images showing an object under {opts.min_px:g} px; **on-surface** the baseline with "
+           "surface placement; **aligned** the thesis' selector (per GMM component the config closest in mean "
+           "and variance, counts from the component weights); **aligned-mix** synthgap's mixture selector (the "
+           "share of every probed config by maximum likelihood of the real rows).", "",
            "## Distance to the target's exposed images (Bhattacharyya D_B, lower is closer)", ""]
-    metas = sorted({m for v in dist.values() for m in v["db"]})
+    metas = [m for m in fit.get("metadata", []) if any(m in dist[v]["db"] for v in variants)]
+    metas += sorted({m for v in variants for m in dist[v]["db"]} - set(metas))
     md += ["| set | images | boxes | " + " | ".join(f"D_B {m}" for m in metas) + " | mean D_B |",
            "|---" * (len(metas) + 4) + "|"]
-    for v in VARIANTS:
+    for v in variants:
         d = dist[v]
         md.append(f"| {v} | {d['images']} | {d['boxes']} | " + " | ".join(_fmt(d["db"].get(m)) for m in metas)
                   + f" | {_fmt(d['mean_db'])} |")
-    pred = plan.get("predicted_db") or {}
-    if pred:
-        md += ["", "Predicted D_B of the planned mixture (from the probes): "
-               + ", ".join(f"{m} {_fmt(x)}" for m, x in sorted(pred.items())) + "."]
-    a, b = dist["aligned"]["mean_db"], dist["baseline"]["mean_db"]
-    if a is not None and b is not None:
-        md += ["", f"**Aligned mean D_B {a:.3f} vs baseline {b:.3f}**: "
-               + ("the aligned set is closer to the target." if a < b else
-                  "the aligned set is NOT closer than the baseline on this run.")]
-    md += ["", "## The render plan (selector output)", "", "| config | count | component | settings | why |",
-           "|---|---|---|---|---|"]
-    for e in plan["entries"]:
-        md.append(f"| {e['config_name']} | {e['count']} | {e.get('component', '-')} | "
-                  f"{_config_brief(e['config'])} | {_short(e.get('why', ''))} |")
+    b = dist.get("baseline", {}).get("mean_db")
+    for method, plan in plans.items():
+        v = SELECTORS[method][0]
+        a = dist.get(v, {}).get("mean_db")
+        pred = {m: x for m, x in (plan.get("predicted_db") or {}).items() if m in metas}
+        line = f"- **{v}** (selector {method}): "
+        if a is not None and b is not None:
+            line += f"mean D_B {a:.3f} vs baseline {b:.3f}: " + (
+                "closer to the target than the baseline." if a < b else "NOT closer than the baseline on this run.")
+        if pred:
+            line += " Predicted from the probes: " + ", ".join(f"{m} {_fmt(x)}" for m, x in pred.items()) + "."
+        md += ["", line] if method == next(iter(plans)) else [line]
+    for method, plan in plans.items():
+        md += ["", f"## Render plan of the {method} selector ({SELECTORS[method][1]} -> sets/{SELECTORS[method][0]})",
+               "", "| config | count | component | settings | why |", "|---|---|---|---|---|"]
+        for e in plan["entries"]:
+            comp = e.get("component") or "-"
+            md.append(f"| {e['config_name']} | {e['count']} | {comp} | "
+                      f"{_config_brief(e['config'])} | {_short(e.get('why', ''))} |")
     hidden = context.get("hidden_mixture")
     if hidden:
-        rec: dict[str, float] = {}
-        for e in plan["entries"]:
-            rec[e["config_name"]] = rec.get(e["config_name"], 0) + e["count"] / plan["total"]
+        recs = {}
+        for method, plan in plans.items():
+            rec: dict[str, float] = {}
+            for e in plan["entries"]:
+                rec[e["config_name"]] = rec.get(e["config_name"], 0) + e["count"] / plan["total"]
+            recs[method] = rec
         md += ["", "## Hidden mixture vs recovered mixture", "",
-               "| config | settings | hidden weight | recovered weight |", "|---|---|---|---|"]
-        for name in sorted(set(hidden) | set(rec)):
+               "| config | settings | hidden weight | " + " | ".join(f"recovered ({m})" for m in recs) + " |",
+               "|---" * (3 + len(recs)) + "|"]
+        names = sorted(set(hidden).union(*[set(r) for r in recs.values()]) | set(context.get("config_brief", {})))
+        for name in names:
             brief = context.get("config_brief", {}).get(name, "")
-            md.append(f"| {name} | {brief} | {hidden.get(name, 0.0):.2f} | {rec.get(name, 0.0):.2f} |")
+            md.append(f"| {name} | {brief} | {hidden.get(name, 0.0):.2f} | "
+                      + " | ".join(f"{r.get(name, 0.0):.2f}" for r in recs.values()) + " |")
+        for method, rec in recs.items():
+            err = 0.5 * sum(abs(hidden.get(n, 0.0) - rec.get(n, 0.0)) for n in names)
+            md.append(f"\nTotal variation distance hidden vs {method}: {err:.2f} (0 = exact recovery).")
     summ = benchmark_summary(out / "benchmark")
     if summ:
         dets = sorted({d for v in summ.values() for d in v})
         md += ["", "## Detectors trained on each set, scored on the target's test images", "",
                "| set | " + " | ".join(f"{d} mAP50-95 | {d} AP50" for d in dets) + " |",
                "|---" * (1 + 2 * len(dets)) + "|"]
-        for v in [*VARIANTS, *sorted(set(summ) - set(VARIANTS))]:
+        for v in [*variants, *sorted(set(summ) - set(variants))]:
             if v not in summ:
                 continue
             row = []
@@ -338,7 +376,7 @@ def write_run_report(out: Path, opts: RunOptions, context: dict[str, Any]) -> Pa
                         else ["-", "-"])
             md.append(f"| {v} | " + " | ".join(row) + " |")
         for d in dets:
-            pts = [(dist[v]["mean_db"], summ[v][d]["map"]) for v in VARIANTS
+            pts = [(dist[v]["mean_db"], summ[v][d]["map"]) for v in variants
                    if v in summ and d in summ[v] and dist[v]["mean_db"] is not None]
             if len(pts) >= 3:
                 rho = spearmanr([p[0] for p in pts], [p[1] for p in pts]).statistic
@@ -375,6 +413,8 @@ def _common_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--imgsz", type=int, default=None)
     ap.add_argument("--min-px", type=float, default=None, help="filtered variant: drop objects under this")
     ap.add_argument("--seed", type=int, default=None, help="master seed of the renders and the fit")
+    ap.add_argument("--selectors", default=None, help="comma list of component (the thesis' selector -> "
+                    "sets/aligned) and mixture (synthgap's -> sets/aligned-mix); default both")
     ap.add_argument("--no-benchmark", action="store_true", help="stop after the distances")
     ap.add_argument("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
 
@@ -399,6 +439,11 @@ def _apply(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
     if args.seeds:
         opts.seeds = _seeds(args.seeds)
+    if args.selectors:
+        opts.selectors = [m.strip() for m in args.selectors.split(",") if m.strip()]
+        bad = [m for m in opts.selectors if m not in SELECTORS]
+        if bad or not opts.selectors:
+            raise UserError(f"--selectors: unknown {bad or 'none given'} (choose from {', '.join(SELECTORS)})")
     opts.workers, opts.backend, opts.ray_address = args.workers, args.backend, args.ray_address
     opts.benchmark = not args.no_benchmark
     opts.real_baseline = not args.no_real_baseline

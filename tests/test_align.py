@@ -362,6 +362,53 @@ def test_selector_recovers_a_hidden_mixture():
     assert one.predicted_db["area_frac"] > plan.predicted_db["area_frac"]
 
 
+def test_mixture_selector_recovers_overlapping_modes():
+    """The mixture selector (method="mixture") on targets the component method gets wrong: two configs whose
+    modes overlap (a GMM fit on a small sample does not split them like the configs do), and a wide target
+    that no single config matches. Tolerance: weights within 0.1 of the hidden ones (200 real rows: the
+    sampling error of a weight alone is up to 0.035)."""
+    rng = np.random.default_rng(3)
+    probes, names = _probes(rng, n=60)
+    for mix in ({1: 0.6, 4: 0.4}, {0: 0.25, 1: 0.25, 2: 0.25, 3: 0.25}, {2: 0.8, 0: 0.2}):
+        parts = {"area_frac": [], "cy": []}
+        for i, w in mix.items():
+            (ma, sa), (mc, sc) = PROBE_DISTS[i]
+            k = int(round(200 * w))     # a small real sample (boxes of ~100 photos)
+            parts["area_frac"].append(rng.normal(ma, sa, k))
+            parts["cy"].append(rng.normal(mc, sc, k))
+        real = table_from("real", {m: np.concatenate(v) for m, v in parts.items()})
+        fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="joint", kmax=5)
+        plan = select_configs(fit, probes, total=1000, real=real, method="mixture")
+        got = {e["config_name"]: e["count"] / 1000 for e in plan.entries}
+        assert sum(e["count"] for e in plan.entries) == 1000 and all(e["count"] > 0 for e in plan.entries)
+        for j, name in enumerate(names):
+            assert abs(got.get(name, 0.0) - mix.get(j, 0.0)) <= 0.1, (mix, got)
+        assert "mixture weight" in plan.entries[0]["why"]
+        assert all(v < 0.15 for v in (plan.predicted_db["area_frac"], plan.predicted_db["cy"])), plan.predicted_db
+
+
+def test_mixture_weights_em_basics():
+    from align.select import mixture_weights
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(-3, 1, (50, 1)), rng.normal(3, 1, (50, 1))
+    X = np.concatenate([rng.normal(-3, 1, (30, 1)), rng.normal(3, 1, (70, 1))])
+    w, ll, rounds = mixture_weights(X, {"a": a, "b": b})
+    assert abs(w["a"] - 0.3) < 0.03 and abs(w["b"] - 0.7) < 0.03 and abs(sum(w.values()) - 1) < 1e-9
+    assert math.isfinite(ll) and rounds >= 1
+    # a probe identical to another cannot steal weight from nothing: total stays 1, order-independent result
+    w2, _, _ = mixture_weights(X, {"b": b, "a": a})
+    assert w2 == pytest.approx(w)
+
+
+def test_unknown_selector_method_is_an_error():
+    rng = np.random.default_rng(0)
+    probes, _ = _probes(rng, n=20)
+    real = table_from("real", {"area_frac": rng.normal(0.3, 0.03, 40), "cy": rng.normal(0.5, 0.05, 40)})
+    fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="joint", kmax=2)
+    with pytest.raises(UserError, match="--method must be one of component, mixture"):
+        select_configs(fit, probes, total=10, real=real, method="best")
+
+
 def test_selector_ties_merge_and_rounding(tmp_path):
     rng = np.random.default_rng(2)
     probes, names = _probes(rng)

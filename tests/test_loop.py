@@ -69,9 +69,10 @@ def test_every_stage_wrote_its_outputs(demo_run):
     assert fit["metadata"] == ["area_frac", "cy"]
     probes = [d for d in (out / "probes").iterdir() if (d / "DONE").exists()]
     assert len(probes) == 2
-    plan = yaml.safe_load((out / "plan.yaml").read_text())
-    assert plan["total"] == 6 and sum(e["count"] for e in plan["entries"]) == 6
-    for v in ("baseline", "on-surface", "aligned", "filtered"):
+    for name in ("plan.yaml", "plan-mix.yaml"):
+        plan = yaml.safe_load((out / name).read_text())
+        assert plan["total"] == 6 and sum(e["count"] for e in plan["entries"]) == 6, name
+    for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered"):
         assert (out / "sets" / v / "DONE").exists(), v
     base = json.loads((out / "sets" / "baseline" / "coco_annotations.json").read_text())
     assert len(base["images"]) == 6 and base["info"]["config"]["placement"] == "floating"
@@ -80,25 +81,26 @@ def test_every_stage_wrote_its_outputs(demo_run):
     filt = json.loads((out / "sets" / "filtered" / "coco_annotations.json").read_text())
     assert all(max(a["bbox"][2:]) >= 6 for a in filt["annotations"])
     dist = json.loads((out / "distances.json").read_text())
-    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned"}
+    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned", "aligned-mix"}
     assert all(dist["aligned"]["db"][m] >= 0 for m in ("area_frac", "cy"))
     results = sorted(p.name for p in (out / "benchmark" / "results").glob("*.json"))
     assert results == sorted(f"{v}__yolo__seed0.json" for v in
-                             ("aligned", "baseline", "filtered", "on-surface", "real")), results
+                             ("aligned", "aligned-mix", "baseline", "filtered", "on-surface", "real")), results
     rec = json.loads((out / "benchmark" / "results" / "aligned__yolo__seed0.json").read_text())
     assert 0.0 <= rec["test"]["map"] <= 1.0 and rec["epochs"] == 1
 
 
 def test_selector_recovers_the_hidden_config(demo_run):
-    """The stand-in target is rendered from the near-camera config only: the plan must put (most of) its
-    images there, and the report shows the hidden and recovered mixtures side by side."""
+    """The stand-in target is rendered from the near-camera config only: both selectors' plans must put (most
+    of) their images there, and the report shows the hidden and recovered mixtures side by side."""
     out, _, _ = demo_run
-    plan = yaml.safe_load((out / "plan.yaml").read_text())
-    near = [e for e in plan["entries"] if e["config"]["camera"]["distance"] == [0.6, 0.8]]
-    assert sum(e["count"] for e in near) >= 5, plan["entries"]
+    for name in ("plan.yaml", "plan-mix.yaml"):
+        plan = yaml.safe_load((out / name).read_text())
+        near = [e for e in plan["entries"] if e["config"]["camera"]["distance"] == [0.6, 0.8]]
+        assert sum(e["count"] for e in near) >= 5, (name, plan["entries"])
     md = (out / "report.md").read_text()
     assert "synthetic stand-in for your real photos" in md
-    assert "Hidden mixture vs recovered mixture" in md and "| 1.00 |" in md
+    assert "Hidden mixture vs recovered mixture" in md and "| 1.00 |" in md and "recovered (mixture)" in md
     assert (out / "report.html").read_text().startswith("<!doctype html>")
     assert (out / "benchmark" / "report.md").exists()
 
@@ -106,12 +108,12 @@ def test_selector_recovers_the_hidden_config(demo_run):
 def test_resume_after_kill_rerenders_nothing_complete(demo_run):
     out, log, killed_at = demo_run
     assert "stage 1/5 real metadata + GMM fit: complete, skipped" in log
-    assert "stage 3/5 selection -> plan.yaml: complete, skipped" in log
+    assert "stage 3/5 selection -> plan.yaml, plan-mix.yaml: complete, skipped" in log
     # a second rerun does nothing but the report
     r = _demo(out)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned: complete, " \
-           "skipped" in r.stdout
+    assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned, aligned-mix: " \
+           "complete, skipped" in r.stdout
 
 
 def test_rerun_with_other_options_is_refused(demo_run):
@@ -127,5 +129,5 @@ def test_ray_backend_renders_the_same_sets(demo_run, tmp_path):
     out = tmp_path / "ray"
     r = _demo(out, "--backend", "ray", "--no-benchmark", timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    for v in ("baseline", "aligned"):
+    for v in ("baseline", "aligned", "aligned-mix"):
         assert _anns(out / "sets" / v) == _anns(out_local / "sets" / v), v
