@@ -66,6 +66,7 @@ class RunOptions:
     benchmark: bool = True
     real_baseline: bool = True
     selectors: list[str] = field(default_factory=lambda: ["component", "mixture"])
+    bench_variants: list[str] | None = None   # None: every set
 
 
 # ---- grid helpers ------------------------------------------------------------------------------------
@@ -241,10 +242,13 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
         from benchmark.run import RunSpec, run_matrix
         dist = read_json(dist_path, "distances")
         empty = [v for v in variants if not dist[v]["images"]]
+        skip = [v for v in variants if opts.bench_variants is not None and v not in opts.bench_variants]
+        if skip:
+            log(f"benchmark: {', '.join(skip)} left out (--bench-variants)")
         if empty:
             log(f"benchmark: {', '.join(empty)} holds no image of the category, not trained")
         log("benchmark: training on every set (finished cells are skipped)")
-        run_matrix(RunSpec(variants=[(v, str(sets / v)) for v in variants if v not in empty],
+        run_matrix(RunSpec(variants=[(v, str(sets / v)) for v in variants if v not in empty and v not in skip],
                            real_json=str(opts.real_json),
                            images_dir=str(opts.images), split=str(opts.split), out=str(bench_dir),
                            detectors=list(opts.detectors), epochs=opts.epochs, seeds=list(opts.seeds),
@@ -415,6 +419,8 @@ def _common_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=None, help="master seed of the renders and the fit")
     ap.add_argument("--selectors", default=None, help="comma list of component (the thesis' selector -> "
                     "sets/aligned) and mixture (synthgap's -> sets/aligned-mix); default both")
+    ap.add_argument("--bench-variants", default=None, help="comma list of the sets to train detectors on "
+                    "(default: all; the demo trains on baseline, aligned, aligned-mix)")
     ap.add_argument("--no-benchmark", action="store_true", help="stop after the distances")
     ap.add_argument("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
 
@@ -439,6 +445,11 @@ def _apply(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
     if args.seeds:
         opts.seeds = _seeds(args.seeds)
+    if args.bench_variants:
+        opts.bench_variants = [v.strip() for v in args.bench_variants.split(",") if v.strip()]
+        bad = [v for v in opts.bench_variants if v not in VARIANTS]
+        if bad:
+            raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(VARIANTS)})")
     if args.selectors:
         opts.selectors = [m.strip() for m in args.selectors.split(",") if m.strip()]
         bad = [m for m in opts.selectors if m not in SELECTORS]
@@ -553,7 +564,8 @@ def demo_main(argv: list[str]) -> int:
     res = load_yaml(grid, "grid YAML").get("resolution", [640, 480])
     opts = RunOptions(real_json=real_json, images=images, split=split, grid=grid, out=out, category=args.category,
                       total=64, probe_n=12, epochs=6, imgsz=128, detectors=["frcnn"], seeds=[0],
-                      min_px=max(4.0, round(50.0 * max(res) / 640.0)))
+                      min_px=max(4.0, round(50.0 * max(res) / 640.0)),
+                      bench_variants=["baseline", "aligned", "aligned-mix"])
     opts = _apply(opts, args)
     report = run(opts, context)
     print(f"\nsynthgap demo: report at {report} and {report.with_suffix('.html')}")
