@@ -376,7 +376,7 @@ def write_run_report(out: Path, opts: RunOptions, context: dict[str, Any]) -> Pa
             row = []
             for d in dets:
                 c = summ[v].get(d)
-                row += ([f"{c['map']:.3f} ± {c['map_std']:.3f} (n={c['n']})", f"{c['ap50']:.3f}"] if c
+                row += ([f"{c['map']:.4f} ± {c['map_std']:.4f} (n={c['n']})", f"{c['ap50']:.4f}"] if c
                         else ["-", "-"])
             md.append(f"| {v} | " + " | ".join(row) + " |")
         for d in dets:
