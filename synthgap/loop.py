@@ -338,6 +338,7 @@ def write_run_report(out: Path, opts: RunOptions, context: dict[str, Any]) -> Pa
         if pred:
             line += " Predicted from the probes: " + ", ".join(f"{m} {_fmt(x)}" for m, x in pred.items()) + "."
         md += ["", line] if method == next(iter(plans)) else [line]
+    md.append("")
     for method, plan in plans.items():
         md += ["", f"## Render plan of the {method} selector ({SELECTORS[method][1]} -> sets/{SELECTORS[method][0]})",
                "", "| config | count | component | settings | why |", "|---|---|---|---|---|"]
@@ -420,7 +421,7 @@ def _common_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--selectors", default=None, help="comma list of component (the thesis' selector -> "
                     "sets/aligned) and mixture (synthgap's -> sets/aligned-mix); default both")
     ap.add_argument("--bench-variants", default=None, help="comma list of the sets to train detectors on "
-                    "(default: all; the demo trains on baseline, aligned, aligned-mix)")
+                    "(default: all)")
     ap.add_argument("--no-benchmark", action="store_true", help="stop after the distances")
     ap.add_argument("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
 
@@ -559,14 +560,13 @@ def demo_main(argv: list[str]) -> int:
         if not split.exists():
             _make_split(real_json, split, float(target.get("exposed_fraction", 0.5)), int(target.get("seed", 4242)))
         context = {"stand_in": True, "hidden_mixture": hidden, "config_brief": briefs}
-    # Small scale: 64 images per set, yolov8n from scratch for 30 epochs at 128 px (Faster R-CNN with its
+    # Small scale: 64 images per set, yolov8n from scratch for 60 epochs at 128 px (Faster R-CNN with its
     # ImageNet backbone learns more per epoch but costs ~4x more per epoch on a CPU); the filtered variant's
     # 50 px rule scaled to the renders.
     res = load_yaml(grid, "grid YAML").get("resolution", [640, 480])
     opts = RunOptions(real_json=real_json, images=images, split=split, grid=grid, out=out, category=args.category,
-                      total=64, probe_n=12, epochs=30, imgsz=128, detectors=["yolo"], seeds=[0],
-                      min_px=max(4.0, round(50.0 * max(res) / 640.0)),
-                      bench_variants=["baseline", "aligned", "aligned-mix"])
+                      total=64, probe_n=12, epochs=60, imgsz=128, detectors=["yolo"], seeds=[0],
+                      min_px=max(4.0, round(50.0 * max(res) / 640.0)))
     opts = _apply(opts, args)
     report = run(opts, context)
     print(f"\nsynthgap demo: report at {report} and {report.with_suffix('.html')}")

@@ -85,7 +85,7 @@ def test_every_stage_wrote_its_outputs(demo_run):
     assert all(dist["aligned"]["db"][m] >= 0 for m in ("area_frac", "cy"))
     results = sorted(p.name for p in (out / "benchmark" / "results").glob("*.json"))
     assert results == sorted(f"{v}__yolo__seed0.json" for v in
-                             ("aligned", "aligned-mix", "baseline", "real")), results   # the demo's --bench-variants
+                             ("aligned", "aligned-mix", "baseline", "filtered", "on-surface", "real")), results
     rec = json.loads((out / "benchmark" / "results" / "aligned__yolo__seed0.json").read_text())
     assert 0.0 <= rec["test"]["map"] <= 1.0 and rec["epochs"] == 1
 
