@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from render.config import SceneConfig, is_grid, load_yaml
+from render.config import SceneConfig, is_grid
 from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, image_file_name, manifest_digest,
                            merge, prepare_job_dir, remove_done_marker)
-from synthgap.util import Progress, UserError, atomic_write_json, read_json
+from synthgap.util import Progress, UserError, atomic_write_json, load_yaml, read_json
 
 DEFAULT_SHARD_SIZE = 8
 DEFAULT_RECYCLE_AFTER = 200

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthgap.util import UserError
+from synthgap.util import UserError, load_yaml
 
 DENOISERS = ("none", "fast")
 PLACEMENTS = ("surface", "floating")
@@ -107,19 +107,6 @@ def _plain(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     return x
-
-
-def load_yaml(path: str | Path) -> Any:
-    import yaml
-
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def is_grid(d: Any) -> bool:

@@ -10,8 +10,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from render.config import SceneConfig, load_yaml
-from synthgap.util import UserError
+from render.config import SceneConfig
+from synthgap.util import UserError, load_yaml
 
 
 def _axes(d: Any, prefix: tuple[str, ...], source: str) -> list[tuple[tuple[str, ...], list]]:

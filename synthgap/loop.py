@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthgap.util import UserError, atomic_write_json, atomic_write_text, read_json
+from synthgap.util import UserError, atomic_write_json, atomic_write_text, load_yaml, read_json
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
 COMPARISON = ("baseline", "filtered", "on-surface")
@@ -97,17 +97,6 @@ def deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     for k, v in over.items():
         out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
-
-
-def load_yaml(path: Path, what: str) -> Any:
-    import yaml
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def _stage(name: str, done: bool) -> bool:

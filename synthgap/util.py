@@ -56,6 +56,20 @@ def read_json(path: str | os.PathLike, what: str = "json") -> Any:
         raise UserError(f"{path}: not valid json ({e.msg} at line {e.lineno} column {e.colno})") from None
 
 
+def load_yaml(path: str | os.PathLike, what: str = "config file") -> Any:
+    """Load YAML, turning a missing or unparsable file into a one-line UserError naming the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
 def fmt_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     h, rem = divmod(seconds, 3600)
