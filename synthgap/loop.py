@@ -150,8 +150,12 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     if not isinstance(grid_mapping, dict):
         raise UserError(f"{opts.grid}: key '<top>': a grid must be a mapping")
     configs = expand_grid(opts.grid)
+    if not Path(opts.real_json).is_file():
+        raise UserError(f"{opts.real_json}: --real COCO json not found")
+    if not Path(opts.images).is_dir():
+        raise UserError(f"{opts.images}: --images folder not found")
+    split = load_split(opts.split)          # every input validated before run.json is written
     _check_run_json(opts, grid_mapping)
-    split = load_split(opts.split)
 
     # 1. real exposed metadata + fit
     real_meta, fit_path = out / "real_metadata.json", out / "fit.json"

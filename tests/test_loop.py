@@ -131,3 +131,20 @@ def test_ray_backend_renders_the_same_sets(demo_run, tmp_path):
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     for v in ("baseline", "aligned", "aligned-mix"):
         assert _anns(out / "sets" / v) == _anns(out_local / "sets" / v), v
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"--real": "/nonexistent/real.json"}, "/nonexistent/real.json: --real COCO json not found"),
+    ({"--split": "/nonexistent/split.json"}, "/nonexistent/split.json: split file not found"),
+    ({"--grid": "/nonexistent/grid.yaml"}, "/nonexistent/grid.yaml: grid YAML not found"),
+])
+def test_bad_run_inputs_fail_in_one_line_and_write_nothing(tmp_path, bad, message):
+    real = REPO.parent / "shared" / "realsets" / "bottles"
+    args = {"--real": str(real / "annotations_coco.json"), "--images": str(real / "images"),
+            "--split": str(real / "split.json"), "--grid": str(DATA / "tiny_grid.yaml"), **bad}
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "synthgap", "run", "--out", str(out),
+                        *[x for kv in args.items() for x in kv]],
+                       cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip() == f"synthgap run: error: {message}", r.stderr
+    assert not out.exists()
