@@ -1,5 +1,7 @@
+"""`python -m align ...` = `synthgap align ...` (without going through the top floor)."""
 import sys
 
-from synthgap.cli import main
+from core.cli import run_cli
+from align.cli import main
 
-sys.exit(main(["align"] + sys.argv[1:]))
+sys.exit(run_cli("synthgap align", main, sys.argv[1:]))

@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from synthgap.util import UserError, atomic_write_json
+from core.errors import UserError
+
+from core.io import atomic_write_json
 
 EPILOG = """examples:
   synthgap align metadata ../shared/realsets/bottles/annotations_coco.json --images ../shared/realsets/bottles/images \\
@@ -82,9 +84,9 @@ def load_source(src: str, images: str | None = None, split: str | None = None, s
                 category: str | None = None, skip_invalid: bool = False, sidecar: str | None = None,
                 progress: bool = False, dataset: str | None = None):
     """A MetadataTable from a dataset dir, a COCO json (+images/split) or a saved table file."""
-    from align.coco import load_split
+    from core.coco import load_split
     from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
-    from synthgap.util import read_json
+    from core.io import read_json
 
     p = Path(src)
     if not p.exists():
@@ -117,7 +119,7 @@ def load_source(src: str, images: str | None = None, split: str | None = None, s
 
 
 def _split_ids(split: str, coco_json: Path, subset: str) -> list[int] | None:
-    from align.coco import load_split
+    from core.coco import load_split
 
     sp = load_split(split, coco_json)
     return None if subset == "all" else list(getattr(sp, subset))
@@ -282,10 +284,3 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select}[args.cmd](args)
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except UserError as e:
-        print(f"synthgap align: error: {e}", file=sys.stderr)
-        sys.exit(2)

@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.util import UserError, atomic_write_json, read_json
+from core.errors import UserError
+
+from core.io import atomic_write_json, read_json
 
 log = logging.getLogger("align")
 

@@ -48,8 +48,10 @@ from typing import Iterable
 
 import numpy as np
 
-from align.coco import CocoSet, load_coco
-from synthgap.util import Progress, UserError, atomic_write_json, atomic_write_text, read_json
+from core.coco import CocoSet, load_coco
+from core.progress import Progress
+from core.errors import UserError
+from core.io import atomic_write_json, atomic_write_text, read_json
 
 STR_COLUMNS = ("dataset", "category", "level", "asset_id")
 BASE_COLUMNS = ["dataset", "image_id", "ann_id", "category", "level", "area_px", "area_frac", "aspect", "cx",
@@ -393,17 +395,48 @@ def table_from_coco(cs: CocoSet, *, sidecar: str | os.PathLike | None = None, da
     return MetadataTable(dataset, data, skipped)
 
 
+METADATA_VERSION = 1   # bump when a definition above changes: cached tables are then recomputed
+
+
+def _cache_path(cs: CocoSet, sidecar: str | os.PathLike | None) -> Path:
+    """The cache file of a table: keyed by the COCO json's bytes, the sidecar's bytes, the category filter, the
+    kept image ids and the image files' names, sizes and mtimes (so an edited or replaced image recomputes)."""
+    import hashlib
+
+    from core.envs import cache_dir
+    from core.io import file_fingerprint
+    h = hashlib.sha256(f"v{METADATA_VERSION}\0{cs.category}\0".encode())
+    for f in [cs.json_path] + ([Path(sidecar)] if sidecar else []):
+        h.update(hashlib.sha256(Path(f).read_bytes()).digest())
+    h.update(json.dumps(sorted(int(im["id"]) for im in cs.images)).encode())
+    h.update(file_fingerprint([cs.image_path(im).resolve() for im in cs.images]).encode())
+    return cache_dir() / "metadata" / f"{h.hexdigest()[:24]}.json"
+
+
 def compute_metadata(coco_json: str | os.PathLike, images_dir: str | os.PathLike | None = None, *,
                      category: str | int | None = None, image_ids: Iterable[int] | None = None,
                      sidecar: str | os.PathLike | None = None, dataset: str = "", skip_invalid: bool = False,
-                     progress: bool = False) -> MetadataTable:
+                     progress: bool = False, cache: bool = True) -> MetadataTable:
     """Metadata table of a COCO json + image folder (design.md §4). `image_ids` (e.g. a split's exposed ids)
     and `category` (name or id) filter; `sidecar` = path of a render sidecar.json (None = no sidecar).
     Bad input -> UserError naming file, image id and field; `skip_invalid` records and skips instead
-    (`table.skipped`)."""
+    (`table.skipped`). The one metadata cache: a table is computed once per content (`_cache_path`, under
+    $SYNTHGAP_CACHE/metadata/) and read back by every later caller - the run, the benchmark, align compare."""
     cs = load_coco(coco_json, images_dir, category=category,
                    image_ids=None if image_ids is None else list(image_ids), skip_invalid=skip_invalid)
-    return table_from_coco(cs, sidecar=sidecar, dataset=dataset, skip_invalid=skip_invalid, progress=progress)
+    path = _cache_path(cs, sidecar) if cache and not skip_invalid else None
+    if path is not None and path.is_file():
+        try:
+            t = MetadataTable.load(path)
+            t.dataset = dataset or cs.json_path.parent.name
+            t.data["dataset"] = np.array([t.dataset] * len(t), dtype=object)
+            return t
+        except UserError:
+            pass   # a damaged cache file is recomputed
+    t = table_from_coco(cs, sidecar=sidecar, dataset=dataset, skip_invalid=skip_invalid, progress=progress)
+    if path is not None:
+        t.save(path)
+    return t
 
 
 def metadata_for_dir(dataset_dir: str | os.PathLike, category: str | int | None = None, dataset: str | None = None,

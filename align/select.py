@@ -52,7 +52,8 @@ import numpy as np
 from align.distances import bhattacharyya
 from align.gmm import Fit
 from align.metadata import NUMERIC_METADATA, MetadataTable, metadata_for_dir
-from synthgap.util import UserError, atomic_write_text, read_json
+from core.errors import UserError
+from core.io import atomic_write_text, read_json
 
 log = logging.getLogger("align")
 

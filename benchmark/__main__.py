@@ -1,5 +1,7 @@
+"""`python -m benchmark ...` = `synthgap benchmark ...` (without going through the top floor)."""
 import sys
 
-from synthgap.cli import main
+from core.cli import run_cli
+from benchmark.cli import main
 
-sys.exit(main(["benchmark"] + sys.argv[1:]))
+sys.exit(run_cli("synthgap benchmark", main, sys.argv[1:]))

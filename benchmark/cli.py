@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synthgap.util import UserError
+from core.errors import UserError
 
 
 def _variant(text: str) -> tuple[str, str]:
@@ -87,3 +87,21 @@ def main(argv: list[str]) -> int:
         print(f"benchmark: report {md} and {md.with_suffix('.html')}")
         return 0
     return 2
+
+
+def export_main(argv: list[str]) -> int:
+    """`synthgap export --format yolo DIR OUT`."""
+    p = argparse.ArgumentParser(prog="synthgap export", description="export a dataset dir (or a COCO json with "
+                                "--images) to Ultralytics' YOLO layout: OUT/images, OUT/labels, OUT/data.yaml")
+    p.add_argument("source", help="dataset dir (coco_annotations.json + images) or a COCO json")
+    p.add_argument("out", help="new or empty folder (or an earlier export, rebuilt)")
+    p.add_argument("--format", default="yolo", choices=("yolo",), help="target layout (default: %(default)s)")
+    p.add_argument("--images", default=None, help="image folder of a COCO json (default: the json's folder)")
+    p.add_argument("--category", default=None, help="export only this class (name or id; default: all)")
+    p.add_argument("--link", action="store_true", help="symlink the images instead of copying them")
+    args = p.parse_args(argv)
+    from benchmark.convert import export_dataset
+    out = export_dataset(args.source, args.out, args.format, args.images, args.category, args.link)
+    print(f"export: {out} (train with Ultralytics: yolo train data={out / 'data.yaml'})")
+    return 0
+

@@ -1,4 +1,4 @@
-"""COCO <-> Ultralytics YOLO layout, and class ids mapped by *name* between datasets.
+"""COCO (core.coco, the one COCO layer) <-> Ultralytics YOLO layout, class ids mapped by *name* between sets.
 
 The detector's classes are the real set's category names (optionally one `--category`), in the real set's
 category-id order. A synthetic set's annotations are mapped to those classes by name (ids may differ between
@@ -13,109 +13,36 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-from synthgap.util import UserError, atomic_write_json, atomic_write_text, read_json
+from core.coco import CocoSet
+from core.errors import UserError
+from core.io import atomic_write_json, atomic_write_text, read_json
 
 
-@dataclass
-class CocoSet:
-    """A COCO json plus the folder its `file_name`s are relative to."""
-    json_path: Path
-    images_dir: Path
-    coco: dict
+def _source_key(cs: CocoSet) -> str:
+    """The export's pin on its source: the COCO json's bytes and the image files' names, sizes, mtimes."""
+    import hashlib
 
-    def image_path(self, image: dict) -> Path:
-        fn = image["file_name"]
-        for cand in (self.images_dir / fn, self.images_dir / "images" / fn):
-            if cand.exists():
-                return cand
-        raise UserError(f"{self.json_path}: image id {image['id']}: file {fn!r} not found under {self.images_dir}")
-
-
-def load_coco_set(json_path: str | os.PathLike, images_dir: str | os.PathLike | None = None) -> CocoSet:
-    """Read a COCO json (a dataset dir holding coco_annotations.json also works); images default to its folder."""
-    p = Path(json_path)
-    if p.is_dir():
-        p = p / "coco_annotations.json"
-    coco = read_json(p, "COCO annotations")
-    if not isinstance(coco, dict):
-        raise UserError(f"{p}: not a COCO mapping")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(coco.get(key), list):
-            raise UserError(f"{p}: field {key!r} missing or not a list")
-    for c in coco["categories"]:
-        if "id" not in c or "name" not in c:
-            raise UserError(f"{p}: categories: every entry needs id and name (got {c})")
-    ids = {im.get("id") for im in coco["images"]}
-    for a in coco["annotations"]:
-        if a.get("image_id") not in ids:
-            raise UserError(f"{p}: annotation id {a.get('id')}: image_id {a.get('image_id')} not in images")
-        b = a.get("bbox")
-        if not (isinstance(b, list) and len(b) == 4):
-            raise UserError(f"{p}: annotation id {a.get('id')} (image id {a.get('image_id')}): bbox must be [x,y,w,h]")
-    return CocoSet(p, Path(images_dir) if images_dir else p.parent, coco)
-
-
-def load_split(path: str | os.PathLike) -> dict[str, list[int]]:
-    """split.json -> {"exposed": [...], "test": [...]} (align.coco.load_split when the align package has it)."""
-    try:
-        from align.coco import load_split as _ls  # type: ignore
-    except ImportError:
-        _ls = None
-    if _ls is not None:
-        s = _ls(path)
-        return {"exposed": [int(i) for i in s.exposed], "test": [int(i) for i in s.test]}
-    d = read_json(path, "split")
-    for key in ("exposed", "test"):
-        if not isinstance(d, dict) or not isinstance(d.get(key), list):
-            raise UserError(f"{path}: field {key!r} missing or not a list of image ids")
-    if set(d["exposed"]) & set(d["test"]):
-        raise UserError(f"{path}: image ids in both exposed and test: {sorted(set(d['exposed']) & set(d['test']))[:5]}")
-    return {"exposed": [int(i) for i in d["exposed"]], "test": [int(i) for i in d["test"]]}
-
-
-def class_names(real: dict, category: str | None = None) -> list[str]:
-    """The detector's classes: the real set's category names in id order (or just `category`)."""
-    names = [c["name"] for c in sorted(real["categories"], key=lambda c: c["id"])]
-    if category is not None:
-        if category not in names:
-            raise UserError(f"category {category!r} is not in the real set (has {names})")
-        return [category]
-    return names
-
-
-def name_to_real_id(real: dict) -> dict[str, int]:
-    return {c["name"]: int(c["id"]) for c in real["categories"]}
-
-
-def subset(coco: dict, image_ids: list[int] | None, names: list[str]) -> dict:
-    """The images in `image_ids` (all when None), their annotations of classes `names`, those categories."""
-    keep_img = None if image_ids is None else set(int(i) for i in image_ids)
-    cats = [c for c in coco["categories"] if c["name"] in names]
-    cat_ids = {c["id"] for c in cats}
-    images = [im for im in coco["images"] if keep_img is None or im["id"] in keep_img]
-    if keep_img is not None:
-        missing = keep_img - {im["id"] for im in images}
-        if missing:
-            raise UserError(f"image ids {sorted(missing)[:5]} are in the split but not in the COCO file")
-    ids = {im["id"] for im in images}
-    anns = [a for a in coco["annotations"] if a["image_id"] in ids and a["category_id"] in cat_ids]
-    return {"images": images, "annotations": anns, "categories": cats}
+    from core.io import file_fingerprint
+    h = hashlib.sha256(Path(cs.json_path).read_bytes())
+    h.update(file_fingerprint([cs.image_path(im).resolve() for im in cs.images]).encode())
+    return h.hexdigest()[:16]
 
 
 def export_yolo(cs: CocoSet, out_dir: str | os.PathLike, names: list[str],
-                image_ids: list[int] | None = None) -> Path:
-    """Write the YOLO layout for `cs` (restricted to `image_ids`) with classes `names`. Idempotent: a dir
-    with DONE and the same names and images is reused; anything else is rebuilt from scratch."""
+                image_ids: list[int] | None = None, link: bool = True) -> Path:
+    """Write the YOLO layout for `cs` (restricted to `image_ids`) with classes `names`; images are symlinks
+    to the originals (`link`) or copies. Idempotent: a dir with DONE, the same names and images and the same
+    source content is reused; anything else (e.g. a COCO fixed in place) is rebuilt from scratch."""
     out = Path(out_dir)
-    sub = subset(cs.coco, image_ids, names)
+    sub = cs.subset(image_ids, names)
     cat_name = {c["id"]: c["name"] for c in cs.coco["categories"]}
     want = {f"{int(im['id']):08d}": int(im["id"]) for im in sub["images"]}
+    key = _source_key(cs)
     if (out / "DONE").exists():
         idx = read_json(out / "index.json")
-        if idx.get("names") == names and idx.get("images") == want:
+        if idx.get("names") == names and idx.get("images") == want and idx.get("source_key") == key:
             return out
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -128,7 +55,7 @@ def export_yolo(cs: CocoSet, out_dir: str | os.PathLike, names: list[str],
     for im in sub["images"]:
         src = cs.image_path(im).resolve()
         stem = f"{int(im['id']):08d}"
-        os.symlink(src, tmp / "images" / f"{stem}{src.suffix.lower()}")
+        (os.symlink if link else shutil.copyfile)(src, tmp / "images" / f"{stem}{src.suffix.lower()}")
         W, H = float(im.get("width") or 0), float(im.get("height") or 0)
         if W <= 0 or H <= 0:
             raise UserError(f"{cs.json_path}: image id {im['id']}: width/height missing or not positive")
@@ -145,7 +72,7 @@ def export_yolo(cs: CocoSet, out_dir: str | os.PathLike, names: list[str],
             lines.append(f"{c} {(x0 + x1) / 2 / W:.6f} {(y0 + y1) / 2 / H:.6f} {(x1 - x0) / W:.6f} {(y1 - y0) / H:.6f}")
         (tmp / "labels" / f"{stem}.txt").write_text("".join(l + "\n" for l in lines))
     atomic_write_json(tmp / "index.json", {"names": names, "images": want,
-                                           "source": str(cs.json_path)})
+                                           "source": str(cs.json_path), "source_key": key})
     atomic_write_text(tmp / "DONE", "")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
@@ -194,3 +121,28 @@ def to_coco_dets(image_id: int, boxes_xyxy, scores, classes, names: list[str],
                      "bbox": [round(float(x0), 3), round(float(y0), 3), round(float(x1 - x0), 3),
                               round(float(y1 - y0), 3)], "score": round(float(s), 5)})
     return dets
+
+
+def export_dataset(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "yolo",
+                   images_dir: str | os.PathLike | None = None, category: str | None = None,
+                   link: bool = False) -> Path:
+    """`synthgap export`: a dataset dir (or COCO json + images) -> OUT in Ultralytics' layout: images/,
+    labels/, index.json and data.yaml (train = val = OUT/images; split it your way). Classes are the set's
+    category names in id order (or the one `category`). OUT must be new, empty, or an earlier export."""
+    from core.coco import load_coco
+    if fmt != "yolo":
+        raise UserError(f"--format: unknown format {fmt!r} (choose from yolo)")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "index.json").is_file())):
+        raise UserError(f"{out}: exists and is not an earlier export (choose a new or empty --out)")
+    src = Path(source)
+    if src.is_dir() and not (src / "DONE").exists():
+        raise UserError(f"{src}: dataset directory has no DONE marker (incomplete render)")
+    cs = load_coco(src, images_dir)
+    names = cs.class_names(category)
+    export_yolo(cs, out, names, link=link)
+    import yaml
+    atomic_write_text(out / "data.yaml", yaml.safe_dump({"path": str(out.resolve()), "train": "images",
+                                                         "val": "images", "names": dict(enumerate(names))},
+                                                        sort_keys=False))
+    return out

@@ -38,14 +38,14 @@ def _clean_gt(gt: dict) -> dict:
 
 def _empty(gt: dict) -> dict[str, float | None]:
     """No detections at all: every AP with ground truth behind it is 0 (COCO's loaders refuse an empty list)."""
-    from synthgap.util import UserError
+    from core.errors import UserError
     if not gt.get("annotations"):
         raise UserError("nothing to score: the ground truth has no annotations")
     return {k: 0.0 for k in METRIC_KEYS}
 
 
 def _check_dets(dets: list[dict], gt: dict) -> list[dict]:
-    from synthgap.util import UserError
+    from core.errors import UserError
     img_ids = {im["id"] for im in gt["images"]}
     cat_ids = {c["id"] for c in gt["categories"]}
     out = []

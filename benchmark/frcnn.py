@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthgap.util import Progress
+from core.progress import Progress
 
 MOBILENET_V2_FILES = ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth")
 
@@ -221,3 +221,54 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
     train_s = time.monotonic() - t0
     model.load_state_dict(best_state)
     return FrcnnResult(model, init_name, best_epoch, epochs_run, train_s, best, [round(t, 3) for t in epoch_s])
+
+
+def samples_for(cs, ids: list[int] | None, names: list[str], imgsz: int) -> list[Sample]:
+    """Decoded, resized samples of a CocoSet's images `ids` (all when None) with their boxes of `names`."""
+    sub = cs.subset(ids, names)
+    cat_name = {c["id"]: c["name"] for c in sub["categories"]}
+    by_img: dict[int, list] = {}
+    for a in sub["annotations"]:
+        if not a.get("iscrowd", 0):
+            by_img.setdefault(a["image_id"], []).append((names.index(cat_name[a["category_id"]]), a["bbox"]))
+    items = [(im["id"], cs.image_path(im), by_img.get(im["id"], [])) for im in sub["images"]]
+    return load_samples(items, imgsz)
+
+
+class FrcnnDetector:
+    """The `frcnn` detector (benchmark.detectors protocol). Images are decoded once per run: the real val and
+    test samples are kept for every cell, a train set's samples while consecutive cells use it."""
+    description = "Faster R-CNN, MobileNetV2 + FPN (ImageNet backbone when installed)"
+    MODEL = "fasterrcnn_mobilenet_v2_fpn"
+
+    def __init__(self, settings):
+        self.s = settings
+        self._real: dict[str, list[Sample]] = {}
+        self._train: tuple[str, list[Sample]] | None = None
+
+    def _real_samples(self, ctx, which: str) -> list[Sample]:
+        if which not in self._real:
+            ids = ctx.split.exposed if which == "val" else ctx.split.test
+            self._real[which] = samples_for(ctx.real, ids, ctx.names, self.s.imgsz)
+        return self._real[which]
+
+    def train(self, train, ctx, seed: int, cell_dir: Path):
+        from benchmark.detectors import Trained
+        if self._train is None or self._train[0] != train.name:
+            self._train = (train.name, samples_for(train.coco, train.image_ids, ctx.names, self.s.imgsz))
+        s, ckpt = self.s, Path(cell_dir) / "best.pt"
+        Path(cell_dir).mkdir(parents=True, exist_ok=True)
+        res = train_frcnn(self._train[1], self._real_samples(ctx, "val"), ctx.val_gt, ctx.names, ctx.real_ids,
+                          epochs=s.epochs, imgsz=s.imgsz, seed=seed, device=s.device, patience=s.patience,
+                          batch=max(1, s.batch // 2), progress_desc=f"{train.name} frcnn seed{seed}",
+                          checkpoint=ckpt)
+        return Trained(init=res.init, model=self.MODEL, weights=str(ckpt), train_s=res.train_s,
+                       best_epoch=res.best_epoch, epochs_run=res.epochs_run, n_train_images=len(self._train[1]),
+                       epoch_s=res.epoch_train_s, val={**res.val, "best_epoch": res.best_epoch}, handle=res.model)
+
+    def predict(self, trained, ctx, image_ids: list[int]) -> list[dict]:
+        keep = set(image_ids)
+        pool = self._real_samples(ctx, "test") + self._real_samples(ctx, "val")
+        samples = [x for x in pool if x.image_id in keep]
+        dev = next(trained.handle.parameters()).device
+        return predict_samples(trained.handle, samples, ctx.names, ctx.real_ids, dev)

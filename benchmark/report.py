@@ -7,31 +7,19 @@ vs mAP, histogram overlays (real exposed vs variant) per variant, and sample det
 """
 from __future__ import annotations
 
-import base64
-import html
 import io
+import itertools
 import math
-import os
 from pathlib import Path
 
-from synthgap.util import UserError, atomic_write_text, read_json
+from core.errors import UserError
+from core.io import atomic_write_bytes, atomic_write_text, read_json
+from core.stats import fmt_mean_sd, fmt_num, mean_sd
 
+from benchmark.detectors import DETECTORS
 from benchmark.run import BASELINE
 
 MIN_CORR_VARIANTS = 3
-
-
-def _fmt(v, nd=3) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
-
-
-def _mean_std(vals: list[float]) -> tuple[float | None, float | None]:
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return None, None
-    m = sum(vals) / len(vals)
-    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return m, sd
 
 
 def load_run(run_dir: Path) -> dict:
@@ -47,7 +35,8 @@ def load_run(run_dir: Path) -> dict:
 
 
 def summarize(data: dict) -> dict:
-    """variant -> {"db": {...}, "mean_db", detector -> {"map": (m, sd), "ap50": (m, sd), "n": seeds}}."""
+    """The one summary of a benchmark's cells (the run report uses it too): variant -> {"db": {...}, "mean_db",
+    "det": {detector -> {"map": (m, sd), "ap50": (m, sd), "n": seeds, "init"}}} (core.stats.mean_sd)."""
     out: dict = {}
     for r in data["results"]:
         v = out.setdefault(r["variant"], {"db": {}, "det": {}})
@@ -61,7 +50,7 @@ def summarize(data: dict) -> dict:
         v["mean_db"] = sum(finite) / len(finite) if finite else None
         for d in v["det"].values():
             d["n"] = len(d["map"])
-            d["map"], d["ap50"] = _mean_std(d["map"]), _mean_std(d["ap50"])
+            d["map"], d["ap50"] = mean_sd(d["map"]), mean_sd(d["ap50"])
     return out
 
 
@@ -109,7 +98,7 @@ def scatter_png(summary: dict, detectors: list[str]) -> bytes | None:
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for det, marker in zip(detectors, "os^"):
+    for det, marker in zip(detectors, itertools.cycle("os^vDP*X")):
         p = [q for q in pts if q[1] == det]
         ax.scatter([q[2] for q in p], [q[3] for q in p], marker=marker, label=det)
         for n, _, x, y in p:
@@ -152,12 +141,12 @@ def detections_png(run_dir: Path, run: dict, record: dict, n_images: int, score_
     at least each image's top detection, its score written on the box)."""
     from PIL import Image, ImageDraw
 
-    from benchmark.convert import class_names, load_coco_set, load_split
-    real = load_coco_set(run["real_json"], run["images_dir"])
-    names = class_names(real.coco, run.get("category"))
+    from core.coco import load_coco, load_split
+    real = load_coco(run["real_json"], run["images_dir"])
+    names = real.class_names(run.get("category"))
     cat_ids = {c["id"] for c in real.coco["categories"] if c["name"] in names}
     with_gt = {a["image_id"] for a in real.coco["annotations"] if a["category_id"] in cat_ids}
-    test = [i for i in load_split(run["split"])["test"] if i in with_gt][:n_images]
+    test = [i for i in load_split(run["split"]).test if i in with_gt][:n_images]
     pred_path = run_dir / record["predictions"]
     if not pred_path.exists():
         return None
@@ -198,140 +187,107 @@ def detections_png(run_dir: Path, run: dict, record: dict, n_images: int, score_
 
 
 # ---------------------------------------------------------------------------------------------------- report
+def detector_order(present) -> list[str]:
+    """Detectors in registry order, then any others found in the results (a detector registered elsewhere)."""
+    present = set(present)
+    return [d for d in DETECTORS.names() if d in present] + sorted(present - set(DETECTORS.names()))
+
+
+def results_table(summary: dict, order: list[str], metadata: list[str], detectors: list[str]) -> list[str]:
+    """The Markdown table variant x (D_B per metadata, mean D_B, mAP / AP50 per detector as mean ± sd)."""
+    head = ["variant"] + [f"D_B {m}" for m in metadata] + ["mean D_B"]
+    for det in detectors:
+        head += [f"{det} mAP", f"{det} AP50"]
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in order:
+        v = summary[n]
+        row = [n] + [fmt_num(v["db"].get(m)) for m in metadata] + [fmt_num(v["mean_db"])]
+        for det in detectors:
+            d = v["det"].get(det)
+            row += ["-", "-"] if d is None else [fmt_mean_sd(*d[k], d["n"]) for k in ("map", "ap50")]
+        md.append("| " + " | ".join(row) + " |")
+    inits = sorted({f"{det}: {d['init']}" for v in summary.values() for det, d in v["det"].items()})
+    return md + ["", "Initialisation: " + ", ".join(inits) + "."]
+
+
+def _corr_section(corr: dict) -> list[str]:
+    md = ["", "## Correlation of D_B with test mAP (synthetic variants)", "",
+          "| metadata | detector | n | Pearson | Spearman |", "|---|---|---|---|---|"]
+    for (m, det), c in corr.items():
+        if c["why"]:
+            md.append(f"| {m} | {det} | {c['n']} | {c['why']} | n/a |")
+        else:
+            md.append(f"| {m} | {det} | {c['n']} | {c['pearson']:.3f} | {c['spearman']:.3f} |")
+    return md
+
+
+def _hist_section(data: dict, order: list[str], figs: list) -> list[str]:
+    md = ["", "## Metadata histograms (real exposed vs variant)", ""]
+    for n in order:
+        h = (data["meta"].get(n) or {}).get("hist") or {}
+        png = hist_png(n, h) if h else None
+        if png:
+            figs.append((f"hist_{n}.png", f"{n}: metadata histograms", png))
+            md.append(f"![{n}](report_files/hist_{n}.png)")
+    if len(md) == 3:
+        md.append("No histograms: D_B/metadata were not computed for this run.")
+    return md
+
+
+def _detections_section(run_dir: Path, data: dict, order: list[str], samples: int, figs: list) -> list[str]:
+    md = ["", "## Sample detections on real test images", "",
+          "Test images holding ground truth. Green: ground truth; red: detections with score >= 0.3 (at "
+          "least each image's top detection; score on the box), first seed of each cell."]
+    shown = set()
+    for r in sorted(data["results"], key=lambda r: (order.index(r["variant"]), r["detector"], r["seed"])):
+        if (r["variant"], r["detector"]) in shown:
+            continue
+        shown.add((r["variant"], r["detector"]))
+        png = detections_png(run_dir, data["run"], r, samples)
+        if png:
+            fn = f"det_{r['variant']}__{r['detector']}.png"
+            figs.append((fn, f"{r['variant']} / {r['detector']} (seed {r['seed']})", png))
+            md += ["", f"{r['variant']} / {r['detector']} (seed {r['seed']}, test mAP {fmt_num(r['test']['map'])})",
+                   "", f"![{fn}](report_files/{fn})"]
+    return md
+
+
+def save_report(out_dir: Path, name: str, title: str, md: list[str], figs: list) -> Path:
+    """OUT/NAME.md + OUT/report_files/*.png + a self-contained OUT/NAME.html (core.markdown)."""
+    from core.markdown import to_html
+    for fn, _, png in figs:
+        atomic_write_bytes(out_dir / "report_files" / fn, png)
+    text = "\n".join(md) + "\n"
+    md_path = out_dir / f"{name}.md"
+    atomic_write_text(md_path, text)
+    atomic_write_text(out_dir / f"{name}.html", to_html(text, title, {fn: png for fn, _, png in figs}))
+    return md_path
+
+
 def write_report(run_dir: str | Path, samples: int = 3) -> Path:
     """Write RUN_DIR/report.md (+ report_files/) and RUN_DIR/report.html. -> the .md path."""
     run_dir = Path(run_dir)
     data = load_run(run_dir)
     run = data["run"]
     summary = summarize(data)
-    detectors = [d for d in ("yolo", "frcnn") if any(d in v["det"] for v in summary.values())]
+    detectors = detector_order(d for v in summary.values() for d in v["det"])
     metadata = [m for m in run.get("metadata", []) if any(m in v["db"] for v in summary.values())]
-    corr = correlations(summary, metadata, detectors)
     order = ([BASELINE] if BASELINE in summary else []) + sorted(n for n in summary if n != BASELINE)
-
     figs: list[tuple[str, str, bytes]] = []   # (file name, caption, png)
-    md: list[str] = ["# synthgap benchmark report", ""]
-    md.append(f"Run dir `{run_dir}`; real set `{run['real_json']}`; classes "
-              f"{run.get('category') or 'all'}; {run['epochs']} epochs max at {run['imgsz']} px; seeds "
-              f"{run.get('seeds')}. Test metrics are on the real *test* split; best epochs were selected on the "
-              f"real *exposed* split. `{BASELINE}` is the baseline trained on the real exposed images (and "
-              f"validated on the same images).")
-    errors = {n: r.get("db_error") for r in data["results"] if (n := r["variant"]) not in data["meta"]
-              and r.get("db_error")}
-    if errors:
-        md += ["", "D_B could not be computed for: " + "; ".join(f"{n} ({e})" for n, e in errors.items())]
-    md += ["", "## Results", ""]
-    head = ["variant"] + [f"D_B {m}" for m in metadata] + ["mean D_B"]
-    for det in detectors:
-        head += [f"{det} mAP", f"{det} AP50"]
-    md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for n in order:
-        v = summary[n]
-        row = [n] + [_fmt(v["db"].get(m)) for m in metadata] + [_fmt(v["mean_db"])]
-        for det in detectors:
-            d = v["det"].get(det)
-            if d is None:
-                row += ["-", "-"]
-                continue
-            for key in ("map", "ap50"):
-                m, sd = d[key]
-                row.append(f"{_fmt(m)} ± {_fmt(sd)} (n={d['n']})")
-        md.append("| " + " | ".join(row) + " |")
-    inits = sorted({f"{det}: {d['init']}" for v in summary.values() for det, d in v["det"].items()})
-    md += ["", "Initialisation: " + ", ".join(inits) + "."]
-
-    md += ["", "## Correlation of D_B with test mAP (synthetic variants)", ""]
-    md += ["| metadata | detector | n | Pearson | Spearman |", "|---|---|---|---|---|"]
-    for (m, det), c in corr.items():
-        if c["why"]:
-            md.append(f"| {m} | {det} | {c['n']} | {c['why']} | n/a |")
-        else:
-            md.append(f"| {m} | {det} | {c['n']} | {c['pearson']:.3f} | {c['spearman']:.3f} |")
-
-    sc = scatter_png(summary, detectors)
+    md = ["# synthgap benchmark report", "",
+          f"Run dir `{run_dir}`; real set `{run['real_json']}`; classes {run.get('category') or 'all'}; "
+          f"{run['epochs']} epochs max at {run['imgsz']} px; seeds {run.get('seeds')}. Test metrics are on the "
+          f"real *test* split; best epochs were selected on the real *exposed* split. `{BASELINE}` is the "
+          "baseline trained on the real exposed images (and validated on the same images). mAP and AP50 are "
+          "mean ± sample standard deviation over seeds.", "", "## Results", ""]
+    md += results_table(summary, order, metadata, detectors)
+    md += _corr_section(correlations(summary, metadata, detectors))
     md += ["", "## D_B vs mAP", ""]
+    sc = scatter_png(summary, detectors)
     if sc:
         figs.append(("scatter.png", "mean D_B vs test mAP", sc))
-        md.append("![mean D_B vs test mAP](report_files/scatter.png)")
-    else:
-        md.append("No scatter: no variant has both a D_B and a test mAP.")
-
-    md += ["", "## Metadata histograms (real exposed vs variant)", ""]
-    any_hist = False
-    for n in order:
-        h = (data["meta"].get(n) or {}).get("hist") or {}
-        png = hist_png(n, h) if h else None
-        if png:
-            any_hist = True
-            figs.append((f"hist_{n}.png", f"{n}: metadata histograms", png))
-            md.append(f"![{n}](report_files/hist_{n}.png)")
-    if not any_hist:
-        md.append("No histograms: D_B/metadata were not computed for this run (see above).")
-
-    md += ["", "## Sample detections on real test images", "",
-           "Test images holding ground truth. Green: ground truth; red: detections with score >= 0.3 (at "
-           "least each image's top detection; score on the box), first seed of each cell."]
-    shown = set()
-    for r in sorted(data["results"], key=lambda r: (order.index(r["variant"]), r["detector"], r["seed"])):
-        key = (r["variant"], r["detector"])
-        if key in shown:
-            continue
-        shown.add(key)
-        png = detections_png(run_dir, run, r, samples)
-        if png:
-            fn = f"det_{r['variant']}__{r['detector']}.png"
-            figs.append((fn, f"{r['variant']} / {r['detector']} (seed {r['seed']})", png))
-            md += ["", f"{r['variant']} / {r['detector']} (seed {r['seed']}, test mAP {_fmt(r['test']['map'])})",
-                   "", f"![{fn}](report_files/{fn})"]
-
-    files = run_dir / "report_files"
-    files.mkdir(exist_ok=True)
-    for fn, _, png in figs:
-        tmp = files / f".{fn}.tmp"
-        tmp.write_bytes(png)
-        tmp.replace(files / fn)
-    text = "\n".join(md) + "\n"
-    md_path = run_dir / "report.md"
-    atomic_write_text(md_path, text)
-    atomic_write_text(run_dir / "report.html", _html(text, {fn: png for fn, _, png in figs}))
-    for p in (md_path, run_dir / "report.html"):
-        os.chmod(p, 0o644)   # the atomic temp file is created 0600
-    return md_path
-
-
-def _html(md_text: str, pngs: dict[str, bytes]) -> str:
-    """A small Markdown subset (headings, tables, images, paragraphs) -> one self-contained HTML page."""
-    out = ["<!doctype html><html><head><meta charset='utf-8'><title>synthgap benchmark report</title>",
-           "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
-           "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style></head><body>"]
-    table: list[list[str]] = []
-
-    def flush():
-        if table:
-            out.append("<table>")
-            for i, row in enumerate(table):
-                tag = "th" if i == 0 else "td"
-                out.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row) + "</tr>")
-            out.append("</table>")
-            table.clear()
-
-    for line in md_text.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not all(set(c) <= set("-") for c in cells):
-                table.append(cells)
-            continue
-        flush()
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("![") and "](report_files/" in line:
-            alt = line[2:line.index("]")]
-            fn = line[line.index("](report_files/") + len("](report_files/"):-1]
-            b64 = base64.b64encode(pngs[fn]).decode()
-            out.append(f"<p><img alt='{html.escape(alt)}' src='data:image/png;base64,{b64}'></p>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    flush()
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    md.append("![mean D_B vs test mAP](report_files/scatter.png)" if sc else
+              "No scatter: no variant has both a D_B and a test mAP.")
+    md += _hist_section(data, order, figs)
+    md += _detections_section(run_dir, data, order, samples, figs)
+    return save_report(run_dir, "report", "synthgap benchmark report", md, figs)

@@ -10,7 +10,7 @@ import os
 import random
 from pathlib import Path
 
-from synthgap.util import atomic_write_json, atomic_write_text
+from core.io import atomic_write_json, atomic_write_text
 
 COLOURS = [(220, 40, 40), (40, 90, 220), (40, 200, 60)]
 ASPECTS = [2.2, 0.8, 1.4]  # h / w per class: "bottles" are tall

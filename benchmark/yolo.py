@@ -17,7 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synthgap.util import Progress, UserError, repo_root
+from core.progress import Progress
+
+from core.errors import UserError
+
+from core.envs import repo_root
 
 
 def default_threads() -> int:
@@ -141,6 +145,44 @@ def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str]
             dets += to_coco_dets(image_id, b.xyxy.cpu().numpy(), b.conf.cpu().numpy(), b.cls.cpu().numpy(),
                                  names, real_id_by_name)
     return dets
+
+
+class YoloDetector:
+    """The `yolo` detector (benchmark.detectors protocol): Ultralytics YOLO from a model yaml
+    (settings.options["yolo_model"], default yolov8n.yaml), trained from scratch on a YOLO export."""
+    description = "Ultralytics YOLO from its yaml (yolov8n by default), from scratch"
+
+    def __init__(self, settings):
+        self.s = settings
+        self.model_yaml = settings.options.get("yolo_model") or "yolov8n.yaml"
+
+    def _images(self, ctx, ids: list[int]) -> list[tuple[int, Path]]:
+        keep = set(ids)
+        return [(im["id"], ctx.real.image_path(im)) for im in ctx.real.images if im["id"] in keep]
+
+    def train(self, train, ctx, seed: int, cell_dir: Path):
+        from benchmark import convert
+        from benchmark.detectors import Trained
+        from benchmark.evaluate import score_faster
+        val_dir = convert.export_yolo(ctx.real, ctx.out / "data" / "real-exposed", ctx.names, ctx.split.exposed)
+        same = train.coco is ctx.real and sorted(train.image_ids or []) == sorted(ctx.split.exposed)
+        train_dir = val_dir if same else convert.export_yolo(train.coco, ctx.out / "data" / train.name, ctx.names,
+                                                             train.image_ids)
+        data_yaml = convert.write_data_yaml(cell_dir / "data.yaml", train_dir, val_dir, ctx.names)
+        s = self.s
+        tr = train_yolo(data_yaml, cell_dir, epochs=s.epochs, imgsz=s.imgsz, seed=seed, device=s.device,
+                        patience=s.patience, batch=min(s.batch * 2, 16), model_yaml=self.model_yaml,
+                        progress_desc=f"{train.name} yolo seed{seed}")
+        trained = Trained(init="scratch", model=self.model_yaml, weights=str(tr.weights), train_s=tr.train_s,
+                          best_epoch=tr.best_epoch, epochs_run=tr.epochs_run,
+                          n_train_images=len(list((train_dir / "images").iterdir())), epoch_s=tr.epoch_s, val={})
+        val = score_faster(ctx.val_gt, self.predict(trained, ctx, ctx.split.exposed))
+        trained.val = {**val, "best_epoch": tr.best_epoch, "ultralytics": tr.val_native}
+        return trained
+
+    def predict(self, trained, ctx, image_ids: list[int]) -> list[dict]:
+        return predict_yolo(Path(trained.weights), self._images(ctx, image_ids), ctx.names, ctx.real_ids,
+                            imgsz=self.s.imgsz, device=self.s.device)
 
 
 def versions() -> dict:

@@ -91,7 +91,7 @@ def main() -> int:
 
     import yaml
 
-    from synthgap.envs import render_python, subprocess_env
+    from core.envs import render_python, subprocess_env
 
     py = render_python()
     env = subprocess_env()

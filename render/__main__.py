@@ -1,5 +1,7 @@
+"""`python -m render ...` = `synthgap render ...` (without going through the top floor)."""
 import sys
 
-from synthgap.cli import main
+from core.cli import run_cli
+from render.cli import main
 
-sys.exit(main(["render"] + sys.argv[1:]))
+sys.exit(run_cli("synthgap render", main, sys.argv[1:]))

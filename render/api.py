@@ -32,7 +32,9 @@ from typing import Any
 from render.config import SceneConfig, is_grid
 from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, image_file_name, manifest_digest,
                            merge, prepare_job_dir, remove_done_marker)
-from synthgap.util import Progress, UserError, atomic_write_json, load_yaml, read_json
+from core.progress import Progress
+from core.errors import UserError
+from core.io import atomic_write_json, load_yaml, read_json
 
 DEFAULT_SHARD_SIZE = 8
 DEFAULT_RECYCLE_AFTER = 200
@@ -200,7 +202,7 @@ def _log_tail(log: Path) -> str:
 
 def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int,
                recycle_after: int, retries: int, threads: int | None, progress: bool) -> dict[int, tuple]:
-    from synthgap.envs import render_python, subprocess_env
+    from core.envs import render_python, subprocess_env
 
     py = render_python()
     env = subprocess_env({"PYTHONUNBUFFERED": "1"})
@@ -320,7 +322,7 @@ def ray_render_shard(spec_json: dict, threads: int, env_extra: dict[str, str]) -
     """Body of one Ray task (main environment, any node): render one shard through the render-env worker
     subprocess (`python -m render.worker`, as the local backend), which writes the shard result file.
     Raises with the worker log's last line when the shard did not finish."""
-    from synthgap.envs import render_python, subprocess_env
+    from core.envs import render_python, subprocess_env
 
     spec = ShardSpec.from_json(spec_json)
     if spec.result_path.exists():
@@ -377,7 +379,7 @@ def _start_ray(address: str | None, slots: int, cpus_per_task: int):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return ray, False
-    from synthgap.util import repo_root
+    from core.envs import repo_root
 
     root = str(repo_root())
     runtime_env = {"env_vars": {"PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"]

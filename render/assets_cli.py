@@ -15,7 +15,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from synthgap.util import UserError, atomic_write_text
+from core.errors import UserError
+
+from core.io import atomic_write_text
 
 MANIFEST_HEADER = """\
 # Every asset the renderer may use. Schema: render/manifest.py. `synthgap assets check` verifies it.
@@ -58,7 +60,7 @@ def _merge_write(manifest, new_entries, drop_prim_for: set[str] | None = None) -
 
 def cmd_import_sweethome3d(args) -> int:
     from render import sweethome3d as sh
-    from synthgap.util import Progress
+    from core.progress import Progress
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     if not classes:
@@ -169,7 +171,7 @@ def obj_dependency_problems(obj: Path) -> list[str]:
 
 def render_problems(manifest, ids: set[str] | None = None, timeout: int = 600) -> tuple[list[str], dict]:
     """Load every OBJ mesh in the render environment; bounds must be finite and non-degenerate."""
-    from synthgap.envs import render_python, subprocess_env
+    from core.envs import render_python, subprocess_env
 
     meshes = [a for a in manifest.assets if a.kind == "mesh" and not a.is_primitive and (not ids or a.id in ids)]
     if not meshes:
@@ -263,7 +265,7 @@ def cmd_licenses(args) -> int:
     """A rendered dataset's attribution as text: the asset ids in COCO info.licenses (written by every
     render) -> render.manifest.attribution() -> DIR/LICENSES.txt (or stdout)."""
     from render.manifest import attribution
-    from synthgap.util import read_json
+    from core.io import read_json
 
     d = Path(args.dataset)
     coco_path = d / "coco_annotations.json" if d.is_dir() else d

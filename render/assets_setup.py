@@ -48,7 +48,7 @@ def _stamp_path(manifest: Manifest) -> Path:
 # ---- npm ---------------------------------------------------------------------------------------------
 def npm_tarball(npm_dir: Path | None = None) -> Path:
     """The pinned @pmndrs/assets tarball, fetched with `npm pack` once."""
-    from synthgap.envs import cache_dir
+    from core.envs import cache_dir
 
     npm_dir = npm_dir or cache_dir() / "npm"
     tgz = npm_dir / NPM_TARBALL

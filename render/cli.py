@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from synthgap.util import UserError
+from core.errors import UserError
 
 EPILOG = """examples:
   synthgap render --config cfg.yaml --n 200 --out DIR --workers 2 [--seed S] [--shard-size K]
@@ -58,10 +57,3 @@ def main(argv: list[str]) -> int:
     print(f"{out}: {d['images']} images, {d['annotations']} annotations ({', '.join(d['categories'])})")
     return 0
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except UserError as e:
-        print(f"synthgap render: error: {e}", file=sys.stderr)
-        sys.exit(2)

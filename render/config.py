@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthgap.util import UserError, load_yaml
+from core.errors import UserError
+
+from core.io import load_yaml
 
 DENOISERS = ("none", "fast")
 PLACEMENTS = ("surface", "floating")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from render.config import SceneConfig
-from synthgap.util import UserError, load_yaml
+from core.errors import UserError
+from core.io import load_yaml
 
 
 def _axes(d: Any, prefix: tuple[str, ...], source: str) -> list[tuple[tuple[str, ...], list]]:

@@ -283,7 +283,9 @@ def main(argv: list[str]) -> int:
 
     from render.manifest import load_manifest
     from render.shards import Job, JobEntry, manifest_digest, merge, prepare_job_dir
-    from synthgap.util import Progress, UserError, atomic_write_json
+    from core.progress import Progress
+    from core.errors import UserError
+    from core.io import atomic_write_json
 
     ap = argparse.ArgumentParser(prog="blenderproc run render/scene.py")
     ap.add_argument("--config", required=True, help="SceneConfig YAML")

@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthgap.util import UserError, atomic_write_json, atomic_write_text, read_json
+from core.errors import UserError
+
+from core.io import atomic_write_json, atomic_write_text, read_json
 
 JOB_DIR = ".render"
 

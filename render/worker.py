@@ -58,7 +58,7 @@ def run_shard(spec: ShardSpec | dict, threads: int = 0,
               on_scene: Callable[[SceneTask], None] | None = None) -> dict[str, Any]:
     """Render one shard in this (render-environment) process; write its result file; return a summary."""
     from render.bproc_compat import import_blenderproc
-    from synthgap.util import atomic_write_json
+    from core.io import atomic_write_json
 
     if isinstance(spec, dict):
         spec = ShardSpec.from_json(spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from synthgap.util import UserError
+from core.cli import run_cli
 
 # command -> (module, function, one-line help). Functions take argv (list[str]) and return an exit code.
 COMMANDS = {
@@ -12,6 +12,7 @@ COMMANDS = {
     "assets": ("render.assets_cli", "main", "import / check the meshes and backgrounds in assets_manifest.yaml"),
     "align": ("align.cli", "main", "metadata, distances (compare), GMM fit and config selection"),
     "benchmark": ("benchmark.cli", "main", "train detectors on dataset variants, score on real data, report"),
+    "export": ("benchmark.cli", "export_main", "export a dataset dir to Ultralytics' YOLO layout (data.yaml)"),
     "run": ("synthgap.loop", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
     "demo": ("synthgap.loop", "demo_main", "offline end-to-end demo on embedded defaults"),
 }
@@ -38,14 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthgap: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module, func, _ = COMMANDS[cmd]
-    try:
-        return int(getattr(importlib.import_module(module), func)(rest) or 0)
-    except UserError as e:  # bad input: one line, no traceback
-        print(f"synthgap {cmd}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"synthgap {cmd}: interrupted (rerun the same command to resume)", file=sys.stderr)
-        return 130
+    return run_cli(f"synthgap {cmd}", lambda a: getattr(importlib.import_module(module), func)(a), rest)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthgap.util import UserError, atomic_write_json, atomic_write_text, load_yaml, read_json
+from core.errors import UserError
+
+from core.io import atomic_write_json, atomic_write_text, load_yaml, read_json
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
 COMPARISON = ("baseline", "filtered", "on-surface")
@@ -135,7 +137,7 @@ def _render(what: Any, n: int | None, out: Path, opts: RunOptions, seed: int) ->
 # ---- the closed loop ---------------------------------------------------------------------------------
 def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     """All stages of `synthgap run`; returns RUN/report.md. `context` adds demo facts to the report."""
-    from align.coco import load_split
+    from core.coco import load_split
     from align.distances import compare_tables
     from align.gmm import Fit, fit_gmm
     from align.metadata import MetadataTable, compute_metadata, metadata_for_dir

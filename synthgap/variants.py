@@ -6,7 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthgap.util import UserError, atomic_write_json, read_json
+from core.errors import UserError
+
+from core.io import atomic_write_json, read_json
 
 COCO_NAME = "coco_annotations.json"
 SIDECAR_NAME = "sidecar.json"

@@ -27,5 +27,5 @@ def realset() -> Path:
 
 @pytest.fixture(scope="session")
 def render_python() -> Path:
-    from synthgap.envs import render_python as rp
+    from core.envs import render_python as rp
     return rp()

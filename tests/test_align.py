@@ -10,12 +10,12 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from align.coco import load_coco, load_split  # noqa: E402
+from core.coco import load_coco, load_split  # noqa: E402
 from align.distances import bhattacharyya, compare_tables  # noqa: E402
 from align.gmm import Fit, fit_gmm  # noqa: E402
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir  # noqa: E402
 from align.select import largest_remainder, load_probes, plan_mixture_table, select_configs  # noqa: E402
-from synthgap.util import UserError  # noqa: E402
+from core.errors import UserError  # noqa
 
 
 # ------------------------------------------------------------------------------------------------ helpers

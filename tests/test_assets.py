@@ -55,7 +55,7 @@ def asset_cache(manifest):
 
 @pytest.fixture(scope="module")
 def render_env():
-    from synthgap.envs import render_python
+    from core.envs import render_python
 
     try:
         return render_python()
@@ -64,7 +64,7 @@ def render_env():
 
 
 def _run_probe(render_env, *args, timeout=120) -> dict:
-    from synthgap.envs import subprocess_env
+    from core.envs import subprocess_env
 
     p = subprocess.run([str(render_env), "-m", "render.assets_probe", *args], cwd=REPO, capture_output=True,
                        text=True, env=subprocess_env(), timeout=timeout)

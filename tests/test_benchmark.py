@@ -9,6 +9,7 @@ import re
 import pytest
 
 from benchmark import convert, evaluate
+from core.coco import load_coco, load_split
 from benchmark.toydata import make_toy_set, make_toy_split
 
 
@@ -23,9 +24,9 @@ def toy(tmp_path_factory):
 
 
 def test_yolo_export_round_trips_and_maps_classes_by_name(toy, tmp_path):
-    real = convert.load_coco_set(toy["real"])
-    names = convert.class_names(real.coco)
-    syn = convert.load_coco_set(toy["synA"])       # same names, ids shifted by 5
+    real = load_coco(toy["real"])
+    names = real.class_names()
+    syn = load_coco(toy["synA"])       # same names, ids shifted by 5
     assert {c["id"] for c in syn.coco["categories"]} == {6, 7}
     out = convert.export_yolo(syn, tmp_path / "yolo", names)
     assert (out / "DONE").exists() and (out / "index.json").exists()
@@ -54,14 +55,29 @@ def test_prediction_ids_map_back_to_the_real_sets_category_ids():
     real = {"categories": [{"id": 3, "name": "cup"}, {"id": 7, "name": "bottle"}]}
     names = ["bottle", "cup", "vase"]          # detector classes: index 2 is not in the real set
     dets = convert.to_coco_dets(42, [[10, 20, 30, 60], [0, 0, 5, 5], [1, 1, 2, 2]], [0.9, 0.5, 0.4], [0, 1, 2],
-                                names, convert.name_to_real_id(real))
+                                names, {"cup": 3, "bottle": 7})
     assert [(d["category_id"], d["bbox"], d["image_id"]) for d in dets] == [
         (7, [10.0, 20.0, 20.0, 40.0], 42), (3, [0.0, 0.0, 5.0, 5.0], 42)]
-    assert convert.class_names({"categories": [{"id": 2, "name": "cup"}, {"id": 1, "name": "bottle"}]}) == \
-        ["bottle", "cup"]
-    from synthgap.util import UserError
+
+
+
+def test_one_category_rule_names_first_ids_when_unambiguous(tmp_path):
+    """core.coco: classes in id order; a category is a name, or an id when no category is named so; the
+    same --category works in align and benchmark; duplicate names are refused."""
+    from core.errors import UserError
+    base = {"images": [], "annotations": []}
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({**base, "categories": [{"id": 2, "name": "cup"}, {"id": 1, "name": "bottle"}]}))
+    cs = load_coco(p)
+    assert cs.class_names() == ["bottle", "cup"]
+    assert cs.class_names("cup") == cs.class_names("2") == cs.class_names(2) == ["cup"]
     with pytest.raises(UserError, match="vase"):
-        convert.class_names(real, "vase")
+        cs.class_names("vase")
+    p.write_text(json.dumps({**base, "categories": [{"id": 1, "name": "2"}, {"id": 2, "name": "cup"}]}))
+    assert load_coco(p).class_names("2") == ["2"]          # a name wins over an id
+    p.write_text(json.dumps({**base, "categories": [{"id": 1, "name": "cup"}, {"id": 2, "name": "cup"}]}))
+    with pytest.raises(UserError, match="duplicate category name 'cup'"):
+        load_coco(p)
 
 
 def _noisy_dets(gt: dict, seed: int) -> list[dict]:
@@ -85,10 +101,10 @@ def _noisy_dets(gt: dict, seed: int) -> list[dict]:
 
 
 def test_faster_coco_eval_agrees_with_pycocotools_on_the_real_test_split(realset):
-    real = convert.load_coco_set(realset / "annotations_coco.json", realset / "images")
-    split = convert.load_split(realset / "split.json")
+    real = load_coco(realset / "annotations_coco.json", realset / "images")
+    split = load_split(realset / "split.json")
     for category, seed in ((None, 0), ("bottle", 1)):
-        gt = convert.subset(real.coco, split["test"], convert.class_names(real.coco, category))
+        gt = real.subset(split.test, real.class_names(category))
         dets = _noisy_dets(gt, seed)
         a, b = evaluate.score_faster(gt, dets), evaluate.score_pycocotools(gt, dets)
         assert set(a) == set(evaluate.METRIC_KEYS)
@@ -99,7 +115,7 @@ def test_faster_coco_eval_agrees_with_pycocotools_on_the_real_test_split(realset
             else:
                 assert abs(a[k] - b[k]) < 1e-6, (k, a[k], b[k])
     # perfect predictions score 1, none score 0
-    gt = convert.subset(real.coco, split["test"], ["bottle"])
+    gt = real.subset(split.test, ["bottle"])
     perfect = [{"image_id": x["image_id"], "category_id": x["category_id"], "bbox": x["bbox"], "score": 1.0}
                for x in gt["annotations"]]
     assert evaluate.score_faster(gt, perfect)["map"] == pytest.approx(1.0)
@@ -182,7 +198,7 @@ def test_rerun_skips_finished_cells_and_a_killed_cell_resumes(toy, tiny_run, cap
     assert all(after[n] == before[n] for n in before if n != "synA__yolo__seed0.json")
     assert not (out / "cells" / "synA__yolo__seed0" / "junk").exists()
     # other settings in the same run dir are refused
-    from synthgap.util import UserError
+    from core.errors import UserError
     with pytest.raises(UserError, match="other settings"):
         run_matrix(_spec(toy, out, imgsz=96))
 
@@ -197,7 +213,7 @@ def test_report_contents(tiny_run):
     assert "n/a" in md and "need >= 3" in md
     assert "Sample detections" in md and "report_files/det_real__yolo.png" in md
     html = (out / "report.html").read_text()
-    imgs = re.findall(r"src='data:image/png;base64,([^']+)'", html)
+    imgs = re.findall(r"src=[\"']data:image/png;base64,([^'\"]+)", html)
     assert imgs and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in imgs)
     assert "report_files/" not in html and "<img" in html  # self-contained: no file references
 
@@ -255,12 +271,14 @@ def test_cli_bad_input_is_one_line_user_error(toy, tmp_path, capsys):
     assert main(argv + ["--variants", f"u={undone}"]) == 2
     assert "DONE" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
+    from PIL import Image
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.jpg")
     bad.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg", "width": 4, "height": 4}],
                                "annotations": [{"id": 1, "image_id": 9, "bbox": [0, 0, 1, 1]}],
                                "categories": [{"id": 1, "name": "bottle"}]}))
     assert main(argv + ["--variants", f"b={bad}"]) == 2
     err = capsys.readouterr().err
-    assert str(bad) in err and "image_id 9" in err and len(err.strip().splitlines()) == 1
+    assert str(bad) in err and "field 'image_id': no image with id 9" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "results").exists()
 
 

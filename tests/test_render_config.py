@@ -10,7 +10,7 @@ from render.annotate import bg_similarity, dilate3, erode3, mask_bbox, object_st
 from render.config import SceneConfig
 from render.grid import expand_grid
 from render.shards import Job, JobEntry, scene_seed
-from synthgap.util import UserError
+from core.errors import UserError
 
 
 def _err(d, **kw):

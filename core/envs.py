@@ -1,4 +1,4 @@
-"""Where the two Python environments live (made by scripts/setup.sh).
+"""Where things live: the clone, the two Python environments (made by scripts/setup.sh), the cache.
 
 The main environment runs the CLI, align and benchmark; the render environment (bpy + BlenderProc,
 numpy 1.26) plays the role of Blender's own Python and is only ever started as a subprocess.
@@ -8,7 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from synthgap.util import UserError, repo_root
+from core.errors import UserError
+
+
+def repo_root() -> Path:
+    """The folder holding core/, render/, align/, benchmark/ (the clone, or the installed site-packages)."""
+    return Path(__file__).resolve().parent.parent
 
 
 def render_python() -> Path:
@@ -32,5 +37,6 @@ def subprocess_env(extra: dict | None = None) -> dict:
 
 
 def cache_dir() -> Path:
-    """Large generated files shared between clones (asset cache, HDRIs): $SYNTHGAP_CACHE or ~/.cache/synthgap."""
+    """Large generated files shared between clones (asset cache, HDRIs, metadata): $SYNTHGAP_CACHE or
+    ~/.cache/synthgap."""
     return Path(os.environ.get("SYNTHGAP_CACHE", Path.home() / ".cache" / "synthgap"))

@@ -1,73 +1,16 @@
-"""Small utilities shared by render, align and benchmark (no heavy imports here)."""
+"""Progress with rate and ETA on stderr, and the timestamped log line of long runs (no tqdm: the render
+environment uses it too)."""
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
 
-class UserError(Exception):
-    """Bad input from the user (file, field, value). The CLI prints it as one line and exits 2."""
-
-
-def repo_root() -> Path:
-    """The folder holding render/, align/, benchmark/ (the clone, or the installed site-packages)."""
-    return Path(__file__).resolve().parent.parent
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write via a temp file + rename so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
-
-
-def read_json(path: str | os.PathLike, what: str = "json") -> Any:
-    """Load json, turning a missing or unparsable file into a one-line UserError naming the file."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} file not found") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid json ({e.msg} at line {e.lineno} column {e.colno})") from None
-
-
-def load_yaml(path: str | os.PathLike, what: str = "config file") -> Any:
-    """Load YAML, turning a missing or unparsable file into a one-line UserError naming the file."""
-    import yaml
-
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+def log(msg: str, prefix: str = "synthgap") -> None:
+    print(f"[{prefix} {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def fmt_duration(seconds: float) -> str:

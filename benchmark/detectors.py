@@ -1,0 +1,85 @@
+"""The detector extension point: a small protocol, typed records, and the registry.
+
+A detector is a class registered in `DETECTORS` under a name (the `--detectors` choice). The benchmark makes
+one instance per run (`cls(settings)`, scikit-learn style: parameters in the constructor), then per cell:
+
+    trained = det.train(train_set, ctx, seed, cell_dir)   -> Trained (typed; weights on disk)
+    dets    = det.predict(trained, ctx, image_ids)         -> COCO detections on real images (real category ids)
+
+`train_set` is a `TrainSet` (the images to learn from: a CocoSet and, for the real baseline, the exposed
+ids); `ctx` is the `CellContext` every cell shares (the real set, split, classes, validation ground truth).
+Validation (best epoch, early stopping) may use only the real *exposed* images (`ctx.split.exposed`).
+Adding a detector = one file with its class + one `DETECTORS.register(...)` line (here for built-ins, or
+from the user's own code).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.coco import CocoSet, Split
+from core.registry import Registry
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 30
+    imgsz: int = 320
+    device: str | None = None
+    patience: int = 20
+    batch: int = 8
+    options: dict[str, Any] = field(default_factory=dict)   # detector-specific (e.g. yolo_model)
+
+
+@dataclass
+class TrainSet:
+    name: str                        # the variant's name ("real" for the real baseline)
+    coco: CocoSet
+    image_ids: list[int] | None      # None: every image of `coco`
+
+
+@dataclass
+class CellContext:
+    real: CocoSet
+    split: Split
+    names: list[str]                 # the detector's classes (real category names, id order)
+    real_ids: dict[str, int]         # class name -> real category id
+    val_gt: dict                     # COCO dict of the exposed images (validation ground truth)
+    out: Path                        # the benchmark run dir (exports may be cached under out/data)
+
+
+@dataclass
+class Trained:
+    """What `train` returns; everything but `model` goes into the results record."""
+    init: str                        # start weights: scratch | imagenet-mobilenetv2 | ...
+    model: str                       # architecture name
+    weights: str                     # path of the best weights
+    train_s: float
+    best_epoch: int
+    epochs_run: int
+    n_train_images: int
+    epoch_s: list[float]
+    val: dict                        # val metrics at the best epoch (COCO keys + best_epoch)
+    handle: Any = None               # in-memory model (not recorded)
+
+    def record(self) -> dict:
+        return {"init": self.init, "model": self.model, "train_s": round(self.train_s, 2),
+                "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
+                "n_train_images": self.n_train_images, "epoch_s": self.epoch_s, "val": self.val,
+                "weights": self.weights}
+
+
+class Detector(Protocol):
+    description: str
+
+    def __init__(self, settings: TrainSettings) -> None: ...
+
+    def train(self, train: TrainSet, ctx: CellContext, seed: int, cell_dir: Path) -> Trained: ...
+
+    def predict(self, trained: Trained, ctx: CellContext, image_ids: list[int]) -> list[dict]: ...
+
+
+DETECTORS: Registry[type] = Registry("detector", "--detectors")
+DETECTORS.register("yolo", "benchmark.yolo:YoloDetector")
+DETECTORS.register("frcnn", "benchmark.frcnn:FrcnnDetector")

@@ -1,0 +1,306 @@
+"""The one COCO + split layer (docs/design.md §2-§3), used by align and benchmark alike.
+
+`load_coco()` returns a validated `CocoSet`; every problem is one line naming the file, the image id, the
+annotation id where there is one, and the field: "FILE: image id 7: annotation id 12: field 'bbox': ...".
+With `skip_invalid=True` a bad image (unreadable size, missing file, duplicate id) is dropped with its
+annotations and a bad annotation is dropped alone; the messages are kept in `CocoSet.skipped` (and logged).
+
+Boxes: `[x, y, w, h]` in pixels; `w, h > 0`; the box must lie inside the image up to `BOX_TOLERANCE_PX`
+(1 px, for rounding in exported labels); a box within the tolerance is clipped to the image.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import UserError
+from core.io import read_json
+
+log = logging.getLogger("synthgap.coco")
+
+BOX_TOLERANCE_PX = 1.0
+COCO_NAME = "coco_annotations.json"
+
+
+@dataclass
+class CocoSet:
+    json_path: Path
+    images_dir: Path
+    images: list[dict]                      # kept images (after image_ids filter and validation), file order
+    annotations: list[dict]                 # kept annotations of kept images (after the category filter)
+    categories: dict[int, str]              # id -> name (all categories of the file)
+    info: dict = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    category: str | None = None             # the category filter's name, None = all
+
+    def image_path(self, image: dict) -> Path:
+        return Path(image["_path"])
+
+    def annotations_by_image(self) -> dict[int, list[dict]]:
+        out: dict[int, list[dict]] = {int(im["id"]): [] for im in self.images}
+        for a in self.annotations:
+            out[int(a["image_id"])].append(a)
+        return out
+
+    @property
+    def coco(self) -> dict:
+        """The kept images, annotations and every category as a COCO dict (what scorers and exporters read)."""
+        return {"images": self.images, "annotations": self.annotations, "info": self.info,
+                "categories": [{"id": i, "name": n} for i, n in sorted(self.categories.items())]}
+
+    def class_names(self, category: str | int | None = None) -> list[str]:
+        """A detector's classes: the category names in id order, or the one `category` (name or id)."""
+        if category is None or category == "":
+            return [n for _, n in sorted(self.categories.items())]
+        return [self.categories[resolve_category(self.categories, category, str(self.json_path))]]
+
+    def name_to_id(self) -> dict[str, int]:
+        return {n: i for i, n in self.categories.items()}
+
+    def subset(self, image_ids: list[int] | None, names: list[str]) -> dict:
+        """COCO dict of the images in `image_ids` (all when None), their annotations of classes `names`."""
+        return subset(self.coco, image_ids, names)
+
+
+@dataclass
+class Split:
+    exposed: list[int]
+    test: list[int]
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_id(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def resolve_image(images_dir: Path, file_name: str) -> Path | None:
+    """`images_dir/file_name`, else `images_dir/images/file_name` (a dataset dir given as the image folder)."""
+    for cand in (images_dir / file_name, images_dir / "images" / file_name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def resolve_category(categories: dict[int, str], category: str | int | None, where: str) -> int | None:
+    """The one category rule: a name -> its id; an id (int or digits) -> itself when no category is *named*
+    so; None/"" -> None (all). Unknown -> UserError listing the names."""
+    if category is None or category == "":
+        return None
+    ids = [i for i, n in categories.items() if n == str(category)]
+    if ids:
+        return ids[0]
+    if isinstance(category, int) or (isinstance(category, str) and category.isdigit()):
+        if int(category) in categories:
+            return int(category)
+    names = ", ".join(f"{n} (id {i})" for i, n in sorted(categories.items()))
+    raise UserError(f"{where}: category {category!r} not in the file (categories: {names or 'none'})")
+
+
+def _categories(d: dict, src: str) -> dict[int, str]:
+    categories: dict[int, str] = {}
+    for i, c in enumerate(d["categories"]):
+        if not isinstance(c, dict) or not _int_id(c.get("id")):
+            raise UserError(f"{src}: categories[{i}]: field 'id': must be an integer")
+        if c["id"] in categories:
+            raise UserError(f"{src}: categories[{i}]: field 'id': duplicate category id {c['id']}")
+        name = str(c.get("name", c["id"]))
+        if name in categories.values():
+            raise UserError(f"{src}: categories[{i}]: field 'name': duplicate category name {name!r}")
+        categories[c["id"]] = name
+    return categories
+
+
+class _Checker:
+    """Collects or raises the per-item problems of one file (skip_invalid)."""
+
+    def __init__(self, src: str, skip_invalid: bool):
+        self.src, self.skip, self.skipped = src, skip_invalid, []
+
+    def bad(self, msg: str) -> None:
+        if not self.skip:
+            raise UserError(f"{self.src}: {msg}")
+        self.skipped.append(msg)
+        log.warning("skipped: %s: %s", self.src, msg)
+
+
+def _image_problem(im: dict, images_dir: Path, check_files: bool) -> tuple[str | None, Path | None]:
+    iid = im["id"]
+    w, h = im.get("width"), im.get("height")
+    if not (_finite_number(w) and _finite_number(h) and w > 0 and h > 0):
+        return f"image id {iid}: field 'width'/'height': must be positive numbers, got {w!r} x {h!r}", None
+    fn = im.get("file_name")
+    if not isinstance(fn, str) or not fn:
+        return f"image id {iid}: field 'file_name': missing", None
+    path = resolve_image(images_dir, fn) if check_files else images_dir / fn
+    if path is None:
+        return f"image id {iid}: field 'file_name': file {fn!r} not found under {images_dir}", None
+    return None, path
+
+
+def _images(d: dict, images_dir: Path, want: set[int] | None, check: _Checker,
+            check_files: bool) -> tuple[dict[int, dict], set[int]]:
+    images: dict[int, dict] = {}
+    seen: set[int] = set()
+    for i, im in enumerate(d["images"]):
+        if not isinstance(im, dict) or not _int_id(im.get("id")):
+            raise UserError(f"{check.src}: images[{i}]: field 'id': must be an integer")
+        iid = im["id"]
+        if iid in seen:
+            check.bad(f"image id {iid}: field 'id': duplicate image id (images[{i}])")
+            images.pop(iid, None)
+            continue
+        seen.add(iid)
+        if want is not None and iid not in want:
+            continue
+        problem, path = _image_problem(im, images_dir, check_files)
+        if problem:
+            check.bad(problem)
+            continue
+        images[iid] = {**im, "_path": str(path)}
+    if want is not None and want - seen:
+        missing = sorted(want - seen)
+        raise UserError(f"{check.src}: image ids {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+                        f"requested (split / --image-ids) but not in the file")
+    return images, seen
+
+
+def _box_problem(bb: Any, im: dict) -> tuple[str | None, list[float] | None]:
+    """None + the (clipped) box, or why the box is bad."""
+    if not (isinstance(bb, (list, tuple)) and len(bb) == 4 and all(_finite_number(v) for v in bb)):
+        return f"field 'bbox': must be [x, y, w, h] of finite numbers, got {bb!r}", None
+    x, y, w, h = (float(v) for v in bb)
+    if w <= 0 or h <= 0:
+        return f"field 'bbox': zero or negative area (w={w:g}, h={h:g})", None
+    W, H, t = float(im["width"]), float(im["height"]), BOX_TOLERANCE_PX
+    if x < -t or y < -t or x + w > W + t or y + h > H + t:
+        return f"field 'bbox': box {[x, y, w, h]} extends outside the {W:g}x{H:g} image", None
+    x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
+    if x1 - x0 <= 0 or y1 - y0 <= 0:
+        return f"field 'bbox': box {[x, y, w, h]} has no area inside the {W:g}x{H:g} image", None
+    return None, ([x, y, w, h] if (x0, y0, x1, y1) == (x, y, x + w, y + h) else [x0, y0, x1 - x0, y1 - y0])
+
+
+def _annotations(d: dict, images: dict[int, dict], seen_images: set[int], categories: dict[int, str],
+                 cat_id: int | None, check: _Checker) -> list[dict]:
+    anns: list[dict] = []
+    seen: set[int] = set()
+    for i, a in enumerate(d["annotations"]):
+        if not isinstance(a, dict) or not _int_id(a.get("id")):
+            raise UserError(f"{check.src}: annotations[{i}]: field 'id': must be an integer")
+        aid, iid = a["id"], a.get("image_id")
+        where = f"image id {iid}: annotation id {aid}"
+        if aid in seen:
+            check.bad(f"{where}: field 'id': duplicate annotation id (annotations[{i}])")
+            continue
+        seen.add(aid)
+        if iid not in seen_images:
+            check.bad(f"{where}: field 'image_id': no image with id {iid!r}")
+            continue
+        if iid not in images:   # filtered out by image_ids, or its image was dropped
+            continue
+        if a.get("category_id") not in categories:
+            check.bad(f"{where}: field 'category_id': unknown category id {a.get('category_id')!r} "
+                      f"(known: {sorted(categories)})")
+            continue
+        if cat_id is not None and a["category_id"] != cat_id:
+            continue
+        problem, box = _box_problem(a.get("bbox"), images[iid])
+        if problem:
+            check.bad(f"{where}: {problem}")
+            continue
+        anns.append({**a, "bbox": box})
+    return anns
+
+
+def _read_coco_json(json_path: Path) -> dict:
+    d = read_json(json_path, "COCO json")
+    if not isinstance(d, dict):
+        raise UserError(f"{json_path}: not a COCO json (top level must be an object)")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(d.get(key), list):
+            raise UserError(f"{json_path}: field {key!r}: missing or not a list")
+    return d
+
+
+def load_coco(json_path: str | os.PathLike, images_dir: str | os.PathLike | None = None,
+              category: str | int | None = None, image_ids: list[int] | None = None, skip_invalid: bool = False,
+              check_files: bool = True) -> CocoSet:
+    """Read and validate a COCO json (or a dataset dir holding coco_annotations.json); keep `image_ids` (all
+    when None) and the annotations of `category` (name or id, see resolve_category; all when None).
+
+    Checks: json readable; `images`, `annotations`, `categories` are lists; ids are unique integers; category
+    names unique; image width/height positive; image file present under images_dir (`check_files`);
+    annotation image_id and category_id known; bbox four finite numbers, w and h > 0, inside the image (±1 px,
+    then clipped); `image_ids` all present in the file. Raises UserError (skip_invalid: drops and records
+    instead; unknown ids in `image_ids` and structural problems are always errors)."""
+    json_path = Path(json_path)
+    if json_path.is_dir():
+        json_path = json_path / COCO_NAME
+    images_dir = Path(images_dir) if images_dir is not None else json_path.parent
+    d = _read_coco_json(json_path)
+    check = _Checker(str(json_path), skip_invalid)
+    categories = _categories(d, check.src)
+    cat_id = resolve_category(categories, category, check.src)
+    want = None if image_ids is None else {int(i) for i in image_ids}
+    images, seen = _images(d, images_dir, want, check, check_files)
+    anns = _annotations(d, images, seen, categories, cat_id, check)
+    return CocoSet(json_path=json_path, images_dir=images_dir, images=list(images.values()), annotations=anns,
+                   categories=categories, info=d.get("info") if isinstance(d.get("info"), dict) else {},
+                   skipped=check.skipped, category=None if cat_id is None else categories[cat_id])
+
+
+def subset(coco: dict, image_ids: list[int] | None, names: list[str]) -> dict:
+    """The images in `image_ids` (all when None), their annotations of classes `names`, those categories."""
+    keep = None if image_ids is None else {int(i) for i in image_ids}
+    cats = [c for c in coco["categories"] if c["name"] in names]
+    cat_ids = {c["id"] for c in cats}
+    images = [im for im in coco["images"] if keep is None or im["id"] in keep]
+    if keep is not None and keep - {im["id"] for im in images}:
+        raise UserError(f"image ids {sorted(keep - {im['id'] for im in images})[:5]} are in the split but not "
+                        "in the COCO file")
+    ids = {im["id"] for im in images}
+    anns = [a for a in coco["annotations"] if a["image_id"] in ids and a["category_id"] in cat_ids]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def load_split(path: str | os.PathLike, coco: "CocoSet | str | os.PathLike | None" = None) -> Split:
+    """Read split.json = {"exposed": [ids], "test": [ids]} (docs/design.md §3).
+
+    Errors (one line, naming the file and key): missing key, not a list of integers, duplicate ids, an id in
+    both lists, and - when `coco` (a CocoSet or a COCO json path) is given - ids not in that COCO."""
+    path = Path(path)
+    d = read_json(path, "split")
+    if not isinstance(d, dict):
+        raise UserError(f"{path}: split must be an object with keys 'exposed' and 'test'")
+    out = {}
+    for key in ("exposed", "test"):
+        if key not in d:
+            raise UserError(f"{path}: key {key!r}: missing (a split is {{\"exposed\": [ids], \"test\": [ids]}})")
+        v = d[key]
+        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise UserError(f"{path}: key {key!r}: must be a list of integer image ids")
+        dup = sorted({x for x in v if v.count(x) > 1})
+        if dup:
+            raise UserError(f"{path}: key {key!r}: duplicate image ids {dup[:10]}")
+        out[key] = [int(x) for x in v]
+    both = sorted(set(out["exposed"]) & set(out["test"]))
+    if both:
+        raise UserError(f"{path}: image ids {both[:10]} are in both 'exposed' and 'test'")
+    if coco is not None:
+        if isinstance(coco, CocoSet):
+            known, cpath = {int(im["id"]) for im in coco.images}, coco.json_path
+        else:
+            cd = read_json(coco, "COCO json")
+            known, cpath = {im.get("id") for im in cd.get("images", []) if isinstance(im, dict)}, coco
+        for key in ("exposed", "test"):
+            missing = sorted(set(out[key]) - known)
+            if missing:
+                raise UserError(f"{path}: key {key!r}: image ids {missing[:10]} not in {cpath}")
+    return Split(exposed=out["exposed"], test=out["test"])
