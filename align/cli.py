@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--total", type=int, required=True, help="images in the plan")
     p.add_argument("--out", default="plan.yaml")
     p.add_argument("--category", help="probe annotations to use (default: the fit's category)")
-    p.add_argument("--method", choices=("component", "mixture"), default="component",
-                   help="component: the thesis' config per GMM component (default); mixture: every probed "
-                   "config's share by maximum likelihood of the real rows stored in fit.json")
+    from align.selectors import SELECTORS
+    p.add_argument("--method", choices=SELECTORS.names(), default="component",
+                   help="the selector (default: %(default)s): " + "; ".join(
+                       f"{n}: {SELECTORS.get(n).description}" for n in SELECTORS.names()))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     return ap
@@ -269,8 +270,8 @@ def cmd_select(args) -> int:
         print(f"probe left out: {s}", file=sys.stderr)
     print(f"{len(probes)} probes, {fit.k} components -> {len(plan.entries)} configs, {plan.total} images")
     for e in plan.entries:
-        print(f"  {e['config_name']}: {e['count']:>6} images  components {e['component']}")
-        for w in e["why"].split(" | "):
+        print(f"  {e.config_name}: {e.count:>6} images  components {e.component}")
+        for w in e.why.split(" | "):
             print(f"      {w}")
     if plan.predicted_db:
         print("predicted D_B of the planned mixture to the real data: " +

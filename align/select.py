@@ -45,7 +45,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,10 +61,29 @@ TIE_TOL = 1e-9
 MIN_PROBE_ROWS = 2
 
 
+class Probe(NamedTuple):
+    """One probed config: its SceneConfig mapping and the metadata table of its probe render."""
+    config: dict
+    table: MetadataTable
+
+
+@dataclass
+class PlanEntry:
+    config: dict                             # SceneConfig mapping
+    config_name: str
+    count: int
+    component: list[int] = field(default_factory=list)   # GMM components it serves ([] for method mixture)
+    why: str = ""
+
+    def to_dict(self) -> dict:
+        return {"config": self.config, "config_name": self.config_name, "count": self.count,
+                "component": self.component, "why": self.why}
+
+
 @dataclass
 class Plan:
     total: int
-    entries: list[dict]                      # {config, config_name, count, component: [c...], why}
+    entries: list[PlanEntry]
     predicted_db: dict[str, float | None] = field(default_factory=dict)
     predicted: dict[str, dict] = field(default_factory=dict)   # metadata -> {mean, std, n} of the mixture
     real: dict[str, dict] = field(default_factory=dict)        # metadata -> {mean, std, n} of the real data
@@ -73,7 +92,7 @@ class Plan:
     metadata: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "entries": self.entries, "predicted_db": self.predicted_db,
+        return {"total": self.total, "entries": [e.to_dict() for e in self.entries], "predicted_db": self.predicted_db,
                 "predicted": self.predicted, "real": self.real, "metadata": self.metadata,
                 "scores": self.scores, "skipped": self.skipped}
 
@@ -97,7 +116,9 @@ class Plan:
             raise UserError(f"{path}: plan not found") from None
         if not isinstance(d, dict) or "entries" not in d or "total" not in d:
             raise UserError(f"{path}: not a plan (needs 'total' and 'entries')")
-        return cls(total=int(d["total"]), entries=d["entries"], predicted_db=d.get("predicted_db") or {},
+        entries = [PlanEntry(e["config"], e["config_name"], int(e["count"]), list(e.get("component") or []),
+                             e.get("why", "")) for e in d["entries"]]
+        return cls(total=int(d["total"]), entries=entries, predicted_db=d.get("predicted_db") or {},
                    predicted=d.get("predicted") or {}, real=d.get("real") or {}, scores=d.get("scores") or {},
                    skipped=d.get("skipped") or [], metadata=d.get("metadata") or [])
 
@@ -126,7 +147,7 @@ def _config_mapping(cfg: Any, source: str) -> tuple[dict, str]:
 
 
 def load_probes(probes_dir: str | os.PathLike, category: str | int | None = None,
-                progress: bool = False) -> dict[str, tuple[dict, MetadataTable]]:
+                progress: bool = False) -> dict[str, Probe]:
     """{config_name: (SceneConfig mapping, probe MetadataTable)} from PROBES_DIR/<sub>/ dataset dirs.
 
     Each (non-hidden) subfolder must be a complete render (coco_annotations.json + DONE) of one config, read
@@ -157,7 +178,7 @@ def load_probes(probes_dir: str | os.PathLike, category: str | int | None = None
         if name in out:
             raise UserError(f"{sub}: config {name} is also probed in {where[name]} (one folder per config)")
         where[name] = sub
-        out[name] = (mapping, metadata_for_dir(sub, category=category, dataset=name, progress=progress))
+        out[name] = Probe(mapping, metadata_for_dir(sub, category=category, dataset=name, progress=progress))
     if not out:
         raise UserError(f"{root}: no probe dataset dirs inside (expected one subfolder per config)")
     return out
@@ -200,7 +221,6 @@ def score(mu_p: np.ndarray, sd_p: np.ndarray, mu_c: np.ndarray, sd_c: np.ndarray
     return float((dm ** 2).sum() + (lr ** 2).sum()), dm, lr
 
 
-METHODS = ("component", "mixture")
 
 
 def _real_rows(fit: Fit, real: MetadataTable | None) -> np.ndarray:
@@ -257,7 +277,7 @@ def _select_mixture(fit: Fit, probes: dict, total: int, real: MetadataTable | No
     sd = np.where(sd > 0, sd, 1.0)
     rows, skipped = {}, []
     for name in sorted(probes):
-        table = probes[name][1]
+        table = probes[name].table
         missing = [m for m in md if not table.has(m, level)]
         if missing:
             skipped.append(f"{name}: no {missing[0]} values")
@@ -279,83 +299,121 @@ def _select_mixture(fit: Fit, probes: dict, total: int, real: MetadataTable | No
     for name, k in zip(names, counts):
         if k <= 0:
             continue
-        mapping, _ = _config_mapping(probes[name][0], f"probe {name} config")
-        entries.append({"config": mapping, "config_name": name, "count": int(k), "component": [],
-                        "why": (f"mixture weight {weights[name]:.3f} (ML mixture of probe densities over "
+        mapping, _ = _config_mapping(probes[name].config, f"probe {name} config")
+        entries.append(PlanEntry(mapping, name, int(k), [],
+                                 (f"mixture weight {weights[name]:.3f} (ML mixture of probe densities over "
                                 f"{X.shape[0]} real rows in {', '.join(md)}; mean log-likelihood {ll:.3f}, "
-                                f"{rounds} EM rounds; probe n={rows[name].shape[0]})")})
+                                  f"{rounds} EM rounds; probe n={rows[name].shape[0]})")))
     plan = Plan(total=int(total), entries=entries, scores={n: [round(weights[n], 6)] for n in names},
                 skipped=skipped, metadata=md)
     _predict(plan, fit, probes, real, seed)
     return plan
 
 
-def select_configs(fit: Fit | str | os.PathLike, probes: dict[str, tuple[Any, MetadataTable]], total: int,
-                   real: MetadataTable | None = None, seed: int = 0, method: str = "component") -> Plan:
-    """Pick a config per mixture component and split `total` images by the component weights (module docstring);
-    method "mixture" estimates every probed config's share directly instead (module docstring).
-    `real` (the real MetadataTable) is used for predicted D_B; without it the real values stored in the fit are."""
+def _check_inputs(fit: Fit | str | os.PathLike, probes: dict, total: int) -> tuple[Fit, dict[str, Probe]]:
+    """The fit (loaded when a path), the probes as `Probe`s ((config, table) pairs are accepted)."""
     if not isinstance(fit, Fit):
         fit = Fit.load(fit)
-    if method not in METHODS:
-        raise UserError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
         raise UserError(f"--total must be an integer >= 1, got {total!r}")
     if not probes:
         raise UserError("no probes given")
-    if method == "mixture":
-        return _select_mixture(fit, probes, int(total), real, seed)
-    md, level = fit.metadata, fit.level
-    sd_real = np.array(fit.real_std if len(fit.real_std) == len(md) else
-                       np.sqrt(np.diag(_mixture_cov(fit))), dtype=float)
-    sd_real = np.where(sd_real > 0, sd_real, 1.0)
+    return fit, {n: Probe(*p) for n, p in probes.items()}
+
+
+def select_configs(fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int,
+                   real: MetadataTable | None = None, seed: int = 0, method: str = "component") -> Plan:
+    """The registered selector `method` (align.selectors.SELECTORS) with parameters (seed, real) -> Plan.
+    `real` (the real MetadataTable) is used for predicted D_B; without it the real values stored in the fit are."""
+    from align.selectors import SELECTORS
+    return SELECTORS.get(method)(seed=seed, real=real).select(fit, probes, total)
+
+
+class ComponentSelector:
+    """The thesis' selector: a config per GMM component, `total` split by the component weights (module
+    docstring)."""
+    description = "the thesis' selector: one probed config per GMM component of the real data"
+    variant, plan_file = "aligned", "plan.yaml"
+
+    def __init__(self, seed: int = 0, real: MetadataTable | None = None):
+        self.seed, self.real = seed, real
+
+    def select(self, fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int) -> Plan:
+        fit, probes = _check_inputs(fit, probes, total)
+        stats, skipped = _usable_probes(fit, probes)
+        sd_real = np.array(fit.real_std if len(fit.real_std) == len(fit.metadata) else
+                           np.sqrt(np.diag(_mixture_cov(fit))), dtype=float)
+        sd_real = np.where(sd_real > 0, sd_real, 1.0)
+        scores: dict[str, list[float]] = {n: [] for n in stats}
+        picks = [_pick(ci, c, stats, sd_real, fit.metadata, scores) for ci, c in enumerate(fit.components)]
+        counts = largest_remainder(np.array([c["weight"] for c in fit.components]), int(total))
+        plan = Plan(total=int(total), entries=_merge_picks(picks, counts, probes), scores=scores,
+                    skipped=skipped, metadata=list(fit.metadata))
+        _predict(plan, fit, probes, self.real, self.seed)
+        return plan
+
+
+class MixtureSelector:
+    """synthgap's selector: every probed config's share by maximum likelihood (module docstring)."""
+    description = "synthgap's selector: ML mixture weights of every probed config over the real rows"
+    variant, plan_file = "aligned-mix", "plan-mix.yaml"
+
+    def __init__(self, seed: int = 0, real: MetadataTable | None = None):
+        self.seed, self.real = seed, real
+
+    def select(self, fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int) -> Plan:
+        fit, probes = _check_inputs(fit, probes, total)
+        return _select_mixture(fit, probes, int(total), self.real, self.seed)
+
+
+def _usable_probes(fit: Fit, probes: dict[str, Probe]) -> tuple[dict, list[str]]:
     stats, skipped = {}, []
     for name in sorted(probes):
-        cfg, table = probes[name]
-        st = _probe_stats(table, md, level)
+        st = _probe_stats(probes[name].table, fit.metadata, fit.level)
         if isinstance(st, str):
             skipped.append(f"{name}: {st}")
             log.warning("probe %s left out: %s", name, st)
         else:
             stats[name] = st
     if not stats:
-        raise UserError(f"no usable probe for metadata {md} ({'; '.join(skipped)})")
-    comps = fit.components
-    scores: dict[str, list[float]] = {n: [] for n in stats}
-    picks: list[tuple[str, str]] = []
-    for ci, c in enumerate(comps):
-        mu_c = np.array(c["mean"], dtype=float)
-        sd_c = np.sqrt(np.clip(np.diag(np.array(c["cov"], dtype=float)), 0, None))
-        ranked = []
-        for name, (mu_p, sd_p, n_p) in stats.items():
-            s, dm, lr = score(mu_p, sd_p, mu_c, sd_c, sd_real)
-            scores[name].append(round(s, 6))
-            ranked.append((round(s / TIE_TOL) * TIE_TOL if math.isfinite(s) else math.inf, name, s, dm, lr, n_p))
-        ranked.sort(key=lambda r: (r[0], r[1]))
-        _, best, s, dm, lr, n_p = ranked[0]
-        parts = ", ".join(f"{m}: Δmean {dm[i]:+.3f}σ, ln σ-ratio {lr[i]:+.3f}" for i, m in enumerate(md))
-        runner = f"; next {ranked[1][1]} {ranked[1][2]:.4f}" if len(ranked) > 1 else ""
-        why = (f"component {ci} (weight {c['weight']:.3f}, mean " +
-               ", ".join(f"{m}={c['mean'][i]:.4g}" for i, m in enumerate(md)) +
-               f"): score {s:.4f} ({parts}; probe n={n_p}){runner}")
-        picks.append((best, why))
-    counts = largest_remainder(np.array([c["weight"] for c in comps]), int(total))
-    entries: list[dict] = []
-    by_name: dict[str, dict] = {}
+        raise UserError(f"no usable probe for metadata {fit.metadata} ({'; '.join(skipped)})")
+    return stats, skipped
+
+
+def _pick(ci: int, c: dict, stats: dict, sd_real: np.ndarray, md: list[str], scores: dict) -> tuple[str, str]:
+    """The probe of lowest score against component `c` (ties by name) and the reason, as plan text."""
+    mu_c = np.array(c["mean"], dtype=float)
+    sd_c = np.sqrt(np.clip(np.diag(np.array(c["cov"], dtype=float)), 0, None))
+    ranked = []
+    for name, (mu_p, sd_p, n_p) in stats.items():
+        s, dm, lr = score(mu_p, sd_p, mu_c, sd_c, sd_real)
+        scores[name].append(round(s, 6))
+        ranked.append((round(s / TIE_TOL) * TIE_TOL if math.isfinite(s) else math.inf, name, s, dm, lr, n_p))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    _, best, s, dm, lr, n_p = ranked[0]
+    parts = ", ".join(f"{m}: Δmean {dm[i]:+.3f}σ, ln σ-ratio {lr[i]:+.3f}" for i, m in enumerate(md))
+    runner = f"; next {ranked[1][1]} {ranked[1][2]:.4f}" if len(ranked) > 1 else ""
+    why = (f"component {ci} (weight {c['weight']:.3f}, mean " +
+           ", ".join(f"{m}={c['mean'][i]:.4g}" for i, m in enumerate(md)) +
+           f"): score {s:.4f} ({parts}; probe n={n_p}){runner}")
+    return best, why
+
+
+def _merge_picks(picks: list[tuple[str, str]], counts: list[int], probes: dict[str, Probe]) -> list[PlanEntry]:
+    """One entry per picked config; components that pick the same config share it."""
+    entries: list[PlanEntry] = []
+    by_name: dict[str, PlanEntry] = {}
     for ci, ((name, why), k) in enumerate(zip(picks, counts)):
         if name in by_name:
             e = by_name[name]
-            e["count"] += k
-            e["component"].append(ci)
-            e["why"] += " | " + why
+            e.count += k
+            e.component.append(ci)
+            e.why += " | " + why
             continue
-        mapping, _ = _config_mapping(probes[name][0], f"probe {name} config")
-        e = {"config": mapping, "config_name": name, "count": k, "component": [ci], "why": why}
-        by_name[name] = e
-        entries.append(e)
-    plan = Plan(total=int(total), entries=entries, scores=scores, skipped=skipped, metadata=list(md))
-    _predict(plan, fit, probes, real, seed)
-    return plan
+        mapping, _ = _config_mapping(probes[name].config, f"probe {name} config")
+        by_name[name] = PlanEntry(mapping, name, k, [ci], why)
+        entries.append(by_name[name])
+    return entries
 
 
 def _mixture_cov(fit: Fit) -> np.ndarray:
@@ -364,19 +422,20 @@ def _mixture_cov(fit: Fit) -> np.ndarray:
     return (w[:, None, None] * (c + np.einsum("ki,kj->kij", m, m))).sum(axis=0) - np.outer(mu, mu)
 
 
-def plan_mixture_table(plan: Plan, probes: dict[str, tuple[Any, MetadataTable]], seed: int = 0) -> MetadataTable:
+def plan_mixture_table(plan: Plan, probes: dict[str, Probe], seed: int = 0) -> MetadataTable:
     """Predicted metadata of the planned render: each entry's probe images (with their boxes) resampled to the
     entry's count - without replacement up to the probe's image count, whole copies plus a sample beyond."""
     rng = np.random.default_rng(seed)
+    probes = {n: Probe(*p) for n, p in probes.items()}
     parts = []
     for e in plan.entries:
-        k = int(e["count"])
+        k = int(e.count)
         if k <= 0:
             continue
-        name = e["config_name"]
+        name = e.config_name
         if name not in probes:
             raise UserError(f"plan entry {name}: no probe with that config name")
-        t = probes[name][1]
+        t = probes[name].table
         img_ids = np.unique(t.values("image_id", "image"))
         if img_ids.size == 0:
             continue

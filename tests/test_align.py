@@ -346,16 +346,16 @@ def test_selector_recovers_a_hidden_mixture():
     fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="joint", kmax=5)
     assert fit.k == 3
     plan = select_configs(fit, probes, total=2000, real=real)
-    got = {e["config_name"]: e["count"] for e in plan.entries if e["count"]}
+    got = {e.config_name: e.count for e in plan.entries if e.count}
     assert set(got) == {names[i] for i in mix}
     for i, w in mix.items():
         assert abs(got[names[i]] - 2000 * w) <= 0.05 * 2000, got
-    assert sum(e["count"] for e in plan.entries) == 2000
+    assert sum(e.count for e in plan.entries) == 2000
     assert all(v < 0.1 for v in (plan.predicted_db["area_frac"], plan.predicted_db["cy"])), plan.predicted_db
-    assert plan.predicted["area_frac"]["n"] > 0 and "score" in plan.entries[0]["why"]
+    assert plan.predicted["area_frac"]["n"] > 0 and "score" in plan.entries[0].why
     # the same target from a 1-D fit (thesis mode) selects through the joint components: same answer
     plan1 = select_configs(fit_gmm(real, metadata=["area_frac", "cy"], mode="1d"), probes, total=2000)
-    assert {e["config_name"] for e in plan1.entries if e["count"]} == set(got)
+    assert {e.config_name for e in plan1.entries if e.count} == set(got)
     # a wrong plan (all one config) is predicted farther from the real data
     one = select_configs(fit_gmm(real.subset(np.isin(real.data["image_id"], np.arange(1, 301))), mode="joint",
                                  metadata=["area_frac"]), probes, total=2000, real=real)
@@ -379,11 +379,11 @@ def test_mixture_selector_recovers_overlapping_modes():
         real = table_from("real", {m: np.concatenate(v) for m, v in parts.items()})
         fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="joint", kmax=5)
         plan = select_configs(fit, probes, total=1000, real=real, method="mixture")
-        got = {e["config_name"]: e["count"] / 1000 for e in plan.entries}
-        assert sum(e["count"] for e in plan.entries) == 1000 and all(e["count"] > 0 for e in plan.entries)
+        got = {e.config_name: e.count / 1000 for e in plan.entries}
+        assert sum(e.count for e in plan.entries) == 1000 and all(e.count > 0 for e in plan.entries)
         for j, name in enumerate(names):
             assert abs(got.get(name, 0.0) - mix.get(j, 0.0)) <= 0.1, (mix, got)
-        assert "mixture weight" in plan.entries[0]["why"]
+        assert "mixture weight" in plan.entries[0].why
         assert all(v < 0.15 for v in (plan.predicted_db["area_frac"], plan.predicted_db["cy"])), plan.predicted_db
 
 
@@ -405,7 +405,7 @@ def test_unknown_selector_method_is_an_error():
     probes, _ = _probes(rng, n=20)
     real = table_from("real", {"area_frac": rng.normal(0.3, 0.03, 40), "cy": rng.normal(0.5, 0.05, 40)})
     fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="joint", kmax=2)
-    with pytest.raises(UserError, match="--method must be one of component, mixture"):
+    with pytest.raises(UserError, match="unknown selector .best. .choose from component, mixture"):
         select_configs(fit, probes, total=10, real=real, method="best")
 
 
@@ -418,14 +418,14 @@ def test_selector_ties_merge_and_rounding(tmp_path):
     fit = Fit(metadata=["area_frac", "cy"], mode="joint", k=2, silhouette={}, components=comps, n_real=10,
               real_std=[0.1, 0.1], data={"area_frac": [0.3, 0.31], "cy": [0.5, 0.56]})
     plan = select_configs(fit, probes, total=7)
-    assert len(plan.entries) == 1 and plan.entries[0]["component"] == [0, 1] and plan.entries[0]["count"] == 7
-    assert plan.entries[0]["config_name"] == names[0]
+    assert len(plan.entries) == 1 and plan.entries[0].component == [0, 1] and plan.entries[0].count == 7
+    assert plan.entries[0].config_name == names[0]
     # identical probes under two names: the name that sorts first wins, every time
     twin = dict(probes)
     a, b = sorted(["cfg-zzz", "cfg-aaa"])
     twin[b] = probes[names[0]]
     twin[a] = probes[names[0]]
-    assert select_configs(fit, twin, total=3).entries[0]["config_name"] == a
+    assert select_configs(fit, twin, total=3).entries[0].config_name == a
     assert largest_remainder(np.array([1, 1, 1]), 10) == [4, 3, 3]
     assert sum(largest_remainder(np.array([0.501, 0.2995, 0.1995]), 2001)) == 2001
     with pytest.raises(UserError, match="--total"):
