@@ -107,8 +107,9 @@ def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, e
     from align.distances import compare_tables
     from align.metadata import compute_metadata
     sidecar = variant.json_path.parent / "sidecar.json"
+    real_side = real.json_path.parent / "sidecar.json"   # a synthetic stand-in target has one (as in the run)
     real_t = compute_metadata(real.json_path, real.images_dir, category=category, image_ids=exposed,
-                              dataset="real-exposed")
+                              sidecar=real_side if real_side.exists() else None, dataset="real-exposed")
     syn_t = compute_metadata(variant.json_path, variant.images_dir, category=category, image_ids=variant_ids,
                              sidecar=sidecar if sidecar.exists() else None, dataset=variant.json_path.parent.name)
     res = compare_tables(real_t, syn_t, metadata=metadata, level="bbox")

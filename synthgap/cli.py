@@ -13,8 +13,8 @@ COMMANDS = {
     "align": ("align.cli", "main", "metadata, distances (compare), GMM fit and config selection"),
     "benchmark": ("benchmark.cli", "main", "train detectors on dataset variants, score on real data, report"),
     "export": ("benchmark.cli", "export_main", "export a dataset dir to Ultralytics' YOLO layout (data.yaml)"),
-    "run": ("synthgap.loop", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
-    "demo": ("synthgap.loop", "demo_main", "offline end-to-end demo on embedded defaults"),
+    "run": ("synthgap.options", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
+    "demo": ("synthgap.demo", "demo_main", "offline end-to-end demo on embedded defaults"),
 }
 
 

@@ -1,17 +1,137 @@
-"""Dataset-level transforms the closed loop uses to make comparison variants from rendered sets."""
+"""The variant-set extension point of `synthgap run`: the comparison sets rendered beside the aligned ones.
+
+A variant is a class registered in `VARIANTS` (name -> class) with `description` (one line, shown in the
+CLI's help and the run report), `needs` (variants it is built from, built first) and
+`build(ctx: VariantContext, out: Path) -> None`, which makes the complete dataset dir `out` (DONE last) with
+`ctx.render(what, n, out, seed)` or from the sets it needs (`ctx.sets / name`). Adding a variant = one class +
+one `VARIANTS.register(...)` line. The aligned sets are not variants: each selector of align.selectors
+renders its own (named by the selector's `variant`).
+
+Built-ins (the thesis' comparison sets, with the same image budget as the aligned sets):
+- baseline: random sampling over the grid's whole ranges (every gridded range becomes the union of its grid
+  values, other gridded values take the first one), floating placement, no control of object size;
+- on-surface: the baseline with surface placement (same seed);
+- filtered: the baseline minus every image that shows an object under `min_px` (longer bbox side).
+"""
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from core.errors import UserError
-
-from core.io import atomic_write_json, read_json
+from core.io import atomic_write_json, atomic_write_text, read_json
+from core.registry import Registry
 
 COCO_NAME = "coco_annotations.json"
 SIDECAR_NAME = "sidecar.json"
+
+
+@dataclass
+class VariantContext:
+    opts: Any                                # synthgap.options.RunOptions
+    grid_mapping: dict                       # the grid YAML as loaded
+    sets: Path                               # RUN/sets: every set is RUN/sets/<name>/
+    render: Callable[..., Path]              # render(what, n, out, seed) -> dataset dir (resumable)
+
+
+def _is_range(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+
+
+def baseline_mapping(grid_mapping: dict[str, Any]) -> dict[str, Any]:
+    """The thesis' baseline from a grid: every gridded range becomes the union of its grid values, other
+    gridded values take the first one, and placement is floating."""
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"grid"}:
+            vals = v["grid"]
+            if vals and all(_is_range(x) for x in vals):
+                return [min(x[0] for x in vals), max(x[1] for x in vals)]
+            return vals[0]
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        return v
+    out = walk(copy.deepcopy(grid_mapping))
+    out["placement"] = "floating"
+    return out
+
+
+def deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _config(ctx: VariantContext, over: dict, label: str):
+    from render.config import SceneConfig
+    return SceneConfig.from_mapping(deep_update(baseline_mapping(ctx.grid_mapping), over), f"{ctx.opts.grid} ({label})")
+
+
+class Baseline:
+    description = "random sampling over the grid's whole ranges, floating placement"
+    needs: tuple[str, ...] = ()
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        ctx.render(_config(ctx, {}, "baseline"), ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
+
+
+class OnSurface:
+    description = "the baseline with surface placement (same seed)"
+    needs: tuple[str, ...] = ()
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        ctx.render(_config(ctx, {"placement": "surface"}, "on-surface"), ctx.opts.total, out,
+                   ctx.opts.seed * 1000 + 2)
+
+
+class Filtered:
+    description = "the baseline minus images showing an object under --min-px"
+    needs: tuple[str, ...] = ("baseline",)
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        filter_small_objects(ctx.sets / "baseline", out, min_px=ctx.opts.min_px)
+
+
+VARIANTS: Registry[type] = Registry("variant set", "--variants")
+VARIANTS.register("baseline", Baseline)
+VARIANTS.register("filtered", Filtered)
+VARIANTS.register("on-surface", OnSurface)
+
+
+def comparison_names(opts: Any) -> list[str]:
+    """The comparison sets of a run, with what they need, in registry order."""
+    want = list(opts.variants) if opts.variants is not None else VARIANTS.names()
+    need = set(want)
+    for name in want:
+        need.update(VARIANTS.get(name).needs)
+    return [n for n in VARIANTS.names() if n in need]
+
+
+def selector_sets(opts: Any) -> dict[str, tuple[str, str]]:
+    """selector -> (its set's name, its plan file) for the run's selectors."""
+    from align.selectors import SELECTORS
+    out = {}
+    for m in opts.selectors:
+        cls = SELECTORS.get(m)
+        out[m] = (getattr(cls, "variant", f"aligned-{m}"), getattr(cls, "plan_file", f"plan-{m}.yaml"))
+    return out
+
+
+def set_names(opts: Any) -> list[str]:
+    """Every set a run renders: the comparison sets, then one aligned set per selector."""
+    return [*comparison_names(opts), *(v for v, _ in selector_sets(opts).values())]
+
+
+def build_comparison_sets(ctx: VariantContext, log: Callable[[str], None]) -> None:
+    for name in comparison_names(ctx.opts):
+        if not (ctx.sets / name / "DONE").exists():
+            variant = VARIANTS.get(name)()
+            log(f"{name}: {variant.description}")
+            variant.build(ctx, ctx.sets / name)
 
 
 @dataclass
@@ -80,6 +200,6 @@ def filter_small_objects(src: str | os.PathLike, dst: str | os.PathLike, min_px:
     for extra in ("LICENSES.txt",):
         if (src / extra).exists():
             shutil.copy2(src / extra, dst / extra)
-    (dst / "DONE").write_text("filtered\n")
+    atomic_write_text(dst / "DONE", "filtered\n")
     return FilterReport(len(coco["images"]), len(images), len(coco["annotations"]), len(anns),
                         len(coco["images"]) - len(images))

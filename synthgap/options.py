@@ -1,0 +1,140 @@
+"""`synthgap run`: its options (a typed record), the shared command-line flags of `run` and `demo`, and the
+entry point. Every option is checked here, before the run folder is touched."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import UserError
+
+
+@dataclass
+class RunOptions:
+    real_json: Path
+    images: Path
+    split: Path
+    grid: Path
+    out: Path
+    category: str | None = None
+    total: int = 200
+    probe_n: int = 12
+    metadata: list[str] | None = None      # None: area_frac, cy (+ depth when the target has it)
+    mode: str = "1d"
+    kmax: int = 5
+    workers: int = 2
+    backend: str = "local"
+    ray_address: str | None = None
+    detectors: list[str] = field(default_factory=lambda: ["yolo"])
+    epochs: int = 30
+    seeds: list[int] = field(default_factory=lambda: [0])
+    imgsz: int = 320
+    min_px: float = 50.0
+    seed: int = 0
+    benchmark: bool = True
+    real_baseline: bool = True
+    selectors: list[str] = field(default_factory=lambda: ["component", "mixture"])
+    variants: list[str] | None = None        # comparison sets (synthgap.variants.VARIANTS); None: all
+    bench_variants: list[str] | None = None  # None: every set
+
+
+def _list(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_seeds(s: str) -> list[int]:
+    """`3` -> [0, 1, 2]; `0,5` -> [0, 5]."""
+    try:
+        seeds = [int(x) for x in s.split(",") if x.strip()] if "," in s else list(range(int(s)))
+    except ValueError:
+        raise UserError(f"--seeds: expected a count or a comma list of integers, got {s!r}") from None
+    if not seeds:
+        raise UserError(f"--seeds: at least one seed, got {s!r}")
+    return seeds
+
+
+def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
+    """The flags of `run` and `demo`; their help states the command's defaults `d`."""
+    from align.selectors import SELECTORS
+    from benchmark.detectors import DETECTORS
+    from synthgap.variants import VARIANTS
+    a = ap.add_argument
+    a("--total", type=int, default=None, help=f"images per rendered set (default: {d.total})")
+    a("--probe-n", type=int, default=None, help=f"probe images per grid config (default: {d.probe_n})")
+    a("--metadata", default=None, help="comma list of metadata to align (default area_frac,cy + depth when the "
+      "target has it)")
+    a("--mode", choices=("1d", "joint"), default=None, help=f"GMM per metadata or joint (default: {d.mode})")
+    a("--kmax", type=int, default=None, help=f"most GMM components tried (default: {d.kmax})")
+    a("--workers", type=int, default=2, help="render worker processes / Ray tasks at once (default: %(default)s)")
+    a("--backend", choices=("local", "ray"), default="local", help="render backend (default: %(default)s)")
+    a("--ray-address", default=None, help="Ray cluster address (default: a local Ray instance)")
+    a("--detectors", default=None, help=f"comma list of {', '.join(DETECTORS.names())} (default: {','.join(d.detectors)})")
+    a("--epochs", type=int, default=None, help=f"training epochs, most (early stopping on the exposed split; default: {d.epochs})")
+    a("--seeds", default=None, help=f"training seeds: a count (2 = 0,1) or a list 0,5 (default: {d.seeds})")
+    a("--imgsz", type=int, default=None, help=f"detector input size, long side in px (default: {d.imgsz})")
+    a("--min-px", type=float, default=None, help=f"filtered set: drop images with objects under this many px (default: {d.min_px:g})")
+    a("--seed", type=int, default=None, help=f"master seed of the renders and the fit (default: {d.seed})")
+    a("--selectors", default=None, help="comma list of selectors, each renders its own aligned set: " + "; ".join(
+        f"{n}: {SELECTORS.get(n).description}" for n in SELECTORS.names()))
+    a("--variants", default=None, help="comma list of comparison sets (default all): " + "; ".join(
+        f"{n}: {VARIANTS.get(n).description}" for n in VARIANTS.names()))
+    a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all)")
+    a("--no-benchmark", action="store_true", help="stop after the distances")
+    a("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
+
+
+def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
+    """Options given on the command line override `opts` (the command's defaults); every value is checked."""
+    from dataclasses import replace
+
+    from align.selectors import SELECTORS
+    from benchmark.detectors import DETECTORS
+    from synthgap.variants import VARIANTS
+    given = {k: getattr(args, k) for k in ("total", "probe_n", "mode", "kmax", "epochs", "imgsz", "min_px", "seed")
+             if getattr(args, k) is not None}
+    opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
+                   benchmark=not args.no_benchmark, real_baseline=not args.no_real_baseline)
+    if args.metadata:
+        opts.metadata = _list(args.metadata)
+    if args.detectors:
+        opts.detectors = DETECTORS.check(_list(args.detectors))
+    if args.seeds:
+        opts.seeds = parse_seeds(args.seeds)
+    if args.selectors:
+        opts.selectors = SELECTORS.check(_list(args.selectors))
+    if args.variants:
+        opts.variants = VARIANTS.check(_list(args.variants))
+    if args.bench_variants:
+        opts.bench_variants = _list(args.bench_variants)
+    check_options(opts)
+    return opts
+
+
+def check_options(opts: RunOptions) -> None:
+    from synthgap.variants import set_names
+    if opts.total < 1 or opts.probe_n < 1:
+        raise UserError("--total and --probe-n must be >= 1")
+    if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1:
+        raise UserError("--epochs, --kmax and --workers must be >= 1 and --imgsz >= 32")
+    bad = [v for v in opts.bench_variants or [] if v not in set_names(opts)]
+    if bad:
+        raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))})")
+
+
+def run_main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
+                                 "metadata, probe-render a grid, select configs, render aligned + comparison "
+                                 "sets, benchmark them, report. Rerun the same command to resume.")
+    ap.add_argument("--real", required=True, help="real COCO json")
+    ap.add_argument("--images", required=True, help="folder of the real images")
+    ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
+    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: all)")
+    ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
+    ap.add_argument("--out", required=True, help="run folder")
+    add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
+    args = ap.parse_args(argv)
+    opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
+                                 grid=Path(args.grid), out=Path(args.out), category=args.category), args)
+    from synthgap.stages import run
+    run(opts)
+    return 0

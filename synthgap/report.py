@@ -1,0 +1,182 @@
+"""The run's own report: RUN/report.md + RUN/report_files/*.png + a self-contained RUN/report.html.
+
+Sections: the sets (one line each, from the registries), D_B of every set to the target's exposed images
+(mean D_B = the mean over the *aligned* metadata, the fit's, the same definition as the benchmark report of
+the run), each selector's plan, (demo) hidden vs recovered mixture, the detectors' test mAP (benchmark.report's
+one summary: mean ± sample sd over seeds), the Spearman correlation of mean D_B with mAP, and the plots: mean
+D_B vs mAP and histograms of the aligned metadata per set against the real exposed images.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.io import read_json
+from core.stats import fmt_mean_sd, fmt_num
+
+from synthgap.options import RunOptions
+from synthgap.variants import VARIANTS, comparison_names, selector_sets
+
+
+def _short(text: str, n: int = 150) -> str:
+    text = str(text).replace("|", "/")
+    return text if len(text) <= n else text[:n] + " ... (the plan file has it all)"
+
+
+def config_brief(cfg: dict[str, Any]) -> str:
+    cam = cfg.get("camera", {})
+    return (f"distance {cam.get('distance')}, elevation {cam.get('elevation_deg')}, "
+            f"{cfg.get('placement')}, {cfg.get('objects_per_scene')} objects")
+
+
+def _intro(opts: RunOptions, fit: dict, context: dict) -> list[str]:
+    from align.selectors import SELECTORS
+    md = ["# synthgap run report", ""]
+    if context.get("stand_in"):
+        md += ["> **The target here is a synthetic stand-in for your real photos** (the demo): it was rendered "
+               "from a hidden mixture of grid configs that the selector never saw; the selector only saw its "
+               "*exposed* images and boxes. Run `synthgap demo --real ...` or `synthgap run` on your photos.", ""]
+    md += [f"Target: `{opts.real_json}` (exposed split of `{opts.split}`), category {opts.category or 'all'}. "
+           f"Grid `{opts.grid}`; {opts.total} images per set, probe renders of {opts.probe_n} images per config.",
+           "", f"GMM fit on {', '.join(fit.get('metadata', []))} (mode {fit.get('mode')}): K={fit.get('k')}"
+           + (f" ({fit['k_reason']})" if fit.get("k_reason") else "") + ".", "", "Sets:", ""]
+    for name in comparison_names(opts):
+        md.append(f"- **{name}**: {VARIANTS.get(name).description}")
+    for method, (variant, plan_file) in selector_sets(opts).items():
+        md.append(f"- **{variant}**: selector {method} ({plan_file}), {SELECTORS.get(method).description}")
+    return md
+
+
+def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict, opts: RunOptions) -> list[str]:
+    md = ["", "## Distance to the target's exposed images (Bhattacharyya D_B, lower is closer)", "",
+          f"Mean D_B is the mean over the aligned metadata ({', '.join(metas)}), as in the benchmark report.", "",
+          "| set | images | boxes | " + " | ".join(f"D_B {m}" for m in metas) + " | mean D_B |",
+          "|---" * (len(metas) + 4) + "|"]
+    for v in sets:
+        d = dist[v]
+        md.append(f"| {v} | {d['images']} | {d['boxes']} | " + " | ".join(fmt_num(d["db"].get(m)) for m in metas)
+                  + f" | {fmt_num(d['mean_db'])} |")
+    md.append("")
+    b = dist.get("baseline", {}).get("mean_db")
+    for method, plan in plans.items():
+        v = selector_sets(opts)[method][0]
+        a = dist.get(v, {}).get("mean_db")
+        line = f"- **{v}** (selector {method}): "
+        if a is not None and b is not None:
+            line += f"mean D_B {a:.3f} vs baseline {b:.3f}: " + (
+                "closer to the target than the baseline." if a < b else "NOT closer than the baseline on this run.")
+        pred = {m: x for m, x in (plan.get("predicted_db") or {}).items() if m in metas}
+        if pred:
+            line += " Predicted from the probes: " + ", ".join(f"{m} {fmt_num(x)}" for m, x in pred.items()) + "."
+        md.append(line)
+    return md
+
+
+def _plan_section(plans: dict, opts: RunOptions) -> list[str]:
+    md = []
+    for method, plan in plans.items():
+        variant, plan_file = selector_sets(opts)[method]
+        md += ["", f"## Render plan of the {method} selector ({plan_file} -> sets/{variant})", "",
+               "| config | count | component | settings | why |", "|---|---|---|---|---|"]
+        for e in plan["entries"]:
+            md.append(f"| {e['config_name']} | {e['count']} | {e.get('component') or '-'} | "
+                      f"{config_brief(e['config'])} | {_short(e.get('why', ''))} |")
+    return md
+
+
+def _hidden_section(plans: dict, context: dict) -> list[str]:
+    hidden = context.get("hidden_mixture")
+    if not hidden:
+        return []
+    recs = {}
+    for method, plan in plans.items():
+        rec: dict[str, float] = {}
+        for e in plan["entries"]:
+            rec[e["config_name"]] = rec.get(e["config_name"], 0) + e["count"] / plan["total"]
+        recs[method] = rec
+    md = ["", "## Hidden mixture vs recovered mixture", "",
+          "| config | settings | hidden weight | " + " | ".join(f"recovered ({m})" for m in recs) + " |",
+          "|---" * (3 + len(recs)) + "|"]
+    names = sorted(set(hidden).union(*[set(r) for r in recs.values()]) | set(context.get("config_brief", {})))
+    for name in names:
+        md.append(f"| {name} | {context.get('config_brief', {}).get(name, '')} | {hidden.get(name, 0.0):.2f} | "
+                  + " | ".join(f"{r.get(name, 0.0):.2f}" for r in recs.values()) + " |")
+    for method, rec in recs.items():
+        err = 0.5 * sum(abs(hidden.get(n, 0.0) - rec.get(n, 0.0)) for n in names)
+        md.append(f"\nTotal variation distance hidden vs {method}: {err:.2f} (0 = exact recovery).")
+    return md
+
+
+def _detector_section(summ: dict, dist: dict, sets: list[str]) -> list[str]:
+    """Test mAP per set and detector (benchmark.report.summarize: the same ± as the benchmark report)."""
+    from scipy.stats import spearmanr
+
+    from benchmark.report import detector_order
+    dets = detector_order(d for v in summ.values() for d in v["det"])
+    md = ["", "## Detectors trained on each set, scored on the target's test images", "",
+          "mAP50-95 and AP50: mean ± sample standard deviation over seeds.", "",
+          "| set | " + " | ".join(f"{d} mAP50-95 | {d} AP50" for d in dets) + " |",
+          "|---" * (1 + 2 * len(dets)) + "|"]
+    for v in [*sets, *sorted(set(summ) - set(sets))]:
+        if v in summ:
+            cells = [summ[v]["det"].get(d) for d in dets]
+            md.append(f"| {v} | " + " | ".join(
+                "- | -" if c is None else f"{fmt_mean_sd(*c['map'], c['n'], 4)} | {fmt_mean_sd(*c['ap50'], c['n'], 4)}"
+                for c in cells) + " |")
+    for d in dets:
+        pts = [(dist[v]["mean_db"], summ[v]["det"][d]["map"][0]) for v in sets
+               if v in summ and d in summ[v]["det"] and dist[v]["mean_db"] is not None]
+        if len(pts) >= 3:
+            rho = spearmanr([p[0] for p in pts], [p[1] for p in pts]).statistic
+            md.append(f"\nSpearman correlation of mean D_B with {d} mAP over the {len(pts)} synthetic sets: "
+                      f"{fmt_num(float(rho), 2)} (negative = closer sets train better detectors).")
+    return md + ["", "Full benchmark report (per-metadata correlations, sample detections): "
+                 "[benchmark/report.html](benchmark/report.html)."]
+
+
+def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tuple[str, str, bytes]]:
+    """Histograms of the aligned metadata of every set against the real exposed images (cached tables)."""
+    import numpy as np
+
+    from align.metadata import MetadataTable, metadata_for_dir
+    from benchmark.report import hist_png
+    real = MetadataTable.load(opts.out / "real_metadata.json")
+    figs = []
+    for v in sets:
+        t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
+        hist = {}
+        for m in metas:
+            if real.has(m, "bbox") and t.has(m, "bbox"):
+                r, s = real.values(m, "bbox"), t.values(m, "bbox")
+                hist[m] = {"real": r[np.isfinite(r)].tolist(), "synth": s[np.isfinite(s)].tolist()}
+        png = hist_png(v, hist) if hist else None
+        if png:
+            figs.append((f"hist_{v}.png", f"{v}: aligned metadata vs the real exposed images", png))
+    return figs
+
+
+def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
+    """RUN/report.md + RUN/report.html (+ RUN/report_files/). -> the .md path."""
+    import yaml
+
+    from benchmark.report import load_run, save_report, scatter_png, summarize
+    out = opts.out
+    dist = read_json(out / "distances.json", "distances")
+    fit = read_json(out / "fit.json", "fit")
+    plans = {m: yaml.safe_load((out / f).read_text()) for m, (_, f) in selector_sets(opts).items()
+             if (out / f).exists()}
+    sets = [v for v in [*comparison_names(opts), *(v for v, _ in selector_sets(opts).values())] if v in dist]
+    metas = list(fit.get("metadata", []))
+    md = _intro(opts, fit, context) + _distance_section(dist, sets, metas, plans, opts) + _plan_section(plans, opts)
+    md += _hidden_section(plans, context)
+    figs = _hist_figs(opts, sets, metas)
+    if (out / "benchmark" / "results").is_dir() and any((out / "benchmark" / "results").glob("*.json")):
+        summ = summarize(load_run(out / "benchmark"))
+        md += _detector_section(summ, dist, sets)
+        sc = scatter_png(summ, sorted({d for v in summ.values() for d in v["det"]}))
+        if sc:
+            figs.insert(0, ("scatter.png", "mean D_B vs test mAP", sc))
+    elif opts.benchmark:
+        md += ["", "No benchmark results yet."]
+    md += ["", "## Plots", ""] + [f"![{cap}](report_files/{fn})" for fn, cap, _ in figs]
+    return save_report(out, "report", "synthgap run report", md, figs)

@@ -1,0 +1,202 @@
+"""The closed loop (`synthgap run`), stage by stage.
+
+    1. metadata of the real *exposed* images -> GMM/silhouette fit         RUN/real_metadata.json, RUN/fit.json
+    2. a small probe render per grid config                                RUN/probes/<config>/
+    3. each selector (align.selectors) -> its render plan                  RUN/<selector's plan_file>
+    4. the sets, all with the same budget: one aligned set per selector and the comparison sets of
+       synthgap.variants (baseline, filtered, on-surface, ... )            RUN/sets/<set>/
+    5. distances of every set to the real exposed split, the benchmark, the report
+                                                                           RUN/distances.json, RUN/benchmark/,
+                                                                           RUN/report.md, RUN/report.html
+Every stage writes its outputs atomically (dataset dirs get DONE last) and is skipped on rerun when complete,
+so a killed run resumes where it stopped. RUN/run.json pins the inputs; a rerun with other inputs is refused.
+This module only calls the public entry points of render, align and benchmark (docs/design.md §8).
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import UserError
+from core.io import atomic_write_json, load_yaml, read_json
+from core.progress import log
+
+from synthgap.options import RunOptions
+from synthgap.variants import VariantContext, build_comparison_sets, selector_sets, set_names
+
+
+def _stage(name: str, done: bool) -> bool:
+    """Log a stage start (or its skip); True when it must run."""
+    log(f"stage {name}: {'complete, skipped' if done else 'running'}")
+    return not done
+
+
+def _run_key(opts: RunOptions, grid_mapping: dict[str, Any]) -> dict:
+    return {"real_json": str(Path(opts.real_json).resolve()), "split": str(Path(opts.split).resolve()),
+            "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
+            "metadata": opts.metadata, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
+            "seed": opts.seed}
+
+
+def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any]) -> None:
+    """RUN/run.json pins what the stages' outputs depend on, so a rerun resumes the same run and a rerun with
+    other inputs is refused instead of mixing two runs in one folder."""
+    key, path = _run_key(opts, grid_mapping), opts.out / "run.json"
+    if path.exists():
+        old = read_json(path, "run record").get("key", {})
+        diff = sorted(k for k in key if old.get(k) != key[k])
+        if diff:
+            raise UserError(f"{path}: this run folder was started with other {', '.join(diff)}; rerun with the "
+                            "original options to resume, or choose a new --out")
+        return
+    atomic_write_json(path, {"key": key, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def make_renderer(opts: RunOptions):
+    def render(what: Any, n: int | None, out: Path, seed: int) -> Path:
+        from render.api import render_dataset
+        kw = {"ray_address": opts.ray_address} if opts.backend == "ray" and opts.ray_address else {}
+        return render_dataset(what, n, out, workers=opts.workers, seed=seed, backend=opts.backend, **kw)
+    return render
+
+
+def load_inputs(opts: RunOptions) -> tuple[dict, list]:
+    """Every input checked before anything is written: the grid, the real COCO, images, split, category."""
+    from core.coco import load_coco, load_split
+    from render.grid import expand_grid
+    grid_mapping = load_yaml(opts.grid, "grid YAML")
+    if not isinstance(grid_mapping, dict):
+        raise UserError(f"{opts.grid}: key '<top>': a grid must be a mapping")
+    configs = expand_grid(opts.grid)
+    if not Path(opts.real_json).is_file():
+        raise UserError(f"{opts.real_json}: --real COCO json not found")
+    if not Path(opts.images).is_dir():
+        raise UserError(f"{opts.images}: --images folder not found")
+    real = load_coco(opts.real_json, opts.images, category=opts.category)
+    split = load_split(opts.split, real)
+    if not any(a["image_id"] in set(split.exposed) for a in real.annotations):
+        raise UserError(f"{opts.split}: key 'exposed': no annotation of {opts.category or 'any category'} on "
+                        f"the exposed images of {opts.real_json}")
+    return grid_mapping, configs
+
+
+def stage_fit(opts: RunOptions):
+    """1. the real exposed metadata table and the GMM fit."""
+    from align.gmm import Fit, fit_gmm
+    from align.metadata import MetadataTable, compute_metadata
+    from core.coco import load_split
+    real_meta, fit_path = opts.out / "real_metadata.json", opts.out / "fit.json"
+    if _stage("1/5 real metadata + GMM fit", fit_path.exists() and real_meta.exists()):
+        sidecar = Path(opts.real_json).parent / "sidecar.json"
+        real_t = compute_metadata(opts.real_json, opts.images, category=opts.category,
+                                  image_ids=list(load_split(opts.split).exposed),
+                                  sidecar=sidecar if sidecar.exists() else None, dataset="real-exposed",
+                                  progress=True)
+        real_t.save(real_meta)
+        metadata = list(opts.metadata) if opts.metadata else ["area_frac", "cy"]
+        if not opts.metadata and real_t.has("depth"):
+            metadata.append("depth")
+        fit_gmm(real_t, metadata=metadata, mode=opts.mode, kmax=opts.kmax, seed=opts.seed).to_json(fit_path)
+    real_t, fit = MetadataTable.load(real_meta), Fit.load(fit_path)
+    log(f"real exposed: {real_t.n('image')} images, {real_t.n('bbox')} boxes; fit on {', '.join(fit.metadata)}")
+    return real_t, fit
+
+
+def stage_probes(opts: RunOptions, configs: list, render) -> None:
+    """2. one probe render per grid config."""
+    probes_dir = opts.out / "probes"
+    pending = [c for c in configs if not (probes_dir / c.name / "DONE").exists()]
+    if _stage(f"2/5 probe renders ({len(configs)} configs x {opts.probe_n} images)", not pending):
+        for i, cfg in enumerate(configs):
+            if cfg in pending:
+                log(f"probe {i + 1}/{len(configs)}: {cfg.name}")
+                render(cfg, opts.probe_n, probes_dir / cfg.name, opts.seed * 1000 + 100 + i)
+
+
+def stage_select(opts: RunOptions, fit, real_t) -> dict[str, Path]:
+    """3. each selector's plan. -> {selector: plan path}."""
+    from align.select import load_probes
+    from align.selectors import SELECTORS
+    plans = {m: opts.out / f for m, (_, f) in selector_sets(opts).items()}
+    if _stage(f"3/5 selection -> {', '.join(p.name for p in plans.values())}",
+              all(p.exists() for p in plans.values())):
+        probes = load_probes(opts.out / "probes", category=opts.category)
+        for method, path in plans.items():
+            if not path.exists():
+                plan = SELECTORS.get(method)(seed=opts.seed, real=real_t).select(fit, probes, opts.total)
+                plan.to_yaml(path)
+                log(f"selector {method}: " + ", ".join(f"{e.config_name} x{e.count}" for e in plan.entries))
+    return plans
+
+
+def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], render) -> None:
+    """4. the aligned set of each selector and the comparison sets."""
+    sets = opts.out / "sets"
+    names = set_names(opts)
+    if _stage(f"4/5 render the sets ({opts.total} images each): {', '.join(names)}",
+              all((sets / v / "DONE").exists() for v in names)):
+        for method, (variant, _) in selector_sets(opts).items():
+            log(f"{variant}: rendering {plans[method].name} (selector {method})")
+            render(plans[method], None, sets / variant, opts.seed * 1000 + 1)
+        build_comparison_sets(VariantContext(opts, grid_mapping, sets, render), log)
+
+
+def stage_distances(opts: RunOptions, real_t, fit) -> dict:
+    """5a. D_B and W1 of every set to the real exposed split (metadata from the one cache)."""
+    from align.distances import compare_tables
+    from align.metadata import metadata_for_dir
+    path = opts.out / "distances.json"
+    dist = read_json(path, "distances") if path.exists() else {}
+    names = set_names(opts)
+    if _stage("5/5 distances", all(v in dist for v in names)):
+        for v in [v for v in names if v not in dist]:
+            t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
+            res = compare_tables(real_t, t, metadata=list(fit.metadata), level="bbox")
+            dbs = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
+            finite = [x for x in dbs.values() if x is not None and math.isfinite(x)]
+            dist[v] = {"db": dbs, "w1": {m: (None if r.w1 is None else float(r.w1)) for m, r in res.items()},
+                       "mean_db": (sum(finite) / len(finite)) if finite else None,
+                       "images": t.n("image"), "boxes": t.n("bbox")}
+        atomic_write_json(path, dist)
+    return dist
+
+
+def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:
+    """5b. detectors trained on every set (and the real exposed images), scored on the real test images."""
+    from benchmark.report import write_report
+    from benchmark.run import RunSpec, run_matrix
+    names = set_names(opts)
+    empty = [v for v in names if not dist[v]["images"]]
+    skip = [v for v in names if opts.bench_variants is not None and v not in opts.bench_variants]
+    if skip:
+        log(f"benchmark: {', '.join(skip)} left out (--bench-variants)")
+    if empty:
+        log(f"benchmark: {', '.join(empty)} holds no image of the category, not trained")
+    log("benchmark: training on every set (finished cells are skipped)")
+    run_matrix(RunSpec(variants=[(v, str(opts.out / "sets" / v)) for v in names if v not in empty + skip],
+                       real_json=str(opts.real_json), images_dir=str(opts.images), split=str(opts.split),
+                       out=str(opts.out / "benchmark"), detectors=list(opts.detectors), epochs=opts.epochs,
+                       seeds=list(opts.seeds), imgsz=opts.imgsz, category=opts.category,
+                       real_baseline=opts.real_baseline, metadata=list(fit.metadata)))
+    write_report(opts.out / "benchmark")
+
+
+def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
+    """All stages of `synthgap run`; returns RUN/report.md. `context` adds demo facts to the report."""
+    from synthgap.report import write_run_report
+    t0 = time.time()
+    grid_mapping, configs = load_inputs(opts)      # every input checked before run.json is written
+    check_run_json(opts, grid_mapping)
+    render = make_renderer(opts)
+    real_t, fit = stage_fit(opts)
+    stage_probes(opts, configs, render)
+    plans = stage_select(opts, fit, real_t)
+    stage_sets(opts, grid_mapping, plans, render)
+    dist = stage_distances(opts, real_t, fit)
+    if opts.benchmark:
+        stage_benchmark(opts, dist, fit)
+    report = write_run_report(opts, context or {})
+    log(f"done in {time.time() - t0:.0f} s; report: {report} (and {report.with_suffix('.html')})")
+    return report
