@@ -437,7 +437,7 @@ def test_selector_ties_merge_and_rounding(tmp_path):
 
 def test_plan_yaml_is_a_render_plan(tmp_path):
     import yaml
-    from render.api import _plan_entries
+    from render.dataset import _plan_entries
     rng = np.random.default_rng(3)
     probes, names = _probes(rng, 40)
     fit = fit_gmm(table_from("real", {"area_frac": _modes(rng, [0.3, 0.06], 0.02, 60),

@@ -1,0 +1,474 @@
+"""render_dataset(): SceneConfig or plan -> dataset dir (main environment; spawns render-env workers).
+
+Shards of scenes go to worker subprocesses (`python -m render.worker --stdin` in the render environment): each
+gets its next shard on stdin as it finishes one (one queued ahead, so no worker idles while others have
+work left), renders them in one Blender process and is replaced after `recycle_after` scenes. Finished
+shards are files, so a rerun after Ctrl-C / kill -9 renders only the missing ones; the merged dataset is the
+same as an uninterrupted run's. A crashed worker's shard is retried `retries` times; shards that still fail
+are reported at the end (RenderIncomplete, no DONE) after the rest has been rendered.
+
+backend="ray" runs the same shards as Ray tasks: each task starts the same render-env worker subprocess for
+one shard (a fresh Blender process per shard) and that writes the same shard files, so resume, retries and
+the merged result are the same as the local backend's. `ray_address` (or $SYNTHGAP_RAY_ADDRESS) joins an
+existing cluster; without one a local Ray instance with `workers` task slots is started and shut down after.
+On a cluster, out_dir must be on a filesystem every node sees at the same path, and every node needs the
+project checkout (same path) with its render venv and asset cache (scripts/setup.sh).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from render.config import SceneConfig, is_grid
+from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, image_file_name, manifest_digest,
+                           merge, prepare_job_dir, remove_done_marker)
+from core.progress import Progress
+from core.errors import UserError
+from core.io import atomic_write_json, load_yaml, read_json
+
+DEFAULT_SHARD_SIZE = 8
+DEFAULT_RECYCLE_AFTER = 200
+
+
+class RenderIncomplete(UserError):
+    """Some shards failed after their retries; the rest is on disk and a rerun resumes."""
+
+
+@dataclass
+class _Worker:
+    wid: int
+    proc: subprocess.Popen
+    batch: list[ShardSpec]  # shards sent to it, in order
+    log: Path
+    scenes_sent: int = 0
+    closed: bool = False
+    done: set[int] = field(default_factory=set)
+    counted: dict[int, int] = field(default_factory=dict)
+    current: int | None = None
+
+
+def _load_manifest(path: str | os.PathLike | None = None):
+    from render.manifest import ManifestError, load_manifest
+
+    try:
+        return load_manifest(path)
+    except ManifestError as e:
+        raise UserError(str(e)) from None
+
+
+def _entries_from(config_or_plan: Any, n: int | None, manifest) -> tuple[list[tuple[SceneConfig, int]], str]:
+    """[(config, count)] and a label naming the source file."""
+    classes = manifest.class_names()
+    if isinstance(config_or_plan, SceneConfig):
+        cfg, source = config_or_plan, "<config>"
+        SceneConfig.from_mapping(cfg.to_mapping(), source, classes)
+        data = None
+    elif isinstance(config_or_plan, dict):
+        data, source = config_or_plan, "<mapping>"
+    else:
+        source = str(config_or_plan)
+        data = load_yaml(config_or_plan)
+    if data is not None and isinstance(data, dict) and "entries" in data:
+        return _plan_entries(data, source, classes), source
+    if data is not None:
+        if is_grid(data):
+            raise UserError(f"{source}: has {{grid: [...]}} values: expand it (render.grid.expand_grid) into a "
+                            "plan, or render one config at a time")
+        cfg = SceneConfig.from_mapping(data, source, classes)
+    if n is None or n < 1:
+        raise UserError(f"{source}: --n must be >= 1 for a single config (got {n})")
+    return [(cfg, int(n))], source
+
+
+def _plan_entries(plan: dict, source: str, classes: list[str]) -> list[tuple[SceneConfig, int]]:
+    entries = plan.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{source}: key 'entries': must be a non-empty list")
+    out = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or "config" not in e or "count" not in e:
+            raise UserError(f"{source}: key 'entries[{i}]': needs 'config' and 'count'")
+        c = e["count"]
+        if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+            raise UserError(f"{source}: key 'entries[{i}].count': must be an integer >= 0, got {c!r}")
+        cfg = SceneConfig.from_mapping(e["config"], f"{source} entries[{i}].config", classes)
+        if c:
+            out.append((cfg, c))
+    if not out:
+        raise UserError(f"{source}: key 'entries': all counts are 0")
+    return out
+
+
+def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: str) -> None:
+    kinds = {"hdri": "hdri", "floor": "floor_texture"}
+    for cfg, _ in entries:
+        k = cfg.background.kind
+        if k in kinds:
+            avail = [e.id for e in manifest.backgrounds(kinds[k])]
+            if not avail:
+                raise UserError(f"{source}: key 'background.kind': {k!r} but {manifest.path} lists no "
+                                f"{kinds[k]} assets (add them, e.g. `synthgap assets ...`, or use kind color)")
+            missing = [i for i in cfg.background.ids if i not in avail]
+            if missing:
+                raise UserError(f"{source}: key 'background.ids': {missing[0]!r} is not a {kinds[k]} asset "
+                                f"in {manifest.path}")
+        for c in cfg.classes:
+            if not manifest.meshes([c]):
+                raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
+
+
+def default_shard_size(total: int, workers: int, backend: str = "local") -> int:
+    """At most DEFAULT_SHARD_SIZE scenes. Local: at least ~8 shards per worker, so the work spreads evenly and
+    workers finish together (shards are handed out as workers get free; a worker process renders many).
+    Ray: each shard is a fresh Blender process (~1.3 s start-up), so only as small as needed to give every
+    slot a shard. The result never depends on it."""
+    per = 8 if backend == "local" else 1
+    return max(1, min(DEFAULT_SHARD_SIZE, total // (per * max(1, workers))))
+
+
+def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | None = None,
+              shard_size: int | None = None, manifest=None, workers: int = 2,
+              backend: str = "local") -> tuple[Job, Any]:
+    manifest = manifest or _load_manifest()
+    entries, source = _entries_from(config_or_plan, n, manifest)
+    _check_renderable(entries, manifest, source)
+    master = entries[0][0].seed if seed is None else int(seed)
+    if shard_size is None:  # a resumed dir keeps its own
+        job_file = out_dir / JOB_DIR / "job.json"
+        shard_size = read_json(job_file)["fingerprint"]["shard_size"] if job_file.exists() else \
+            default_shard_size(sum(k for _, k in entries), workers, backend)
+    if shard_size < 1:
+        raise UserError(f"--shard-size must be >= 1 (got {shard_size})")
+    job = Job([JobEntry(c.to_mapping(), c.name, k) for c, k in entries], master, int(shard_size),
+              str(manifest.path), manifest_digest(manifest))
+    return job, manifest
+
+
+def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLike, workers: int = 2,
+                   seed: int | None = None, backend: str = "local", *, ray_address: str | None = None,
+                   shard_size: int | None = None, recycle_after: int = DEFAULT_RECYCLE_AFTER, retries: int = 2,
+                   threads: int | None = None, progress: bool = True) -> Path:
+    """Render a SceneConfig (n scenes) or a plan (mapping / plan.yaml with entries) into out_dir.
+
+    backend "local": `workers` render-env worker processes on this machine; "ray": the shards as Ray tasks
+    (at most `workers` in flight), on `ray_address` / $SYNTHGAP_RAY_ADDRESS or a local Ray instance.
+    Resumable; returns out_dir once coco_annotations.json, sidecar.json and DONE are written."""
+    if backend not in ("local", "ray"):
+        raise UserError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1 (got {workers})")
+    out = Path(out_dir)
+    job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers, backend=backend)
+    prepare_job_dir(out, job)
+    shards = job.shards(out)
+    if (out / "DONE").exists() and len(done_shards(out, shards)) == len(shards):
+        return out
+    remove_done_marker(out)
+    pending = [s for s in shards if not s.result_path.exists()]
+    if pending:
+        initial = job.total - sum(len(s.scenes) for s in pending)
+        if backend == "ray":
+            failures = _run_ray(out, pending, job.total, initial, workers, retries, threads, progress,
+                                ray_address if ray_address is not None else os.environ.get("SYNTHGAP_RAY_ADDRESS"))
+        else:
+            failures = _run_local(out, pending, job.total, initial, workers, recycle_after, retries, threads,
+                                  progress)
+        if failures:
+            lines = "; ".join(f"shard {sid} (images {fs.scenes[0].image_id}-{fs.scenes[-1].image_id}): {why}"
+                              for sid, (fs, why) in sorted(failures.items()))
+            raise RenderIncomplete(f"{out}: {len(failures)} of {len(shards)} shards failed after {retries} "
+                                   f"retries, the rest is rendered; rerun the same command to retry them. {lines}")
+    merge(out, job, manifest)
+    return out
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return f"no log {log}"
+    return (lines[-1][:200] if lines else "no output") + f" (log {log})"
+
+
+def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int,
+               recycle_after: int, retries: int, threads: int | None, progress: bool) -> dict[int, tuple]:
+    from core.envs import render_python, subprocess_env
+
+    py = render_python()
+    env = subprocess_env({"PYTHONUNBUFFERED": "1"})
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    jobdir = out / JOB_DIR
+    (jobdir / "logs").mkdir(parents=True, exist_ok=True)
+    todo: deque[ShardSpec] = deque(pending)
+    attempts: dict[int, int] = {}
+    failures: dict[int, tuple] = {}
+    running: dict[int, _Worker] = {}
+    events: queue.Queue = queue.Queue()
+    counter = 0
+
+    def pump(w: _Worker) -> None:
+        assert w.proc.stdout is not None
+        for line in w.proc.stdout:
+            events.put((w.wid, line.strip()))
+        events.put((w.wid, None))
+
+    def feed(w: _Worker) -> None:
+        """Keep one shard queued behind the one it renders; close stdin when nothing is left for it or it
+        has been sent recycle_after scenes (it exits after its queue and a fresh process takes over)."""
+        if w.closed:
+            return
+        while todo and len(w.batch) - len(w.done) < 2 and w.scenes_sent < recycle_after:
+            spec = todo.popleft()
+            w.batch.append(spec)
+            w.scenes_sent += len(spec.scenes)
+            try:
+                assert w.proc.stdin is not None
+                w.proc.stdin.write(json.dumps(spec.to_json()) + "\n")
+                w.proc.stdin.flush()
+            except (BrokenPipeError, OSError):  # it died; its end is handled when its stdout closes
+                break
+        if not todo or w.scenes_sent >= recycle_after:
+            w.closed = True
+            try:
+                w.proc.stdin.close()  # type: ignore[union-attr]
+            except (BrokenPipeError, OSError):
+                pass
+
+    def start() -> None:
+        nonlocal counter
+        counter += 1
+        log = jobdir / "logs" / f"worker-{os.getpid()}-{counter}.log"
+        proc = subprocess.Popen([str(py), "-m", "render.worker", "--stdin", "--log", str(log),
+                                 "--threads", str(threads)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+        w = _Worker(counter, proc, [], log)
+        running[counter] = w
+        threading.Thread(target=pump, args=(w,), daemon=True).start()
+        feed(w)
+
+    prog = Progress(total, "render", initial=initial) if progress else None
+    try:
+        if prog:
+            prog.__enter__()
+        while todo or running:
+            while todo and len(running) < workers:
+                start()
+            for w in list(running.values()):
+                feed(w)
+            try:
+                wid, line = events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            w = running[wid]
+            if line is None:  # worker ended
+                rc = w.proc.wait()
+                del running[wid]
+                unfinished = [s for s in w.batch if s.shard_id not in w.done]
+                requeue = []
+                for k, s in enumerate(unfinished):
+                    if prog and w.counted.get(s.shard_id):
+                        prog.n -= w.counted[s.shard_id]  # its scenes are rendered again
+                    if k == 0 and (w.current == s.shard_id or rc != 0):  # the shard it died on
+                        attempts[s.shard_id] = attempts.get(s.shard_id, 0) + 1
+                        if attempts[s.shard_id] > retries:
+                            failures[s.shard_id] = (s, f"worker exit {rc}: {_log_tail(w.log)}")
+                            continue
+                    requeue.append(s)
+                todo.extendleft(reversed(requeue))
+                continue
+            parts = line.split()
+            if not parts or not parts[0].startswith("@"):
+                continue
+            if parts[0] == "@start":
+                w.current = int(parts[1])
+            elif parts[0] == "@scene":
+                sid = int(parts[1])
+                w.counted[sid] = w.counted.get(sid, 0) + 1
+                if prog:
+                    prog.update(1, postfix=f"workers {len(running)}")
+            elif parts[0] == "@shard":
+                w.done.add(int(parts[1]))
+                w.current = None
+                feed(w)
+    except BaseException:
+        for w in running.values():
+            if w.proc.poll() is None:
+                w.proc.kill()
+        raise
+    finally:
+        if prog:
+            prog.__exit__(None, None, None)
+    return failures
+
+
+# ---- Ray backend ---------------------------------------------------------------------------------------
+def _forwarded_env() -> dict[str, str]:
+    """The driver's SYNTHGAP_* variables (cache, manifest, render python, fault injection) for the tasks."""
+    return {k: v for k, v in os.environ.items() if k.startswith("SYNTHGAP_") and k != "SYNTHGAP_RAY_ADDRESS"}
+
+
+def ray_render_shard(spec_json: dict, threads: int, env_extra: dict[str, str]) -> dict[str, Any]:
+    """Body of one Ray task (main environment, any node): render one shard through the render-env worker
+    subprocess (`python -m render.worker`, as the local backend), which writes the shard result file.
+    Raises with the worker log's last line when the shard did not finish."""
+    from core.envs import render_python, subprocess_env
+
+    spec = ShardSpec.from_json(spec_json)
+    if spec.result_path.exists():
+        return {"shard_id": spec.shard_id, "skipped": True}
+    jobdir = Path(spec.out_dir) / JOB_DIR
+    tag = f"ray-{spec.shard_id:05d}-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+    (jobdir / "batches").mkdir(parents=True, exist_ok=True)
+    (jobdir / "logs").mkdir(parents=True, exist_ok=True)
+    bfile, log = jobdir / "batches" / f"{tag}.json", jobdir / "logs" / f"{tag}.log"
+    atomic_write_json(bfile, [spec.to_json()], indent=None)
+    env = subprocess_env({**env_extra, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run([str(render_python()), "-m", "render.worker", "--batch", str(bfile), "--log", str(log),
+                           "--threads", str(threads)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, text=True, env=env)
+    try:
+        bfile.unlink()
+    except FileNotFoundError:
+        pass
+    if proc.returncode != 0 or not spec.result_path.exists():
+        raise RuntimeError(f"worker exit {proc.returncode} on {socket.gethostname()}: {_log_tail(log)}")
+    n_ann = [int(ln.split()[2]) for ln in proc.stdout.splitlines() if ln.startswith("@shard ")]
+    return {"shard_id": spec.shard_id, "skipped": False, "n_annotations": n_ann[-1] if n_ann else -1}
+
+
+def _ray_error_text(e: BaseException) -> str:
+    cause = getattr(e, "cause", None)  # RayTaskError wraps the task's own exception
+    text = str(cause if isinstance(cause, BaseException) else e).strip()
+    return (text.splitlines()[-1] if text else type(e).__name__)[:400]
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (ray.init keeps retrying an unreachable GCS for minutes): HOST:PORT or ray://HOST:PORT must
+    accept a TCP connection. "auto" / "local" are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"--ray-address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UserError(f"--ray-address {address!r}: nothing answers there ({e.strerror or e}); start the head "
+                        "node with `ray start --head --port 6379` or fix the address") from None
+
+
+def _start_ray(address: str | None, slots: int, cpus_per_task: int):
+    """(ray module, started_here). Joins `address`, or an already initialised Ray, or starts a local one."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("render backend 'ray' needs the ray package in the main environment "
+                        "(pip install 'ray==2.60.0', see requirements/main.txt)") from None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return ray, False
+    from core.envs import repo_root
+
+    root = str(repo_root())
+    runtime_env = {"env_vars": {"PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"]
+                                                      if os.environ.get("PYTHONPATH") else "")}}
+    common = dict(log_to_driver=False, logging_level=logging.ERROR, runtime_env=runtime_env)
+    try:
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, **common)
+        else:
+            ray.init(address="local", num_cpus=slots * cpus_per_task, include_dashboard=False,
+                     object_store_memory=100 * 1024 * 1024, **common)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        hint = ""
+        if address and not os.environ.get("RAY_AUTH_MODE"):
+            hint = (" (a cluster started with `ray start --head` uses token authentication: set RAY_AUTH_MODE=token "
+                    "and give this machine the head's ~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        raise UserError(f"could not start or join {where}: {str(e).strip().splitlines()[0][:300]}{hint}") from None
+    return ray, True
+
+
+def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int, retries: int,
+             threads: int | None, progress: bool, address: str | None) -> dict[int, tuple]:
+    """Shards as Ray tasks, at most `workers` in flight; own retry loop (Ray's max_retries=0, so a shard is
+    tried 1 + retries times whether its worker crashed, its node died or Blender failed)."""
+    if threads is None:  # local: share this machine's cores between the task slots like the local backend
+        threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
+    ray, started = _start_ray(address, workers, threads)
+    task = ray.remote(ray_render_shard).options(num_cpus=threads, max_retries=0, retry_exceptions=False)
+    env_extra = _forwarded_env()
+    todo: deque[ShardSpec] = deque(pending)
+    attempts: dict[int, int] = {}
+    failures: dict[int, tuple] = {}
+    in_flight: dict[Any, ShardSpec] = {}
+    finished_scenes = 0
+    t_start = time.time() - 1.0
+    prog = Progress(total, "render", initial=initial) if progress else None
+
+    def rendered_now(spec: ShardSpec) -> int:  # images this run has written for an unfinished shard
+        n = 0
+        for t in spec.scenes:
+            try:
+                n += (out / image_file_name(t.image_id)).stat().st_mtime >= t_start
+            except FileNotFoundError:
+                pass
+        return n
+
+    try:
+        if prog:
+            prog.__enter__()
+        while todo or in_flight:
+            while todo and len(in_flight) < workers:
+                spec = todo.popleft()
+                in_flight[task.remote(spec.to_json(), threads, env_extra)] = spec
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+            for ref in ready:
+                spec = in_flight.pop(ref)
+                try:
+                    ray.get(ref)
+                    finished_scenes += len(spec.scenes)
+                except Exception as e:  # noqa: BLE001  task error, crashed worker, lost node: retry
+                    attempts[spec.shard_id] = attempts.get(spec.shard_id, 0) + 1
+                    if attempts[spec.shard_id] > retries:
+                        failures[spec.shard_id] = (spec, _ray_error_text(e))
+                    else:
+                        todo.appendleft(spec)
+            if prog:
+                n = initial + finished_scenes + sum(rendered_now(s) for s in in_flight.values())
+                prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
+    except BaseException:
+        for ref in in_flight:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+        raise
+    finally:
+        if prog:
+            prog.__exit__(None, None, None)
+        if started:
+            ray.shutdown()
+    return failures
+
+
+def describe(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Counts of a finished dataset dir (for the CLI's summary line)."""
+    out = Path(out_dir)
+    coco = read_json(out / "coco_annotations.json", "COCO")
+    return {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
+            "categories": [c["name"] for c in coco["categories"]], "dir": str(out)}
+
