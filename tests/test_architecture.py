@@ -1,0 +1,218 @@
+"""The project's shape (issue: architecture): floors, function sizes, and the three extension points.
+
+- floors: core < render < align < benchmark < synthgap; a module imports only its own package or a lower
+  floor (every `import`, module-level or inside a function), and core imports nothing of the project;
+- no function over 80 lines anywhere, none over 60 in synthgap/ (the loop);
+- a detector, a selector and a variant set registered from this test module (no project file edited) run
+  through the benchmark matrix and the loop's selection, set, distance, benchmark and report stages, and
+  both reports list them.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FLOORS = {"core": 0, "render": 1, "align": 2, "benchmark": 3, "synthgap": 4}
+
+
+def _modules():
+    for pkg in FLOORS:
+        for p in sorted((REPO / pkg).rglob("*.py")):
+            yield pkg, p, ast.parse(p.read_text(encoding="utf-8"), filename=str(p))
+
+
+def _imported_packages(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+def test_imports_never_run_up_a_floor():
+    up = []
+    for pkg, path, tree in _modules():
+        for line, target in _imported_packages(tree):
+            if target in FLOORS and FLOORS[target] > FLOORS[pkg]:
+                up.append(f"{path.relative_to(REPO)}:{line} ({pkg}) imports {target}")
+    assert not up, "imports that run up a floor:\n" + "\n".join(up)
+
+
+def test_function_sizes():
+    long = []
+    for pkg, path, tree in _modules():
+        limit = 60 if pkg == "synthgap" else 80
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > limit:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} {n} lines (> {limit})")
+    for path in sorted((REPO / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert not long, "functions too long:\n" + "\n".join(long)
+
+
+def test_every_package_has_a_public_api_facade():
+    import importlib
+    for pkg in FLOORS:
+        api = importlib.import_module(f"{pkg}.api")
+        assert api.__doc__ and api.__all__
+        for name in api.__all__:
+            assert hasattr(api, name), f"{pkg}.api.{name}"
+
+
+# ---------------------------------------------------------------------------------------------- the dummies
+class DummyDetector:
+    """Predicts every real image's own ground truth boxes, shrunk more for a higher seed (mAP < 1, varies)."""
+    description = "test dummy: ground truth boxes, shrunk"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def train(self, train, ctx, seed, cell_dir):
+        from benchmark.detectors import Trained
+        (Path(cell_dir) / "weights.txt").write_text(f"{train.name} {seed}")
+        self.shrink = 0.05 + 0.08 * seed
+        return Trained(init="none", model="dummy", weights=str(Path(cell_dir) / "weights.txt"), train_s=0.01,
+                       best_epoch=1, epochs_run=1, n_train_images=len(train.coco.images), epoch_s=[0.01],
+                       val={"map": 0.5, "best_epoch": 1})
+
+    def predict(self, trained, ctx, image_ids):
+        keep = set(image_ids)
+        out = []
+        for a in ctx.real.annotations:
+            if a["image_id"] in keep:
+                x, y, w, h = a["bbox"]
+                k = self.shrink
+                out.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.9,
+                            "bbox": [x + k * w, y + k * h, (1 - 2 * k) * w, (1 - 2 * k) * h]})
+        return out
+
+
+class FirstProbeSelector:
+    """Everything from the probe whose name sorts first."""
+    description = "test dummy: all images from the first probe"
+    variant, plan_file = "first-probe", "plan-first.yaml"
+
+    def __init__(self, seed=0, real=None):
+        self.seed = seed
+
+    def select(self, fit, probes, total):
+        from align.select import Plan, PlanEntry
+        name = sorted(probes)[0]
+        return Plan(total=total, entries=[PlanEntry(dict(probes[name][0]), name, total, [], "first")],
+                    metadata=list(fit.metadata))
+
+
+class HalfBaseline:
+    """The baseline's first half of images."""
+    description = "test dummy: half of the baseline"
+    needs = ("baseline",)
+
+    def build(self, ctx, out):
+        coco = json.loads((ctx.sets / "baseline" / "coco_annotations.json").read_text())
+        keep = {im["id"] for im in coco["images"][: len(coco["images"]) // 2]}
+        shutil.copytree(ctx.sets / "baseline", out)
+        coco["images"] = [im for im in coco["images"] if im["id"] in keep]
+        coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in keep]
+        (out / "coco_annotations.json").write_text(json.dumps(coco))
+
+
+@pytest.fixture
+def dummies():
+    from align.selectors import SELECTORS
+    from benchmark.detectors import DETECTORS
+    from synthgap.variants import VARIANTS
+    DETECTORS.register("dummy", DummyDetector)
+    SELECTORS.register("first", FirstProbeSelector)
+    VARIANTS.register("half", HalfBaseline)
+    yield
+    DETECTORS.unregister("dummy")
+    SELECTORS.unregister("first")
+    VARIANTS.unregister("half")
+
+
+def _toy_target(root: Path):
+    from benchmark.toydata import make_toy_set, make_toy_split
+    real = make_toy_set(root / "real", 16, size=(64, 48), seed=1, max_objects=1)
+    return real, make_toy_split(root / "split.json", 16, 8)
+
+
+def _fake_render(what, n, out, seed):
+    """Stands in for Blender: a toy set whose object size depends on the seed (and a plan's first entry)."""
+    from benchmark.toydata import make_toy_set
+    if (Path(out) / "DONE").exists():
+        return Path(out)
+    if not isinstance(what, (str, Path)) and hasattr(what, "to_mapping"):
+        config = what.to_mapping()
+    else:
+        import yaml
+        plan = yaml.safe_load(Path(what).read_text())
+        config, n = plan["entries"][0]["config"], plan["total"]
+    d = make_toy_set(out, n, size=(64, 48), seed=seed, max_objects=1, shift=(seed % 7) / 7)
+    coco = json.loads((d / "coco_annotations.json").read_text())
+    coco["info"]["config"] = config
+    (d / "coco_annotations.json").write_text(json.dumps(coco))
+    return d
+
+
+def test_a_detector_registered_by_a_user_runs_in_the_benchmark_matrix(dummies, tmp_path):
+    from benchmark.report import write_report
+    from benchmark.run import RunSpec, run_matrix
+    from benchmark.toydata import make_toy_set
+    real, split = _toy_target(tmp_path)
+    syn = make_toy_set(tmp_path / "syn", 6, size=(64, 48), seed=2)
+    out = tmp_path / "bench"
+    paths = run_matrix(RunSpec(variants=[("syn", str(syn))], real_json=str(real / "coco_annotations.json"),
+                               images_dir=str(real), split=str(split), out=str(out), detectors=["dummy"],
+                               epochs=1, imgsz=64, metadata=["area_frac", "cy"]))
+    assert sorted(p.name for p in paths) == ["real__dummy__seed0.json", "syn__dummy__seed0.json"]
+    rec = json.loads(paths[1].read_text())
+    assert rec["init"] == "none" and rec["model"] == "dummy" and 0.2 < rec["test"]["map"] < 1.0
+    md = write_report(out).read_text()
+    assert "dummy mAP" in md and "dummy: none" in md
+
+
+def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_path, monkeypatch):
+    from render.config import SceneConfig
+    from synthgap import stages
+    from synthgap.options import RunOptions
+    from synthgap.report import write_run_report
+    real, split = _toy_target(tmp_path)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("camera: {distance: {grid: [[0.5, 0.7], [2.0, 2.2]]}}\n")
+    opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=split, grid=grid,
+                      out=tmp_path / "run", total=10, probe_n=6, detectors=["dummy"], epochs=1, imgsz=64, seeds=[0, 1],
+                      selectors=["component", "first"], variants=["half", "on-surface"])
+    monkeypatch.setattr(stages, "make_renderer", lambda o: _fake_render)
+    report = stages.run(opts).read_text()
+    sets = sorted(p.name for p in (opts.out / "sets").iterdir())
+    assert sets == ["aligned", "baseline", "first-probe", "half", "on-surface"]   # baseline: needed by half
+    assert (opts.out / "plan-first.yaml").exists() and (opts.out / "plan.yaml").exists()
+    half = json.loads((opts.out / "sets" / "half" / "coco_annotations.json").read_text())
+    assert len(half["images"]) == 5
+    dist = json.loads((opts.out / "distances.json").read_text())
+    assert set(dist) == set(sets)
+    for text in (report, (opts.out / "benchmark" / "report.md").read_text()):
+        assert "first-probe" in text and "half" in text and "dummy" in text
+    assert "test dummy: half of the baseline" in report and "test dummy: all images from the first probe" in report
+    html = (opts.out / "report.html").read_text()
+    assert "<title>synthgap run report</title>" in html and "**" not in html and "<table" in html
+    assert "<strong>" in html and "data:image/png;base64," in html
+    # the same ± (sample sd over the 2 seeds) for the same cells in both reports (one summary function)
+    import re
+    bench = (opts.out / "benchmark" / "report.md").read_text()
+    pat = r"([0-9.]+) ± ([0-9.]+) \(n=2\)"
+    b = [float(x) for x in re.findall(pat, [ln for ln in bench.splitlines() if ln.startswith("| half |") and "n=2" in ln][0])[0]]
+    r = [float(x) for x in re.findall(pat, [ln for ln in report.splitlines() if ln.startswith("| half |") and "n=2" in ln][0])[0]]
+    assert b[1] > 0.01 and b == pytest.approx(r, abs=6e-4)
+    write_run_report(opts, {})   # the report alone can be rewritten
+    assert SceneConfig  # noqa: the probes were written through SceneConfig mappings
