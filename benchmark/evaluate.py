@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from typing import Any
+
+from core.errors import UserError
 
 METRIC_KEYS = ("map", "ap50", "ap75", "ap_s", "ap_m", "ap_l")
 
@@ -38,14 +39,12 @@ def _clean_gt(gt: dict) -> dict:
 
 def _empty(gt: dict) -> dict[str, float | None]:
     """No detections at all: every AP with ground truth behind it is 0 (COCO's loaders refuse an empty list)."""
-    from core.errors import UserError
     if not gt.get("annotations"):
         raise UserError("nothing to score: the ground truth has no annotations")
     return {k: 0.0 for k in METRIC_KEYS}
 
 
 def _check_dets(dets: list[dict], gt: dict) -> list[dict]:
-    from core.errors import UserError
     img_ids = {im["id"] for im in gt["images"]}
     cat_ids = {c["id"] for c in gt["categories"]}
     out = []
@@ -94,6 +93,3 @@ def score_pycocotools(gt: dict, dets: list[dict]) -> dict[str, float | None]:
         ev.summarize()
     return _stats_to_dict(ev.stats)
 
-
-def score(gt: dict, dets: list[dict]) -> dict[str, Any]:
-    return score_faster(gt, dets)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.coco import CocoSet, Split, load_coco, load_split
 from core.errors import UserError
-from core.io import atomic_write_json, read_json
+from core.io import atomic_write_json, check_out_dir, read_json
 from core.progress import Progress
 
 from benchmark.detectors import DETECTORS, CellContext, TrainSet, TrainSettings
@@ -130,6 +130,7 @@ def _column(table, name: str) -> list[float]:
 # ---------------------------------------------------------------------------------------------------- cells
 def _load_inputs(spec: RunSpec) -> tuple[CocoSet, Split, list[str], dict[str, CocoSet]]:
     """Every input validated before anything is written or trained."""
+    check_out_dir(spec.out)
     real = load_coco(spec.real_json, spec.images_dir)
     split = load_split(spec.split, real)
     names = real.class_names(spec.category)

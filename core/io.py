@@ -84,6 +84,16 @@ def load_yaml(path: str | os.PathLike, what: str = "config file") -> Any:
         raise UserError(f"{path}: not valid YAML ({problem}{where})") from None
 
 
+def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """An output folder that can be made: refuse a path that is, or lies below, an existing file."""
+    path = Path(path)
+    for p in [path, *path.parents]:
+        if p.exists() and not p.is_dir():
+            where = "is" if p == path else f"lies below {p}, which is"
+            raise UserError(f"{path}: {option} {where} an existing file, not a folder")
+    return path
+
+
 def file_fingerprint(paths: list[str | os.PathLike], content: bool = False) -> str:
     """A short hash of files: names, sizes and mtimes (and their bytes when `content`)."""
     h = hashlib.sha256()

@@ -65,7 +65,9 @@ def make_renderer(opts: RunOptions):
 def load_inputs(opts: RunOptions) -> tuple[dict, list]:
     """Every input checked before anything is written: the grid, the real COCO, images, split, category."""
     from core.coco import load_coco, load_split
+    from core.io import check_out_dir
     from render.grid import expand_grid
+    check_out_dir(opts.out)
     grid_mapping = load_yaml(opts.grid, "grid YAML")
     if not isinstance(grid_mapping, dict):
         raise UserError(f"{opts.grid}: key '<top>': a grid must be a mapping")

@@ -349,3 +349,37 @@ def test_detectors_learn_the_toy_task(tmp_path):
     for p in run_matrix(spec):
         r = json.loads(p.read_text())
         assert r["test"]["ap50"] > 0.3, (p.name, r["test"])
+
+
+def test_export_command_writes_ultralytics_layout(toy, tmp_path, capsys):
+    """`synthgap export --format yolo DIR OUT`: images, labels, data.yaml; refuses a folder it did not make;
+    a COCO edited in place is re-exported (the export is pinned to its source's content)."""
+    import yaml
+
+    from synthgap.cli import main
+    out = tmp_path / "exp"
+    assert main(["export", "--format", "yolo", str(toy["synA"]), str(out)]) == 0
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert data["names"] == {0: "bottle", 1: "cup"} and data["train"] == "images" and data["path"] == str(out)
+    imgs = sorted((out / "images").iterdir())
+    assert len(imgs) == 6 and not imgs[0].is_symlink()
+    assert len((out / "labels" / "00000001.txt").read_text().splitlines()) >= 1
+    first = (out / "labels" / "00000001.txt").read_text()
+    coco = json.loads((toy["synA"] / "coco_annotations.json").read_text())
+    edited = tmp_path / "edited"
+    import shutil
+    shutil.copytree(toy["synA"], edited)
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != 1]
+    (edited / "coco_annotations.json").write_text(json.dumps(coco))
+    out2 = tmp_path / "exp2"
+    assert main(["export", str(edited), str(out2), "--link"]) == 0
+    assert (out2 / "labels" / "00000001.txt").read_text() == "" and first
+    (edited / "coco_annotations.json").write_text(json.dumps({**coco, "annotations": []}))
+    assert main(["export", str(edited), str(out2), "--link", "--category", "cup"]) == 0
+    assert yaml.safe_load((out2 / "data.yaml").read_text())["names"] == {0: "cup"}
+    assert all(p.read_text() == "" for p in (out2 / "labels").iterdir())
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    assert main(["export", str(toy["synA"]), str(other)]) == 2
+    assert "not an earlier export" in capsys.readouterr().err and (other / "notes.txt").exists()

@@ -1,0 +1,98 @@
+"""core/ (the ground floor) and the one metadata cache built on it."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from core.errors import UserError
+
+
+def test_written_files_are_0644_under_umask_0022(tmp_path):
+    from core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        atomic_write_json(tmp_path / "b.json", {"a": 1})
+        atomic_write_bytes(tmp_path / "sub" / "c.bin", b"\0")
+    finally:
+        os.umask(old)
+    for p in (tmp_path / "a.txt", tmp_path / "b.json", tmp_path / "sub" / "c.bin"):
+        assert (p.stat().st_mode & 0o777) == 0o644, p
+    assert not [p for p in tmp_path.rglob(".*.tmp")]
+
+
+def test_yaml_and_json_errors_name_file_line_and_column(tmp_path):
+    from core.io import load_yaml, read_json
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\nb: [1, 2\nc: 3\n")
+    with pytest.raises(UserError, match=r"bad.yaml: not valid YAML \(.* at line \d+ column \d+\)"):
+        load_yaml(bad)
+    with pytest.raises(UserError, match="expected a file, found a folder"):
+        load_yaml(tmp_path)
+    js = tmp_path / "bad.json"
+    js.write_text('{"a": 1,,}')
+    with pytest.raises(UserError, match=r"bad.json: not valid json \(.* at line 1 column 9\)"):
+        read_json(js)
+
+
+def test_check_out_dir_refuses_files_and_paths_below_files(tmp_path):
+    from core.io import check_out_dir
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(UserError, match="--out is an existing file"):
+        check_out_dir(f)
+    with pytest.raises(UserError, match="lies below .*file"):
+        check_out_dir(f / "sub" / "dir")
+    assert check_out_dir(tmp_path / "new" / "dir") == tmp_path / "new" / "dir"
+
+
+def test_registry_lazy_paths_choices_and_errors():
+    from core.registry import Registry
+    r = Registry("widget", "--widgets")
+    r.register("json", "json:dumps")
+    r.register("mine", len)
+    assert r.names() == ["json", "mine"] and r.get("json")({"a": 1}) == '{"a": 1}' and r.get("mine") is len
+    with pytest.raises(ValueError):
+        r.register("mine", str)
+    with pytest.raises(UserError, match=r"--widgets: unknown widget 'nope' \(choose from json, mine\)"):
+        r.get("nope")
+    with pytest.raises(UserError, match=r"unknown widget \['x'\]"):
+        r.check(["mine", "x"])
+    with pytest.raises(UserError, match="none given"):
+        r.check([])
+
+
+def test_mean_sd_is_the_sample_standard_deviation():
+    from core.stats import fmt_mean_sd, mean_sd
+    assert mean_sd([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    assert mean_sd([5.0]) == (5.0, 0.0) and mean_sd([]) == (None, None) and mean_sd([None, 2.0]) == (2.0, 0.0)
+    assert fmt_mean_sd(2.0, 2 ** 0.5, 2) == "2.000 ± 1.414 (n=2)" and fmt_mean_sd(None, None, 0) == "n/a"
+
+
+def test_metadata_cache_reuses_unchanged_sets_and_recomputes_changed_ones(tmp_path, monkeypatch):
+    import align.metadata as am
+    from benchmark.toydata import make_toy_set
+    monkeypatch.setenv("SYNTHGAP_CACHE", str(tmp_path / "cache"))
+    d = make_toy_set(tmp_path / "set", 4, size=(64, 48), seed=1)
+    calls = []
+    real_table_from_coco = am.table_from_coco
+    monkeypatch.setattr(am, "table_from_coco", lambda *a, **k: calls.append(1) or real_table_from_coco(*a, **k))
+    t1 = am.metadata_for_dir(d, dataset="first")
+    t2 = am.metadata_for_dir(d, dataset="second")
+    assert len(calls) == 1 and t2.dataset == "second" and set(t2.strings("dataset", None)) == {"second"}
+    for c in t1.columns:
+        if c != "dataset":
+            a, b = t1.data[c], t2.data[c]
+            assert [str(x) for x in a] == [str(x) for x in b], c
+    am.metadata_for_dir(d, category="cup")                      # another filter: another table
+    assert len(calls) == 2
+    from PIL import Image
+    Image.new("RGB", (64, 48), (255, 255, 255)).save(d / "images" / "000001.jpg")   # an image replaced
+    t3 = am.metadata_for_dir(d)
+    assert len(calls) == 3 and t3.values("brightness", "image")[0] > t1.values("brightness", "image")[0]
+    coco = json.loads((d / "coco_annotations.json").read_text())
+    coco["annotations"] = coco["annotations"][:1]              # the COCO edited in place
+    (d / "coco_annotations.json").write_text(json.dumps(coco))
+    assert am.metadata_for_dir(d).n("bbox") == 1 and len(calls) == 4
