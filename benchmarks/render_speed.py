@@ -72,7 +72,7 @@ def bare_worker(cfg_path: str, indices: list[int], out: str, threads: int) -> No
     hard_exit(0)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--bare-n", type=int, default=16)
@@ -83,7 +83,81 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     ap.add_argument("--bare-worker", nargs=4, metavar=("CFG", "INDICES", "OUT", "THREADS"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def time_synthgap(args: argparse.Namespace, cfg_path: Path, tmp: Path, env: dict) -> tuple[float, float]:
+    """(1) synthgap render: (wall, CPU) seconds per image."""
+    t, c = time.perf_counter(), children_cpu()
+    subprocess.run([sys.executable, "-m", "synthgap", "render", "--quiet", "--config", str(cfg_path), "--n",
+                    str(args.n), "--out", str(tmp / "synthgap"), "--workers", str(args.workers)], check=True, env=env)
+    s1 = (time.perf_counter() - t) / args.n
+    c1 = (children_cpu() - c) / args.n  # driver + workers, start-up and merge included
+    print(f"(1) synthgap render --workers {args.workers}: {s1:.3f} s/image ({args.n} images); "
+          f"CPU {c1:.3f} s/image")
+    return s1, c1
+
+
+def time_bare(args: argparse.Namespace, py: Path, cfg_path: Path, tmp: Path, env: dict,
+              n_proc: int) -> tuple[float, float]:
+    """(2) bare Cycles on the same scenes in n_proc processes x (cores / n_proc) threads: (wall, CPU) per image."""
+    threads = max(1, (os.cpu_count() or 1) // n_proc)
+    procs = [subprocess.Popen([str(py), __file__, "--bare-worker", str(cfg_path),
+                               ",".join(str(i) for i in range(k, args.bare_n, n_proc)), str(tmp / "bare"),
+                               str(threads)], env=env, stdout=subprocess.PIPE, text=True)
+             for k in range(n_proc)]
+    per_proc = []
+    for p in procs:
+        stdout, _ = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit(f"bare worker failed ({p.returncode})")
+        per_proc.append(json.loads([ln for ln in stdout.splitlines() if ln.startswith("BARE ")][-1][5:]))
+    # render-only wall time of the slowest process per image (processes run side by side); CPU: all
+    return (max(sum(t["wall"]) for t in per_proc) / args.bare_n,
+            sum(sum(t["cpu"]) for t in per_proc) / args.bare_n)
+
+
+def time_per_process(args: argparse.Namespace, py: Path, cfg_path: Path, tmp: Path,
+                     env: dict) -> tuple[float, float, int]:
+    """(3) one `blenderproc run` process per scene: (wall, CPU) per image and the number of processes."""
+    shim = py.parent.parent / "blender-shim"
+    per = []
+    c = children_cpu()
+    for i in range(args.per_process_n):
+        t = time.perf_counter()
+        subprocess.run([str(py.parent / "blenderproc"), "run", "render/scene.py", "--custom-blender-path", str(shim),
+                        "--config", str(cfg_path), "--n", "1", "--seed", str(1000 + i), "--out",
+                        str(tmp / f"bprocrun_{i}")], check=True, env=env, cwd=REPO, capture_output=True)
+        per.append(time.perf_counter() - t)
+    s3 = sum(per) / len(per)
+    c3 = (children_cpu() - c) / len(per)
+    print(f"(3) one `blenderproc run` process per scene: {s3:.3f} s/image ({len(per)} processes); "
+          f"CPU {c3:.3f} s/image")
+    return s3, c3, len(per)
+
+
+def write_json(args: argparse.Namespace, load: tuple[float, float], wall: dict[str, float], cpu: dict[str, float],
+               per_process_n: int) -> None:
+    """The figures to args.json; wall and cpu: seconds per image of synthgap, bare, bare_1proc, per_process."""
+    Path(args.json).write_text(json.dumps({
+        "command": " ".join(sys.argv), "resolution": args.resolution, "samples": args.samples,
+        "workers": args.workers, "cores": os.cpu_count(), "load_avg_start": load[0], "load_avg_end": load[1],
+        "synthgap_s_per_image": wall["synthgap"], "n": args.n, "bare_s_per_image": wall["bare"],
+        "bare_1proc_s_per_image": wall["bare_1proc"], "bare_n": args.bare_n,
+        "per_process_s_per_image": wall["per_process"], "per_process_n": per_process_n,
+        "ratio_vs_bare": wall["synthgap"] / wall["bare"],
+        "ratio_vs_per_process": wall["synthgap"] / wall["per_process"],
+        "cpu_s_per_image": cpu, "cpu_ratio_vs_bare": cpu["synthgap"] / cpu["bare"],
+        "cpu_ratio_vs_per_process": cpu["synthgap"] / cpu["per_process"]}, indent=1) + "\n")
+
+
+def main() -> int:
+    args = parse_args()
     if args.bare_worker:
         cfg, idx, out, threads = args.bare_worker
         bare_worker(cfg, [int(i) for i in idx.split(",")], out, int(threads))
@@ -103,70 +177,22 @@ def main() -> int:
     print(f"config {cfg_path}: {args.resolution[0]}x{args.resolution[1]} {args.samples} spp, "
           f"{os.cpu_count()} cores, load avg at start {load_start:.2f}")
 
-    def children_cpu() -> float:
-        r = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return r.ru_utime + r.ru_stime
-
-    # (1) synthgap render
-    t, c = time.perf_counter(), children_cpu()
-    subprocess.run([sys.executable, "-m", "synthgap", "render", "--quiet", "--config", str(cfg_path), "--n",
-                    str(args.n), "--out", str(tmp / "synthgap"), "--workers", str(args.workers)], check=True, env=env)
-    s1 = (time.perf_counter() - t) / args.n
-    c1 = (children_cpu() - c) / args.n  # driver + workers, start-up and merge included
-    print(f"(1) synthgap render --workers {args.workers}: {s1:.3f} s/image ({args.n} images); "
-          f"CPU {c1:.3f} s/image")
-
-    # (2) bare Cycles on the same scenes: W processes x (cores / W) threads like (1), and 1 process x all cores
-    def bare(n_proc: int) -> tuple[float, float]:
-        threads = max(1, (os.cpu_count() or 1) // n_proc)
-        procs = [subprocess.Popen([str(py), __file__, "--bare-worker", str(cfg_path),
-                                   ",".join(str(i) for i in range(k, args.bare_n, n_proc)), str(tmp / "bare"),
-                                   str(threads)], env=env, stdout=subprocess.PIPE, text=True)
-                 for k in range(n_proc)]
-        per_proc = []
-        for p in procs:
-            stdout, _ = p.communicate()
-            if p.returncode != 0:
-                raise SystemExit(f"bare worker failed ({p.returncode})")
-            per_proc.append(json.loads([ln for ln in stdout.splitlines() if ln.startswith("BARE ")][-1][5:]))
-        # render-only wall time of the slowest process per image (processes run side by side); CPU: all
-        return (max(sum(t["wall"]) for t in per_proc) / args.bare_n,
-                sum(sum(t["cpu"]) for t in per_proc) / args.bare_n)
-
-    s2, c2 = bare(args.workers)
+    s1, c1 = time_synthgap(args, cfg_path, tmp, env)
+    # (2) W processes x (cores / W) threads like (1), and (2b) 1 process x all cores
+    s2, c2 = time_bare(args, py, cfg_path, tmp, env, args.workers)
     print(f"(2) bare Cycles, {args.workers} processes x {max(1, (os.cpu_count() or 1) // args.workers)} threads "
           f"(bpy.ops.render.render only): {s2:.3f} s/image ({args.bare_n} images); CPU {c2:.3f} s/image")
-    s2b, c2b = bare(1)
+    s2b, c2b = time_bare(args, py, cfg_path, tmp, env, 1)
     print(f"(2b) bare Cycles, 1 process x {os.cpu_count()} threads: {s2b:.3f} s/image ({args.bare_n} images); "
           f"CPU {c2b:.3f} s/image")
-
-    # (3) one blenderproc run process per scene
-    shim = py.parent.parent / "blender-shim"
-    per = []
-    c = children_cpu()
-    for i in range(args.per_process_n):
-        t = time.perf_counter()
-        subprocess.run([str(py.parent / "blenderproc"), "run", "render/scene.py", "--custom-blender-path", str(shim),
-                        "--config", str(cfg_path), "--n", "1", "--seed", str(1000 + i), "--out",
-                        str(tmp / f"bprocrun_{i}")], check=True, env=env, cwd=REPO, capture_output=True)
-        per.append(time.perf_counter() - t)
-    s3 = sum(per) / len(per)
-    c3 = (children_cpu() - c) / len(per)
-    print(f"(3) one `blenderproc run` process per scene: {s3:.3f} s/image ({len(per)} processes); "
-          f"CPU {c3:.3f} s/image")
+    s3, c3, n3 = time_per_process(args, py, cfg_path, tmp, env)
     print(f"ratio (1)/(2) = {s1 / s2:.3f}  (goal <= 1.15);  (1)/(2b) = {s1 / s2b:.3f};  CPU (1)/(2) = {c1 / c2:.3f}")
     print(f"ratio (1)/(3) = {s1 / s3:.3f}  (goal <= 0.35);  CPU (1)/(3) = {c1 / c3:.3f}")
     load_end = os.getloadavg()[0]
     print(f"load avg at end {load_end:.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "command": " ".join(sys.argv), "resolution": args.resolution, "samples": args.samples,
-            "workers": args.workers, "cores": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": load_end,
-            "synthgap_s_per_image": s1, "n": args.n, "bare_s_per_image": s2, "bare_1proc_s_per_image": s2b,
-            "bare_n": args.bare_n, "per_process_s_per_image": s3, "per_process_n": len(per),
-            "ratio_vs_bare": s1 / s2, "ratio_vs_per_process": s1 / s3,
-            "cpu_s_per_image": {"synthgap": c1, "bare": c2, "bare_1proc": c2b, "per_process": c3},
-            "cpu_ratio_vs_bare": c1 / c2, "cpu_ratio_vs_per_process": c1 / c3}, indent=1) + "\n")
+        write_json(args, (load_start, load_end), {"synthgap": s1, "bare": s2, "bare_1proc": s2b, "per_process": s3},
+                   {"synthgap": c1, "bare": c2, "bare_1proc": c2b, "per_process": c3}, n3)
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -200,36 +200,74 @@ def _log_tail(log: Path) -> str:
     return (lines[-1][:200] if lines else "no output") + f" (log {log})"
 
 
-def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int,
-               recycle_after: int, retries: int, threads: int | None, progress: bool) -> dict[int, tuple]:
-    from core.envs import render_python, subprocess_env
+class _LocalPool:
+    """The local backend's state: render-env worker processes, the shards still to hand out, attempts and
+    failures. Each worker's stdout is pumped by a thread into one event queue that `run` consumes."""
 
-    py = render_python()
-    env = subprocess_env({"PYTHONUNBUFFERED": "1"})
-    if threads is None:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-    jobdir = out / JOB_DIR
-    (jobdir / "logs").mkdir(parents=True, exist_ok=True)
-    todo: deque[ShardSpec] = deque(pending)
-    attempts: dict[int, int] = {}
-    failures: dict[int, tuple] = {}
-    running: dict[int, _Worker] = {}
-    events: queue.Queue = queue.Queue()
-    counter = 0
+    def __init__(self, out: Path, pending: list[ShardSpec], workers: int, recycle_after: int, retries: int,
+                 threads: int) -> None:
+        from core.envs import render_python, subprocess_env
 
-    def pump(w: _Worker) -> None:
+        self.py = render_python()
+        self.env = subprocess_env({"PYTHONUNBUFFERED": "1"})
+        self.workers, self.recycle_after, self.retries, self.threads = workers, recycle_after, retries, threads
+        self.prog: Progress | None = None  # set by the caller
+        self.logs = out / JOB_DIR / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.todo: deque[ShardSpec] = deque(pending)
+        self.attempts: dict[int, int] = {}
+        self.failures: dict[int, tuple] = {}
+        self.running: dict[int, _Worker] = {}
+        self.events: queue.Queue = queue.Queue()
+        self.counter = 0
+
+    def run(self) -> dict[int, tuple]:
+        """Hand out every shard (starting workers as slots free up); return {shard_id: (spec, why)} failures."""
+        while self.todo or self.running:
+            while self.todo and len(self.running) < self.workers:
+                self._start()
+            for w in list(self.running.values()):
+                self._feed(w)
+            try:
+                wid, line = self.events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            w = self.running[wid]
+            if line is None:  # worker ended
+                self._worker_ended(w)
+            else:
+                self._protocol_line(w, line)
+        return self.failures
+
+    def kill_all(self) -> None:
+        for w in self.running.values():
+            if w.proc.poll() is None:
+                w.proc.kill()
+
+    def _pump(self, w: _Worker) -> None:
         assert w.proc.stdout is not None
         for line in w.proc.stdout:
-            events.put((w.wid, line.strip()))
-        events.put((w.wid, None))
+            self.events.put((w.wid, line.strip()))
+        self.events.put((w.wid, None))
 
-    def feed(w: _Worker) -> None:
+    def _start(self) -> None:
+        self.counter += 1
+        log = self.logs / f"worker-{os.getpid()}-{self.counter}.log"
+        proc = subprocess.Popen([str(self.py), "-m", "render.worker", "--stdin", "--log", str(log),
+                                 "--threads", str(self.threads)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=self.env)
+        w = _Worker(self.counter, proc, [], log)
+        self.running[self.counter] = w
+        threading.Thread(target=self._pump, args=(w,), daemon=True).start()
+        self._feed(w)
+
+    def _feed(self, w: _Worker) -> None:
         """Keep one shard queued behind the one it renders; close stdin when nothing is left for it or it
         has been sent recycle_after scenes (it exits after its queue and a fresh process takes over)."""
         if w.closed:
             return
-        while todo and len(w.batch) - len(w.done) < 2 and w.scenes_sent < recycle_after:
-            spec = todo.popleft()
+        while self.todo and len(w.batch) - len(w.done) < 2 and w.scenes_sent < self.recycle_after:
+            spec = self.todo.popleft()
             w.batch.append(spec)
             w.scenes_sent += len(spec.scenes)
             try:
@@ -238,83 +276,70 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
                 w.proc.stdin.flush()
             except (BrokenPipeError, OSError):  # it died; its end is handled when its stdout closes
                 break
-        if not todo or w.scenes_sent >= recycle_after:
+        if not self.todo or w.scenes_sent >= self.recycle_after:
             w.closed = True
             try:
                 w.proc.stdin.close()  # type: ignore[union-attr]
             except (BrokenPipeError, OSError):
                 pass
 
-    def start() -> None:
-        nonlocal counter
-        counter += 1
-        log = jobdir / "logs" / f"worker-{os.getpid()}-{counter}.log"
-        proc = subprocess.Popen([str(py), "-m", "render.worker", "--stdin", "--log", str(log),
-                                 "--threads", str(threads)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, env=env)
-        w = _Worker(counter, proc, [], log)
-        running[counter] = w
-        threading.Thread(target=pump, args=(w,), daemon=True).start()
-        feed(w)
+    def _worker_ended(self, w: _Worker) -> None:
+        """Requeue its unfinished shards (first in line); the one it died on counts an attempt, and fails
+        once it has used up its retries."""
+        rc = w.proc.wait()
+        del self.running[w.wid]
+        unfinished = [s for s in w.batch if s.shard_id not in w.done]
+        requeue = []
+        for k, s in enumerate(unfinished):
+            if self.prog and w.counted.get(s.shard_id):
+                self.prog.n -= w.counted[s.shard_id]  # its scenes are rendered again
+            if k == 0 and (w.current == s.shard_id or rc != 0):  # the shard it died on
+                self.attempts[s.shard_id] = self.attempts.get(s.shard_id, 0) + 1
+                if self.attempts[s.shard_id] > self.retries:
+                    self.failures[s.shard_id] = (s, f"worker exit {rc}: {_log_tail(w.log)}")
+                    continue
+            requeue.append(s)
+        self.todo.extendleft(reversed(requeue))
 
-    prog = Progress(total, "render", initial=initial) if progress else None
+    def _protocol_line(self, w: _Worker, line: str) -> None:
+        """`@start SHARD`, `@scene SHARD IMAGE_ID`, `@shard SHARD N_ANNOTATIONS`; other output is ignored."""
+        parts = line.split()
+        if not parts or not parts[0].startswith("@"):
+            return
+        if parts[0] == "@start":
+            w.current = int(parts[1])
+        elif parts[0] == "@scene":
+            sid = int(parts[1])
+            w.counted[sid] = w.counted.get(sid, 0) + 1
+            if self.prog:
+                self.prog.update(1, postfix=f"workers {len(self.running)}")
+        elif parts[0] == "@shard":
+            w.done.add(int(parts[1]))
+            w.current = None
+            self._feed(w)
+
+
+def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int,
+               recycle_after: int, retries: int, threads: int | None, progress: bool) -> dict[int, tuple]:
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = _LocalPool(out, pending, workers, recycle_after, retries, threads)
+    prog = pool.prog = Progress(total, "render", initial=initial) if progress else None
     try:
         if prog:
             prog.__enter__()
-        while todo or running:
-            while todo and len(running) < workers:
-                start()
-            for w in list(running.values()):
-                feed(w)
-            try:
-                wid, line = events.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            w = running[wid]
-            if line is None:  # worker ended
-                rc = w.proc.wait()
-                del running[wid]
-                unfinished = [s for s in w.batch if s.shard_id not in w.done]
-                requeue = []
-                for k, s in enumerate(unfinished):
-                    if prog and w.counted.get(s.shard_id):
-                        prog.n -= w.counted[s.shard_id]  # its scenes are rendered again
-                    if k == 0 and (w.current == s.shard_id or rc != 0):  # the shard it died on
-                        attempts[s.shard_id] = attempts.get(s.shard_id, 0) + 1
-                        if attempts[s.shard_id] > retries:
-                            failures[s.shard_id] = (s, f"worker exit {rc}: {_log_tail(w.log)}")
-                            continue
-                    requeue.append(s)
-                todo.extendleft(reversed(requeue))
-                continue
-            parts = line.split()
-            if not parts or not parts[0].startswith("@"):
-                continue
-            if parts[0] == "@start":
-                w.current = int(parts[1])
-            elif parts[0] == "@scene":
-                sid = int(parts[1])
-                w.counted[sid] = w.counted.get(sid, 0) + 1
-                if prog:
-                    prog.update(1, postfix=f"workers {len(running)}")
-            elif parts[0] == "@shard":
-                w.done.add(int(parts[1]))
-                w.current = None
-                feed(w)
+        return pool.run()
     except BaseException:
-        for w in running.values():
-            if w.proc.poll() is None:
-                w.proc.kill()
+        pool.kill_all()
         raise
     finally:
         if prog:
             prog.__exit__(None, None, None)
-    return failures
 
 
 # ---- Ray backend ---------------------------------------------------------------------------------------
 def _forwarded_env() -> dict[str, str]:
-    """The driver's SYNTHGAP_* variables (cache, manifest, render python, fault injection) for the tasks."""
+    """The driver's SYNTHGAP_* variables (cache, manifest, render python, ...) for the tasks."""
     return {k: v for k, v in os.environ.items() if k.startswith("SYNTHGAP_") and k != "SYNTHGAP_RAY_ADDRESS"}
 
 
@@ -402,6 +427,17 @@ def _start_ray(address: str | None, slots: int, cpus_per_task: int):
     return ray, True
 
 
+def _rendered_since(out: Path, spec: ShardSpec, t_start: float) -> int:
+    """Images of an unfinished shard written since t_start (this run's progress on it)."""
+    n = 0
+    for t in spec.scenes:
+        try:
+            n += (out / image_file_name(t.image_id)).stat().st_mtime >= t_start
+        except FileNotFoundError:
+            pass
+    return n
+
+
 def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int, retries: int,
              threads: int | None, progress: bool, address: str | None) -> dict[int, tuple]:
     """Shards as Ray tasks, at most `workers` in flight; own retry loop (Ray's max_retries=0, so a shard is
@@ -418,16 +454,6 @@ def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, work
     finished_scenes = 0
     t_start = time.time() - 1.0
     prog = Progress(total, "render", initial=initial) if progress else None
-
-    def rendered_now(spec: ShardSpec) -> int:  # images this run has written for an unfinished shard
-        n = 0
-        for t in spec.scenes:
-            try:
-                n += (out / image_file_name(t.image_id)).stat().st_mtime >= t_start
-            except FileNotFoundError:
-                pass
-        return n
-
     try:
         if prog:
             prog.__enter__()
@@ -448,7 +474,7 @@ def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, work
                     else:
                         todo.appendleft(spec)
             if prog:
-                n = initial + finished_scenes + sum(rendered_now(s) for s in in_flight.values())
+                n = initial + finished_scenes + sum(_rendered_since(out, s, t_start) for s in in_flight.values())
                 prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
     except BaseException:
         for ref in in_flight:

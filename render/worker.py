@@ -11,9 +11,6 @@ result file exists is skipped. Protocol lines go to the original stdout (`@scene
 
 `run_shard(spec)` is the plain function a different backend (e.g. Ray tasks in the render environment)
 can call directly.
-
-Fault injection for tests: SYNTHGAP_RENDER_FAULT="IMAGE_ID:N" kills the worker (SIGKILL) just before it
-renders that image, the first N times (counted in DIR/.render/faults/).
 """
 from __future__ import annotations
 
@@ -26,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from render.shards import JOB_DIR, SceneTask, ShardSpec
+from render.shards import SceneTask, ShardSpec
 
 _MANIFESTS: dict[str, Any] = {}
 
@@ -37,21 +34,6 @@ def _manifest(path: str):
 
         _MANIFESTS[path] = load_manifest(path)
     return _MANIFESTS[path]
-
-
-def _maybe_fault(spec: ShardSpec, task: SceneTask) -> None:
-    fault = os.environ.get("SYNTHGAP_RENDER_FAULT")
-    if not fault:
-        return
-    image_id, times = (int(x) for x in fault.split(":"))
-    if task.image_id != image_id:
-        return
-    d = Path(spec.out_dir) / JOB_DIR / "faults"
-    d.mkdir(parents=True, exist_ok=True)
-    n = len(list(d.glob(f"{image_id}-*")))
-    if n < times:
-        (d / f"{image_id}-{n}").touch()
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_shard(spec: ShardSpec | dict, threads: int = 0,
@@ -72,7 +54,6 @@ def run_shard(spec: ShardSpec | dict, threads: int = 0,
     t0 = time.monotonic()
     results = []
     for task in spec.scenes:
-        _maybe_fault(spec, task)
         results.append(scene.render_scene(task, manifest, spec.out_dir))
         if on_scene:
             on_scene(task)

@@ -29,14 +29,20 @@ N, SHARD = 6, 2
 
 
 _MANIFEST_ENV: dict[str, str] = {}  # SYNTHGAP_MANIFEST for the renders, set by the render_manifest fixture
+# its sitecustomize.py makes a render worker die (SIGKILL) before the image SYNTHGAP_RENDER_FAULT="IMAGE_ID:N" names
+FAULTINJECT = REPO / "tests" / "faultinject"
 
 
 def _env(**extra):
+    """The child processes' environment; with SYNTHGAP_RENDER_FAULT the fault hook goes first on PYTHONPATH
+    (the driver passes it on to its render workers, Ray tasks included)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO)
     env.pop("SYNTHGAP_RENDER_FAULT", None)
     env.update(_MANIFEST_ENV)
     env.update(extra)
+    if "SYNTHGAP_RENDER_FAULT" in extra:
+        env["PYTHONPATH"] = str(FAULTINJECT) + os.pathsep + env["PYTHONPATH"]
     return env
 
 
@@ -264,6 +270,18 @@ def _assert_pixels_equal(a_dir: Path, b_dir: Path) -> None:
     assert sa["annotations"] == sb["annotations"]
     for im in a["images"]:
         assert (a_dir / im["file_name"]).read_bytes() == (b_dir / im["file_name"]).read_bytes(), im
+
+
+def test_fault_hook_inert_without_variable():
+    """tests/faultinject/sitecustomize.py installs its import hook only when SYNTHGAP_RENDER_FAULT is set."""
+    code = ("import sys, sitecustomize; print(sitecustomize.__file__); "
+            "print(sum(type(f).__name__ == '_RenderSceneFinder' for f in sys.meta_path))")
+    for extra, hooks in (({}, "0"), ({"SYNTHGAP_RENDER_FAULT": "1:1"}, "1")):
+        env = _env(**extra)
+        env["PYTHONPATH"] = str(FAULTINJECT) + os.pathsep + str(REPO)
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == [str(FAULTINJECT / "sitecustomize.py"), hooks]
 
 
 def test_crashed_worker_retried_and_persistent_failure_reported(tmp_path, cfg_file, rendered):
