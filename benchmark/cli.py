@@ -40,12 +40,27 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--images", required=True, help="folder of the real images")
     r.add_argument("--split", required=True, help="split.json with exposed / test image ids")
     r.add_argument("--category", default=None, help="train and score this class only (e.g. bottle)")
-    r.add_argument("--detectors", default="yolo,frcnn", help="comma list of yolo, frcnn (default both)")
-    r.add_argument("--epochs", type=int, default=30)
+    from benchmark.detectors import DETECTORS
+    from benchmark.regimes import REGIMES
+    r.add_argument("--detectors", default="yolo,frcnn",
+                   help=f"comma list of {', '.join(DETECTORS.names())} (default: %(default)s)")
+    r.add_argument("--regimes", default="synthetic,real", help="comma list (default: %(default)s): " + "; ".join(
+        f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
+    r.add_argument("--init", default="auto", help="Faster R-CNN start weights: auto (COCO weights when in the torch "
+                   "hub cache, else the ImageNet backbone, else scratch), imagenet, coco, scratch, or a checkpoint "
+                   "path (default: %(default)s)")
+    r.add_argument("--yolo-weights", default=None, help="a local Ultralytics .pt to start YOLO from (matching "
+                   "layers transfer; never downloaded; default: from the yaml, scratch)")
+    r.add_argument("--mixed-share", type=float, default=0.5, help="regime mixed: share of real photos per epoch "
+                   "(default: %(default)s)")
+    r.add_argument("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
+    r.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the report's intervals "
+                   "(default: %(default)s)")
+    r.add_argument("--epochs", type=int, default=30, help="most epochs (default: %(default)s)")
     r.add_argument("--seeds", type=_seeds, default=[0], help="a count (3 = seeds 0,1,2) or a list 0,4,7")
-    r.add_argument("--imgsz", type=int, default=320)
+    r.add_argument("--imgsz", type=int, default=320, help="input size, long side px (default: %(default)s)")
     r.add_argument("--patience", type=int, default=20, help="early stopping on the real exposed split")
-    r.add_argument("--batch", type=int, default=8)
+    r.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
     r.add_argument("--device", default=None, help="cpu, 0, cuda... (default: GPU when present)")
     r.add_argument("--metadata", default=None, help="comma list of metadata for D_B (default: the usual set)")
     r.add_argument("--yolo-model", default="yolov8n.yaml", help="Ultralytics model yaml (never a .pt)")
@@ -56,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="report.md + self-contained report.html for a run dir")
     rep.add_argument("run_dir")
     rep.add_argument("--samples", type=int, default=3, help="test images with drawn detections per cell shown")
+    rep.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the intervals")
     return p
 
 
@@ -72,18 +88,21 @@ def main(argv: list[str]) -> int:
                        out=args.out, detectors=[d.strip() for d in args.detectors.split(",") if d.strip()],
                        epochs=args.epochs, seeds=args.seeds, imgsz=args.imgsz, category=args.category,
                        real_baseline=not args.no_real_baseline, patience=args.patience, device=args.device,
-                       batch=args.batch, yolo_model=args.yolo_model,
+                       batch=args.batch, yolo_model=args.yolo_model, init=args.init,
+                       regimes=[x.strip() for x in args.regimes.split(",") if x.strip()],
+                       yolo_weights=args.yolo_weights, mixed_share=args.mixed_share,
+                       finetune_epochs=args.finetune_epochs,
                        metadata=(args.metadata.split(",") if args.metadata else list(DEFAULT_METADATA)))
         paths = run_matrix(spec)
         print(f"benchmark: {len(paths)} results in {Path(args.out) / 'results'}")
         if not args.no_report:
             from benchmark.report import write_report
-            md = write_report(args.out)
+            md = write_report(args.out, B=args.bootstrap)
             print(f"benchmark: report {md} and {md.with_suffix('.html')}")
         return 0
     if args.cmd == "report":
         from benchmark.report import write_report
-        md = write_report(args.run_dir, samples=args.samples)
+        md = write_report(args.run_dir, samples=args.samples, B=args.bootstrap)
         print(f"benchmark: report {md} and {md.with_suffix('.html')}")
         return 0
     return 2

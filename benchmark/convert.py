@@ -99,6 +99,22 @@ def read_yolo(export_dir: str | os.PathLike) -> dict[int, list[tuple[str, list[f
     return out
 
 
+def combine_exports(parts: list[tuple[Path, int]], out_dir: str | os.PathLike) -> Path:
+    """One YOLO training folder from several exports, each repeated k times (symlinks `p<i>r<k>_<stem>`):
+    oversampling for mixed training. Rebuilt every call (cheap: links only)."""
+    out = Path(out_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "images").mkdir(parents=True)
+    (out / "labels").mkdir()
+    for i, (d, k) in enumerate(parts):
+        for img in sorted((d / "images").iterdir()):
+            for r in range(k):
+                stem = f"p{i}r{r}_{img.stem}"
+                os.symlink(img.resolve(), out / "images" / f"{stem}{img.suffix}")
+                os.symlink((d / "labels" / f"{img.stem}.txt").resolve(), out / "labels" / f"{stem}.txt")
+    return out
+
+
 def write_data_yaml(path: str | os.PathLike, train_dir: Path, val_dir: Path, names: list[str]) -> Path:
     import yaml
     path = Path(path)

@@ -29,14 +29,24 @@ class TrainSettings:
     device: str | None = None
     patience: int = 20
     batch: int = 8
-    options: dict[str, Any] = field(default_factory=dict)   # detector-specific (e.g. yolo_model)
+    init: str = "auto"               # start weights (each detector documents its choices)
+    options: dict[str, Any] = field(default_factory=dict)   # detector-specific (yolo_model, yolo_weights)
 
 
 @dataclass
 class TrainSet:
-    name: str                        # the variant's name ("real" for the real baseline)
+    """What one cell trains on, and how (built by a regime, benchmark/regimes.py)."""
+    name: str                        # the cell's data name (variant, "real", or "<variant>+real")
     coco: CocoSet
     image_ids: list[int] | None      # None: every image of `coco`
+    extra: list[tuple[CocoSet, list[int], int]] = field(default_factory=list)   # (set, ids, repeats): more images
+    start: str | None = None         # weights to start from instead of settings.init (a checkpoint of this detector)
+    select_best: bool = True         # best epoch on the exposed images; False: fixed schedule, last epoch
+    epochs: int | None = None        # None: settings.epochs
+
+    def parts(self) -> list[tuple[CocoSet, list[int] | None, int]]:
+        """Every (set, ids, repeats) to train on; repeated parts are oversampled."""
+        return [(self.coco, self.image_ids, 1), *self.extra]
 
 
 @dataclass

@@ -42,8 +42,10 @@ def find_backbone_weights() -> tuple[Path | None, str]:
     return None, "scratch"
 
 
-def build_frcnn(num_classes: int, imgsz: int = 320, init: str = "auto"):
-    """-> (model, init name). `num_classes` excludes background. init: auto | scratch."""
+def build_frcnn(num_classes: int, imgsz: int = 320, init: str = "auto", pretrained_layout: bool = False):
+    """-> (model, init name): the MobileNetV2-FPN detector. `num_classes` excludes background. init: auto
+    (the ImageNet backbone when found, else scratch) | imagenet (the same) | scratch. `pretrained_layout`:
+    frozen batch norm and frozen early stages without loading weights (to load a checkpoint of such a model)."""
     import torch
     from torch import nn
     from torchvision.models import mobilenet_v2
@@ -53,13 +55,14 @@ def build_frcnn(num_classes: int, imgsz: int = 320, init: str = "auto"):
     from torchvision.ops import misc
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-    path, init_name = (None, "scratch") if init == "scratch" else find_backbone_weights()
-    norm = misc.FrozenBatchNorm2d if path else nn.BatchNorm2d
+    path, init_name = (None, "scratch") if init == "scratch" or pretrained_layout else find_backbone_weights()
+    frozen = bool(path) or pretrained_layout
+    norm = misc.FrozenBatchNorm2d if frozen else nn.BatchNorm2d
     net = mobilenet_v2(weights=None, norm_layer=norm)
     if path:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     features = net.features
-    if path:  # pretrained: freeze the stride <= 8 stages, as torchvision does for its mobile detectors
+    if frozen:  # pretrained: freeze the stride <= 8 stages, as torchvision does for its mobile detectors
         for i, block in enumerate(features):
             if i < 7:
                 block.requires_grad_(False)
@@ -147,80 +150,91 @@ class FrcnnResult:
     train_s: float
     val: dict
     epoch_train_s: list   # seconds of each epoch's training pass (validation excluded)
+    arch: str = "fasterrcnn_mobilenet_v2_fpn"
+
+
+def _lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
+    """Linear warm-up (one epoch at most, a quarter of training at least... whichever is shorter), then cosine."""
+    import math
+    total = steps_per_epoch * epochs
+    warmup = min(steps_per_epoch, max(1, total // 4))
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return lr * (0.1 + 0.9 * step / warmup)
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    return lr_at
+
+
+def _train_epoch(model, opt, params, train: list[Sample], batch: int, gen, dev, lr_at, step: int, epoch: int):
+    """One pass over `train` in a seeded order. -> (mean loss, next step)."""
+    import torch
+    order = torch.randperm(len(train), generator=gen).tolist()
+    model.train()
+    loss_sum, n = 0.0, 0
+    for k in range(0, len(order), batch):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        imgs, tgts = [], []
+        for i in order[k:k + batch]:
+            im, t = _augment(train[i], gen)
+            imgs.append(im.to(dev))
+            tgts.append({key: v.to(dev) for key, v in t.items()})
+        loss = sum(model(imgs, tgts).values())
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"Faster R-CNN loss is {loss.item()} at epoch {epoch} (learning rate too high?)")
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        loss_sum, n, step = loss_sum + float(loss.detach()), n + 1, step + 1
+    return loss_sum / max(1, n), step
 
 
 def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: list[str],
                 real_id_by_name: dict[str, int], *, epochs: int, imgsz: int = 320, seed: int = 0,
                 device: str | None = None, patience: int = 20, batch: int = 4, lr: float = 0.01,
-                init: str = "auto", progress_desc: str = "frcnn", checkpoint: Path | None = None) -> FrcnnResult:
+                init: str = "auto", progress_desc: str = "frcnn", checkpoint: Path | None = None,
+                select_best: bool = True) -> FrcnnResult:
+    """Train from `init` (benchmark/frcnn_init.py). select_best: keep the epoch of best val mAP (val = the real
+    exposed images) with early stopping; else a fixed schedule, the last epoch (val images are training data)."""
     import math
 
     import torch
 
     from benchmark.evaluate import score_faster
+    from benchmark.frcnn_init import build_model
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, init_name = build_frcnn(len(names), imgsz, init)
+    model, init_name, arch = build_model(names, imgsz, init)
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
-    steps_per_epoch = max(1, math.ceil(len(train) / batch))
-    total_steps = steps_per_epoch * epochs
-    warmup = min(steps_per_epoch, max(1, total_steps // 4))
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return lr * (0.1 + 0.9 * step / warmup)
-        return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
+    lr_at = _lr_schedule(lr, max(1, math.ceil(len(train) / batch)), epochs)
     gen = torch.Generator().manual_seed(seed)
-    best = {"map": -1.0}
-    best_state, best_epoch, epochs_run, step, since_best = None, 0, 0, 0, 0
-    epoch_s: list[float] = []
+    best, best_state, best_epoch, step, since, epoch_s = {"map": -1.0}, None, 0, 0, 0, []
     t0 = time.monotonic()
     with Progress(epochs, f"{progress_desc} epochs") as bar:
         for epoch in range(1, epochs + 1):
-            model.train()
             te = time.monotonic()
-            order = torch.randperm(len(train), generator=gen).tolist()
-            loss_sum = 0.0
-            for k in range(0, len(order), batch):
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(step)
-                imgs, tgts = [], []
-                for i in order[k:k + batch]:
-                    im, t = _augment(train[i], gen)
-                    imgs.append(im.to(dev))
-                    tgts.append({key: v.to(dev) for key, v in t.items()})
-                losses = model(imgs, tgts)
-                loss = sum(losses.values())
-                if not torch.isfinite(loss):
-                    raise RuntimeError(f"Faster R-CNN loss is {loss.item()} at epoch {epoch} (lr {lr} too high?)")
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 10.0)
-                opt.step()
-                loss_sum += float(loss.detach())
-                step += 1
-            epochs_run = epoch
+            loss, step = _train_epoch(model, opt, params, train, batch, gen, dev, lr_at, step, epoch)
             epoch_s.append(time.monotonic() - te)
-            dets = predict_samples(model, val, names, real_id_by_name, dev)
-            m = score_faster(val_gt, dets)
-            if m["map"] > best["map"]:
-                best, best_epoch, since_best = m, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-                if checkpoint is not None:
-                    torch.save({"state_dict": best_state, "epoch": epoch, "init": init_name, "names": names},
-                               checkpoint)
+            m = score_faster(val_gt, predict_samples(model, val, names, real_id_by_name, dev)) \
+                if select_best or epoch == epochs else {"map": float("nan")}
+            if not select_best or m["map"] > best["map"]:
+                best, best_epoch, since, best_state = m, epoch, 0, copy.deepcopy(model.state_dict())
             else:
-                since_best += 1
-            bar.update(1, postfix=f"loss {loss_sum / steps_per_epoch:.3f} val mAP {m['map']:.3f}")
-            if since_best >= patience:
+                since += 1
+            bar.update(1, postfix=f"loss {loss:.3f} val mAP {m['map']:.3f}")
+            if select_best and since >= patience:
                 break
-    train_s = time.monotonic() - t0
+    if checkpoint is not None:
+        torch.save({"state_dict": best_state, "epoch": best_epoch, "init": init_name, "names": names, "arch": arch},
+                   checkpoint)
     model.load_state_dict(best_state)
-    return FrcnnResult(model, init_name, best_epoch, epochs_run, train_s, best, [round(t, 3) for t in epoch_s])
+    return FrcnnResult(model, init_name, best_epoch, epoch, time.monotonic() - t0, best,
+                       [round(t, 3) for t in epoch_s], arch)
 
 
 def samples_for(cs, ids: list[int] | None, names: list[str], imgsz: int) -> list[Sample]:
@@ -238,8 +252,7 @@ def samples_for(cs, ids: list[int] | None, names: list[str], imgsz: int) -> list
 class FrcnnDetector:
     """The `frcnn` detector (benchmark.detectors protocol). Images are decoded once per run: the real val and
     test samples are kept for every cell, a train set's samples while consecutive cells use it."""
-    description = "Faster R-CNN, MobileNetV2 + FPN (ImageNet backbone when installed)"
-    MODEL = "fasterrcnn_mobilenet_v2_fpn"
+    description = "Faster R-CNN: MobileNetV2-FPN from the ImageNet backbone (--init; COCO models when cached)"
 
     def __init__(self, settings):
         self.s = settings
@@ -252,18 +265,26 @@ class FrcnnDetector:
             self._real[which] = samples_for(ctx.real, ids, ctx.names, self.s.imgsz)
         return self._real[which]
 
+    def _train_samples(self, train, ctx) -> list[Sample]:
+        if self._train is None or self._train[0] != train.name:
+            samples = []
+            for cs, ids, repeats in train.parts():
+                samples += samples_for(cs, ids, ctx.names, self.s.imgsz) * repeats
+            self._train = (train.name, samples)
+        return self._train[1]
+
     def train(self, train, ctx, seed: int, cell_dir: Path):
         from benchmark.detectors import Trained
-        if self._train is None or self._train[0] != train.name:
-            self._train = (train.name, samples_for(train.coco, train.image_ids, ctx.names, self.s.imgsz))
         s, ckpt = self.s, Path(cell_dir) / "best.pt"
         Path(cell_dir).mkdir(parents=True, exist_ok=True)
-        res = train_frcnn(self._train[1], self._real_samples(ctx, "val"), ctx.val_gt, ctx.names, ctx.real_ids,
-                          epochs=s.epochs, imgsz=s.imgsz, seed=seed, device=s.device, patience=s.patience,
-                          batch=max(1, s.batch // 2), progress_desc=f"{train.name} frcnn seed{seed}",
-                          checkpoint=ckpt)
-        return Trained(init=res.init, model=self.MODEL, weights=str(ckpt), train_s=res.train_s,
-                       best_epoch=res.best_epoch, epochs_run=res.epochs_run, n_train_images=len(self._train[1]),
+        samples = self._train_samples(train, ctx)
+        res = train_frcnn(samples, self._real_samples(ctx, "val"), ctx.val_gt, ctx.names, ctx.real_ids,
+                          epochs=train.epochs or s.epochs, imgsz=s.imgsz, seed=seed, device=s.device,
+                          patience=s.patience, batch=max(1, s.batch // 2), init=train.start or s.init,
+                          progress_desc=f"{train.name} frcnn seed{seed}", checkpoint=ckpt,
+                          select_best=train.select_best)
+        return Trained(init=res.init, model=res.arch, weights=str(ckpt), train_s=res.train_s,
+                       best_epoch=res.best_epoch, epochs_run=res.epochs_run, n_train_images=len(samples),
                        epoch_s=res.epoch_train_s, val={**res.val, "best_epoch": res.best_epoch}, handle=res.model)
 
     def predict(self, trained, ctx, image_ids: list[int]) -> list[dict]:

@@ -34,48 +34,60 @@ def load_run(run_dir: Path) -> dict:
     return {"run": run, "results": results, "meta": meta}
 
 
+def group_of(record: dict) -> str:
+    """The report's column group of a cell: `alone` (trained on the row's images alone: the synthetic regime,
+    and the real regime's `real` row), else the regime (finetune, mixed, ...)."""
+    regime = record.get("regime", "synthetic")
+    return "alone" if regime in ("synthetic", "real") else regime
+
+
 def summarize(data: dict) -> dict:
     """The one summary of a benchmark's cells (the run report uses it too): variant -> {"db": {...}, "mean_db",
-    "det": {detector -> {"map": (m, sd), "ap50": (m, sd), "n": seeds, "init"}}} (core.stats.mean_sd)."""
+    "groups": {group -> {detector -> {"map": (m, sd), "ap50": (m, sd), "n": seeds, "init", "cells": [names]}}},
+    "det": groups["alone"]} (core.stats.mean_sd: mean and sample sd over seeds)."""
     out: dict = {}
     for r in data["results"]:
-        v = out.setdefault(r["variant"], {"db": {}, "det": {}})
-        d = v["det"].setdefault(r["detector"], {"map": [], "ap50": [], "init": r.get("init")})
+        v = out.setdefault(r["variant"], {"db": {}, "groups": {}})
+        d = v["groups"].setdefault(group_of(r), {}).setdefault(
+            r["detector"], {"map": [], "ap50": [], "init": r.get("init"), "cells": []})
         d["map"].append(r["test"]["map"])
         d["ap50"].append(r["test"]["ap50"])
+        d["cells"].append(Path(r["predictions"]).stem if r.get("predictions") else None)
     for name, v in out.items():
         db = (data["meta"].get(name) or {}).get("db") or {}
         v["db"] = db
         finite = [x for x in db.values() if x is not None and math.isfinite(x)]
         v["mean_db"] = sum(finite) / len(finite) if finite else None
-        for d in v["det"].values():
-            d["n"] = len(d["map"])
-            d["map"], d["ap50"] = mean_sd(d["map"]), mean_sd(d["ap50"])
+        for g in v["groups"].values():
+            for d in g.values():
+                d["n"] = len(d["map"])
+                d["map"], d["ap50"] = mean_sd(d["map"]), mean_sd(d["ap50"])
+        v["det"] = v["groups"].get("alone", {})
     return out
 
 
 def correlations(summary: dict, metadata: list[str], detectors: list[str]) -> dict:
-    """(metadata, detector) -> {"n", "pearson", "spearman"} over synthetic variants, or "why" when n/a."""
+    """(metadata, detector) -> {"n", "pearson", "spearman", "p" (permutation, core.stats.spearman_perm)} of D_B
+    and mAP over the synthetic variants trained alone, or "why" when n/a."""
     from scipy import stats
+
+    from core.stats import spearman_perm
     out = {}
     names = [n for n in summary if n != BASELINE]
     for det in detectors:
         for m in metadata + ["mean"]:
-            xs, ys = [], []
-            for n in names:
-                x = summary[n]["mean_db"] if m == "mean" else summary[n]["db"].get(m)
-                y = (summary[n]["det"].get(det) or {}).get("map", (None,))[0]
-                if x is not None and y is not None and math.isfinite(x):
-                    xs.append(x)
-                    ys.append(y)
-            c = {"n": len(xs), "pearson": None, "spearman": None, "why": None}
+            pts = [(summary[n]["mean_db"] if m == "mean" else summary[n]["db"].get(m),
+                    (summary[n]["det"].get(det) or {}).get("map", (None,))[0]) for n in names]
+            pts = [(x, y) for x, y in pts if x is not None and y is not None and math.isfinite(x)]
+            xs, ys = [x for x, _ in pts], [y for _, y in pts]
+            c = {"n": len(xs), "pearson": None, "spearman": None, "p": None, "why": None}
             if len(xs) < MIN_CORR_VARIANTS:
                 c["why"] = f"n/a: {len(xs)} synthetic variant(s) with D_B and mAP, need >= {MIN_CORR_VARIANTS}"
             elif len(set(xs)) < 2 or len(set(ys)) < 2:
                 c["why"] = "n/a: D_B or mAP is constant over the variants"
             else:
-                c["pearson"] = float(stats.pearsonr(xs, ys)[0])
-                c["spearman"] = float(stats.spearmanr(xs, ys)[0])
+                sp = spearman_perm(xs, ys)
+                c.update(pearson=float(stats.pearsonr(xs, ys)[0]), spearman=sp["rho"], p=sp["p"])
             out[(m, det)] = c
     return out
 
@@ -193,31 +205,65 @@ def detector_order(present) -> list[str]:
     return [d for d in DETECTORS.names() if d in present] + sorted(present - set(DETECTORS.names()))
 
 
-def results_table(summary: dict, order: list[str], metadata: list[str], detectors: list[str]) -> list[str]:
-    """The Markdown table variant x (D_B per metadata, mean D_B, mAP / AP50 per detector as mean ± sd)."""
+GROUP_ORDER = ["alone", "finetune", "mixed"]
+
+
+def groups_of(summary: dict) -> list[str]:
+    present = {g for v in summary.values() for g in v["groups"]}
+    return [g for g in GROUP_ORDER if g in present] + sorted(present - set(GROUP_ORDER))
+
+
+def cell_text(d: dict | None, key: str, ci: dict | None = None, nd: int = 3) -> str:
+    """"m ± sd (n=k)" and, with `ci`, the 95 % bootstrap interval "[lo, hi]"."""
+    if d is None:
+        return "-"
+    text = fmt_mean_sd(*d[key], d["n"], nd)
+    return text + (f" [{fmt_num(ci[key][0], nd)}, {fmt_num(ci[key][1], nd)}]" if ci else "")
+
+
+def results_table(summary: dict, order: list[str], metadata: list[str], detectors: list[str],
+                  iv=None) -> list[str]:
+    """Variant x (D_B per metadata, mean D_B, then per column group and detector mAP and AP50: mean ± sample sd
+    over seeds and, with intervals `iv`, the 95 % bootstrap interval over the test images)."""
+    groups = groups_of(summary)
     head = ["variant"] + [f"D_B {m}" for m in metadata] + ["mean D_B"]
-    for det in detectors:
-        head += [f"{det} mAP", f"{det} AP50"]
+    head += [f"{det} {k} ({g})" for g in groups for det in detectors for k in ("mAP", "AP50")]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in order:
         v = summary[n]
         row = [n] + [fmt_num(v["db"].get(m)) for m in metadata] + [fmt_num(v["mean_db"])]
-        for det in detectors:
-            d = v["det"].get(det)
-            row += ["-", "-"] if d is None else [fmt_mean_sd(*d[k], d["n"]) for k in ("map", "ap50")]
+        for g in groups:
+            for det in detectors:
+                d = v["groups"].get(g, {}).get(det)
+                ci = iv.cell(d["cells"]) if iv is not None and d is not None else None
+                row += [cell_text(d, "map", ci), cell_text(d, "ap50", ci)]
         md.append("| " + " | ".join(row) + " |")
     inits = sorted({f"{det}: {d['init']}" for v in summary.values() for det, d in v["det"].items()})
-    return md + ["", "Initialisation: " + ", ".join(inits) + "."]
+    return md + ["", "Start weights (trained alone): " + ", ".join(inits) + "."]
+
+
+def paired_section(pairs: list[dict]) -> list[str]:
+    md = ["", "## Paired differences (bootstrap over the real test images)", "",
+          "mAP50-95 of the first cell minus the second, both rescored on the same resampled test sets (seeds "
+          "averaged); 95 % interval; ratio = mean mAP(first) / mean mAP(second).", "",
+          "| group | detector | first | second | difference | 95 % interval | excludes 0 | ratio |",
+          "|---|---|---|---|---|---|---|---|"]
+    for c in pairs:
+        md.append(f"| {c['group']} | {c['detector']} | {c['a']} | {c['b']} | {c['diff']:+.4f} | "
+                  f"[{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}] | {'yes' if c['excludes_0'] else 'no'} | "
+                  f"{fmt_num(c['ratio'], 2)} |")
+    return md if pairs else []
 
 
 def _corr_section(corr: dict) -> list[str]:
-    md = ["", "## Correlation of D_B with test mAP (synthetic variants)", "",
-          "| metadata | detector | n | Pearson | Spearman |", "|---|---|---|---|---|"]
+    md = ["", "## Correlation of D_B with test mAP (synthetic variants trained alone)", "",
+          "Spearman's p: two-sided permutation test (all orderings up to 8 variants).", "",
+          "| metadata | detector | n | Pearson | Spearman | p |", "|---|---|---|---|---|---|"]
     for (m, det), c in corr.items():
         if c["why"]:
-            md.append(f"| {m} | {det} | {c['n']} | {c['why']} | n/a |")
+            md.append(f"| {m} | {det} | {c['n']} | {c['why']} | n/a | n/a |")
         else:
-            md.append(f"| {m} | {det} | {c['n']} | {c['pearson']:.3f} | {c['spearman']:.3f} |")
+            md.append(f"| {m} | {det} | {c['n']} | {c['pearson']:.3f} | {c['spearman']:.3f} | {c['p']:.3f} |")
     return md
 
 
@@ -240,7 +286,7 @@ def _detections_section(run_dir: Path, data: dict, order: list[str], samples: in
           "least each image's top detection; score on the box), first seed of each cell."]
     shown = set()
     for r in sorted(data["results"], key=lambda r: (order.index(r["variant"]), r["detector"], r["seed"])):
-        if (r["variant"], r["detector"]) in shown:
+        if (r["variant"], r["detector"]) in shown or group_of(r) != "alone":
             continue
         shown.add((r["variant"], r["detector"]))
         png = detections_png(run_dir, data["run"], r, samples)
@@ -264,23 +310,37 @@ def save_report(out_dir: Path, name: str, title: str, md: list[str], figs: list)
     return md_path
 
 
-def write_report(run_dir: str | Path, samples: int = 3) -> Path:
-    """Write RUN_DIR/report.md (+ report_files/) and RUN_DIR/report.html. -> the .md path."""
+def _intro(run_dir: Path, run: dict, n_test: int) -> list[str]:
+    regimes = ", ".join(run.get("regimes", ["synthetic", "real"]))
+    return ["# synthgap benchmark report", "",
+            f"Run dir `{run_dir}`; real set `{run['real_json']}`; classes {run.get('category') or 'all'}; "
+            f"{run['epochs']} epochs max at {run['imgsz']} px; seeds {run.get('seeds')}; regimes {regimes}. Test "
+            f"metrics are on the {n_test} real *test* images; nothing else is scored on them.", "",
+            f"Columns: **alone** = each row's images alone (best epoch by mAP on the real *exposed* images; the "
+            f"`{BASELINE}` row is the exposed photos alone, so it trains a fixed schedule and keeps the last epoch); "
+            "**finetune** = the row's alone cell fine-tuned on the exposed photos; **mixed** = the row's images "
+            "plus the exposed photos in one run (both: fixed schedule, last epoch, as the photos are training "
+            "data). mAP and AP50: mean ± sample standard deviation over seeds, then the 95 % bootstrap interval "
+            "over the test images.", "", "## Results", ""]
+
+
+def write_report(run_dir: str | Path, samples: int = 3, B: int = 300) -> Path:
+    """Write RUN_DIR/report.md (+ report_files/) and RUN_DIR/report.html. -> the .md path. `B` bootstrap
+    draws for the intervals (RUN_DIR/intervals.json caches them)."""
+    from benchmark.intervals import Intervals, comparisons
     run_dir = Path(run_dir)
     data = load_run(run_dir)
     run = data["run"]
     summary = summarize(data)
-    detectors = detector_order(d for v in summary.values() for d in v["det"])
+    detectors = detector_order(d for v in summary.values() for g in v["groups"].values() for d in g)
     metadata = [m for m in run.get("metadata", []) if any(m in v["db"] for v in summary.values())]
     order = ([BASELINE] if BASELINE in summary else []) + sorted(n for n in summary if n != BASELINE)
     figs: list[tuple[str, str, bytes]] = []   # (file name, caption, png)
-    md = ["# synthgap benchmark report", "",
-          f"Run dir `{run_dir}`; real set `{run['real_json']}`; classes {run.get('category') or 'all'}; "
-          f"{run['epochs']} epochs max at {run['imgsz']} px; seeds {run.get('seeds')}. Test metrics are on the "
-          f"real *test* split; best epochs were selected on the real *exposed* split. `{BASELINE}` is the "
-          "baseline trained on the real exposed images (and validated on the same images). mAP and AP50 are "
-          "mean ± sample standard deviation over seeds.", "", "## Results", ""]
-    md += results_table(summary, order, metadata, detectors)
+    iv = Intervals(run_dir, run, B)
+    md = _intro(run_dir, run, len(iv.gt["images"]))
+    md += results_table(summary, order, metadata, detectors, iv)
+    md += paired_section(comparisons(summary, iv))
+    iv.save()
     md += _corr_section(correlations(summary, metadata, detectors))
     md += ["", "## D_B vs mAP", ""]
     sc = scatter_png(summary, detectors)

@@ -47,10 +47,25 @@ class RunSpec:
     batch: int = 8
     metadata: list[str] = field(default_factory=lambda: list(DEFAULT_METADATA))
     yolo_model: str = "yolov8n.yaml"
+    regimes: list[str] = field(default_factory=lambda: ["synthetic", "real"])   # benchmark/regimes.py
+    init: str = "auto"                     # start weights (Faster R-CNN: auto|imagenet|coco|scratch|PATH)
+    yolo_weights: str | None = None        # a local Ultralytics checkpoint to start YOLO from
+    mixed_share: float = 0.5               # regime mixed: share of real photos per epoch
+    finetune_epochs: int | None = None     # regime finetune: epochs (default: epochs)
 
 
-def cell_name(variant: str, detector: str, seed: int) -> str:
-    return f"{variant}__{detector}__seed{seed}"
+def cell_name(variant: str, detector: str, seed: int, regime: str = "synthetic") -> str:
+    """`<variant>__<detector>__seed<s>` (synthetic, and the real regime's `real__...`), else `...__<regime>`."""
+    base = f"{variant}__{detector}__seed{seed}"
+    return base if regime in ("synthetic", "real") else f"{base}__{regime}"
+
+
+def regimes_of(spec: RunSpec) -> list[str]:
+    """The spec's regimes in registry order; `real_baseline=False` drops `real`; finetune brings synthetic."""
+    from benchmark.regimes import REGIMES
+    want = set(spec.regimes) - ({"real"} if not spec.real_baseline else set())
+    want |= {REGIMES.get(r).needs for r in want if REGIMES.get(r).needs}
+    return [r for r in REGIMES.names() if r in want]
 
 
 def _check_spec(spec: RunSpec) -> None:
@@ -63,16 +78,27 @@ def _check_spec(spec: RunSpec) -> None:
     if spec.real_baseline and BASELINE in names:
         raise UserError(f"--variants: {BASELINE!r} is the real-data baseline's name; rename the variant "
                         "or pass --no-real-baseline")
+    from benchmark.frcnn_init import check_init
+    from benchmark.regimes import REGIMES
     DETECTORS.check(spec.detectors)
-    if spec.epochs < 1 or spec.imgsz < 32 or not spec.seeds:
-        raise UserError("--epochs must be >= 1, --imgsz >= 32 and at least one seed")
-    if not names and not spec.real_baseline:
-        raise UserError("nothing to run: no --variants and the real baseline is off")
+    REGIMES.check(spec.regimes)
+    check_init(spec.init)
+    if spec.yolo_weights is not None and not Path(spec.yolo_weights).is_file():
+        raise UserError(f"{spec.yolo_weights}: --yolo-weights: file not found (a local Ultralytics .pt; "
+                        "nothing is downloaded)")
+    if spec.epochs < 1 or spec.imgsz < 32 or not spec.seeds or (spec.finetune_epochs or 1) < 1:
+        raise UserError("--epochs and --finetune-epochs must be >= 1, --imgsz >= 32 and at least one seed")
+    if not 0 < spec.mixed_share < 1:
+        raise UserError(f"--mixed-share must be between 0 and 1, got {spec.mixed_share}")
+    if not names and regimes_of(spec) != ["real"]:
+        raise UserError("nothing to run: no --variants (and the real regime alone was not asked for)")
 
 
 def _settings(spec: RunSpec) -> dict:
     return {"real_json": str(Path(spec.real_json).resolve()), "split": str(Path(spec.split).resolve()),
-            "category": spec.category, "imgsz": spec.imgsz, "epochs": spec.epochs}
+            "category": spec.category, "imgsz": spec.imgsz, "epochs": spec.epochs, "init": spec.init,
+            "yolo_weights": spec.yolo_weights, "mixed_share": spec.mixed_share,
+            "finetune_epochs": spec.finetune_epochs}
 
 
 def _write_run_json(spec: RunSpec, out: Path) -> None:
@@ -96,6 +122,7 @@ def _write_run_json(spec: RunSpec, out: Path) -> None:
         d["seeds"] = sorted(set(old.get("seeds", [])) | set(spec.seeds))
         d["detectors"] = list(dict.fromkeys([*old.get("detectors", []), *spec.detectors]))
         d["real_baseline"] = bool(old.get("real_baseline")) or spec.real_baseline
+        d["regimes"] = list(dict.fromkeys([*old.get("regimes", ["synthetic", "real"]), *spec.regimes]))
     atomic_write_json(path, d)
 
 
@@ -150,7 +177,7 @@ def _load_inputs(spec: RunSpec) -> tuple[CocoSet, Split, list[str], dict[str, Co
 
 def _metadata(spec: RunSpec, out: Path, real: CocoSet, split: Split, sets: dict[str, CocoSet]) -> None:
     """out/metadata/<variant>.json: D_B to the real exposed split, once per variant."""
-    todo = ([(BASELINE, real, split.exposed)] if spec.real_baseline else []) + \
+    todo = ([(BASELINE, real, split.exposed)] if "real" in regimes_of(spec) else []) + \
         [(n, cs, None) for n, cs in sets.items()]
     for n, cs, ids in todo:
         mpath = out / "metadata" / f"{n}.json"
@@ -159,35 +186,76 @@ def _metadata(spec: RunSpec, out: Path, real: CocoSet, split: Split, sets: dict[
                                                                    spec.metadata)})
 
 
-def _record(spec: RunSpec, ctx: CellContext, cell: tuple, trained, test_dets: list[dict], t0: float) -> dict:
+@dataclass
+class Cell:
+    regime: str
+    variant: str                 # the variant (or "real" for the real regime)
+    detector: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.variant, self.detector, self.seed, self.regime)
+
+
+def _cells(spec: RunSpec, variants: list[str]) -> list[Cell]:
+    from benchmark.regimes import REGIMES, REAL
+    out = []
+    for regime in regimes_of(spec):
+        for v in (variants if REGIMES.get(regime).per_variant else [REAL]):
+            out += [Cell(regime, v, d, s) for d in spec.detectors for s in spec.seeds]
+    return out
+
+
+def _record(spec: RunSpec, ctx: CellContext, cell: Cell, dataset_dir: str, train: TrainSet, trained,
+            test_dets: list[dict], t0: float) -> dict:
     from benchmark.evaluate import score_faster
+    from benchmark.stats import bootstrap_ci
     from benchmark.yolo import versions
-    n, p, det, seed = cell
-    name = cell_name(n, det, seed)
-    pred_path = ctx.out / "predictions" / f"{name}.json"
+    pred_path = ctx.out / "predictions" / f"{cell.name}.json"
     atomic_write_json(pred_path, test_dets, indent=None)
-    meta = read_json(ctx.out / "metadata" / f"{n}.json")
-    record = {"variant": n, "dataset_dir": p if n != BASELINE else str(ctx.real.json_path.parent),
-              "detector": det, "seed": seed, "epochs": spec.epochs, "imgsz": spec.imgsz,
-              "category": spec.category, "classes": ctx.names, **trained.record(),
-              "test": score_faster(ctx.real.subset(ctx.split.test, ctx.names), test_dets),
-              "db_to_real": meta.get("db", {}), "val_split": "real exposed",
-              "n_val_images": len(ctx.split.exposed), "n_test_images": len(ctx.split.test),
-              "predictions": str(pred_path.relative_to(ctx.out)), "cell_s": round(time.monotonic() - t0, 2),
-              "versions": versions()}
-    if n == BASELINE:
-        record["note"] = ("real-data baseline: trained on the real exposed images and validated on the "
-                          "same images (no held-out real val set)")
-    return record
+    meta = read_json(ctx.out / "metadata" / f"{cell.variant}.json")
+    gt = ctx.real.subset(ctx.split.test, ctx.names)
+    return {"variant": cell.variant, "regime": cell.regime, "dataset_dir": dataset_dir, "detector": cell.detector,
+            "seed": cell.seed, "epochs": train.epochs or spec.epochs, "imgsz": spec.imgsz,
+            "category": spec.category, "classes": ctx.names, **trained.record(), "start": train.start,
+            "train_data": [f"{cs.json_path} ({'all' if ids is None else len(ids)} images x{k})"
+                           for cs, ids, k in train.parts()],
+            "selection": ("best epoch by mAP on the real exposed images" if train.select_best else
+                          "fixed schedule, last epoch (the real exposed images are training data)"),
+            "test": score_faster(gt, test_dets), "test_ci": bootstrap_ci(gt, [test_dets], B=200),
+            "db_to_real": meta.get("db", {}), "val_split": "real exposed",
+            "n_val_images": len(ctx.split.exposed), "n_test_images": len(ctx.split.test),
+            "predictions": str(pred_path.relative_to(ctx.out)), "cell_s": round(time.monotonic() - t0, 2),
+            "versions": versions()}
 
 
 def _settings_for(spec: RunSpec) -> TrainSettings:
     return TrainSettings(epochs=spec.epochs, imgsz=spec.imgsz, device=spec.device, patience=spec.patience,
-                         batch=spec.batch, options={"yolo_model": spec.yolo_model})
+                         batch=spec.batch, init=spec.init,
+                         options={"yolo_model": spec.yolo_model, "yolo_weights": spec.yolo_weights})
+
+
+def _run_cell(spec: RunSpec, ctx: CellContext, cell: Cell, sets: dict[str, CocoSet], detector) -> dict:
+    from benchmark.regimes import REGIMES
+    regime = REGIMES.get(cell.regime)()
+    prior = None
+    if regime.needs:
+        prior_rec = ctx.out / "results" / f"{cell_name(cell.variant, cell.detector, cell.seed, regime.needs)}.json"
+        prior = read_json(prior_rec, "results record")["weights"]
+    cs = sets.get(cell.variant, ctx.real)
+    train = regime.train_set(cell.variant, cs, ctx, spec, prior)
+    cell_dir = ctx.out / "cells" / cell.name
+    shutil.rmtree(cell_dir, ignore_errors=True)   # a killed cell restarts from scratch
+    cell_dir.mkdir(parents=True)
+    t0 = time.monotonic()
+    trained = detector.train(train, ctx, cell.seed, cell_dir)
+    test_dets = detector.predict(trained, ctx, ctx.split.test)
+    return _record(spec, ctx, cell, str(cs.json_path.parent), train, trained, test_dets, t0)
 
 
 def run_matrix(spec: RunSpec) -> list[Path]:
-    """Train and score every (variant, detector, seed) cell that has no results file yet. -> results paths."""
+    """Train and score every (regime, variant, detector, seed) cell that has no results file yet. -> results."""
     _check_spec(spec)
     real, split, names, sets = _load_inputs(spec)
     out = Path(spec.out)
@@ -195,26 +263,15 @@ def run_matrix(spec: RunSpec) -> list[Path]:
     _metadata(spec, out, real, split, sets)
     ctx = CellContext(real, split, names, {n: i for n, i in real.name_to_id().items() if n in names},
                       real.subset(split.exposed, names), out)
-    train_sets = ({BASELINE: TrainSet(BASELINE, real, split.exposed)} if spec.real_baseline else {})
-    train_sets.update({n: TrainSet(n, cs, None) for n, cs in sets.items()})
-    paths = {BASELINE: str(real.json_path.resolve()), **{n: str(Path(p).resolve()) for n, p in spec.variants}}
-    cells = [(n, paths[n], det, s) for n in train_sets for det in spec.detectors for s in spec.seeds]
-    todo = [c for c in cells if not (out / "results" / f"{cell_name(c[0], c[2], c[3])}.json").exists()]
+    cells = _cells(spec, list(sets))
+    todo = [c for c in cells if not (out / "results" / f"{c.name}.json").exists()]
     if len(todo) < len(cells):
         print(f"benchmark: {len(cells) - len(todo)} of {len(cells)} cells already have results (skipped)",
               flush=True)
     detectors = {d: DETECTORS.get(d)(_settings_for(spec)) for d in spec.detectors}
     with Progress(len(cells), "benchmark cells", initial=len(cells) - len(todo), interval=1.0) as bar:
         for cell in todo:
-            n, _, det, seed = cell
-            name = cell_name(n, det, seed)
-            cell_dir = out / "cells" / name
-            shutil.rmtree(cell_dir, ignore_errors=True)   # a killed cell restarts from scratch
-            cell_dir.mkdir(parents=True)
-            t0 = time.monotonic()
-            trained = detectors[det].train(train_sets[n], ctx, seed, cell_dir)
-            test_dets = detectors[det].predict(trained, ctx, split.test)
-            record = _record(spec, ctx, cell, trained, test_dets, t0)
-            atomic_write_json(out / "results" / f"{name}.json", record)
-            bar.update(1, postfix=f"{name} test mAP {record['test']['map']:.3f}")
+            record = _run_cell(spec, ctx, cell, sets, detectors[cell.detector])
+            atomic_write_json(out / "results" / f"{cell.name}.json", record)
+            bar.update(1, postfix=f"{cell.name} test mAP {record['test']['map']:.3f}")
     return sorted((out / "results").glob("*.json"))

@@ -3,8 +3,12 @@
 `setup_ultralytics()` must run before anything imports ultralytics: it sets YOLO_OFFLINE / YOLO_AUTOINSTALL,
 a project YOLO_CONFIG_DIR holding the font Ultralytics wants (matplotlib's DejaVuSans copied as Arial.ttf,
 so nothing is downloaded) and the thread counts (Ultralytics would use one thread on a 2-core machine).
-Models are built from a yaml (yolov8n.yaml by default), never from a downloaded .pt; amp is off.
-Validation (best epoch, early stopping via patience) uses the val export given, i.e. the real *exposed* split.
+Models are built from a yaml (yolov8n.yaml by default), never from a downloaded .pt; a local checkpoint given
+as start weights (`--yolo-weights PATH.pt`, e.g. a user's COCO yolov8n.pt, or a synthetic cell's best.pt in the
+finetune regime) transfers every tensor whose name and shape match (Ultralytics' own transfer; the class head is
+re-initialised when the class count differs), and the record says how many transferred. amp is off.
+Validation (best epoch, early stopping via patience) uses the val export given, i.e. the real *exposed* split;
+with select_best off (the exposed images are training data) the schedule is fixed and the last epoch is kept.
 """
 from __future__ import annotations
 
@@ -79,9 +83,21 @@ def _read_results_csv(path: Path) -> list[dict]:
         return [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def transferable(model_yaml: str, nc: int, weights: str | Path) -> tuple[int, int]:
+    """(tensors of `weights` that load into the yaml model with `nc` classes, tensors of that model): name and
+    shape match, as Ultralytics transfers them."""
+    setup_ultralytics()
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+    src, _ = load_checkpoint(str(weights))
+    dst = DetectionModel(model_yaml, nc=nc, verbose=False).state_dict()
+    csd = src.float().state_dict()
+    return sum(1 for k, v in dst.items() if k in csd and csd[k].shape == v.shape), len(dst)
+
+
 def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320, seed: int = 0,
                device: str | None = None, patience: int = 20, batch: int = 16, model_yaml: str = "yolov8n.yaml",
-               workers: int | None = None, progress_desc: str = "yolo") -> TrainResult:
+               workers: int | None = None, progress_desc: str = "yolo", start: str | Path | None = None,
+               select_best: bool = True) -> TrainResult:
     setup_ultralytics()
     from ultralytics import YOLO
     device = pick_device(device)
@@ -101,17 +117,21 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320,
     with bar:
         model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
                     device=device, workers=(0 if workers is None else workers), project=str(out_dir), name="train",
-                    exist_ok=True, amp=False, plots=False, patience=patience, verbose=False, pretrained=False,
-                    val=True, cache=False)
+                    exist_ok=True, amp=False, plots=False, patience=patience if select_best else epochs + 1,
+                    verbose=False, pretrained=str(start) if start else False, val=select_best, cache=False)
     train_s = time.monotonic() - t0
     save_dir = Path(model.trainer.save_dir)
-    weights = save_dir / "weights" / "best.pt"
+    weights = save_dir / "weights" / ("best.pt" if select_best else "last.pt")
     if not weights.exists():
         weights = save_dir / "weights" / "last.pt"
     if not weights.exists():
         raise RuntimeError(f"Ultralytics wrote no weights under {save_dir}")
     rows = _read_results_csv(save_dir / "results.csv")
     best_epoch, native = len(rows), {}
+    if not select_best:
+        rows_time = [float(r["time"]) for r in rows if r.get("time")]
+        return TrainResult(weights, len(rows), len(rows), train_s, {},
+                           [round(b - a, 3) for a, b in zip([0.0] + rows_time[:-1], rows_time)])
     key = "metrics/mAP50-95(B)"
     if rows and key in rows[0]:
         vals = [float(r[key] or 0) for r in rows]
@@ -150,7 +170,7 @@ def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str]
 class YoloDetector:
     """The `yolo` detector (benchmark.detectors protocol): Ultralytics YOLO from a model yaml
     (settings.options["yolo_model"], default yolov8n.yaml), trained from scratch on a YOLO export."""
-    description = "Ultralytics YOLO from its yaml (yolov8n by default), from scratch"
+    description = "Ultralytics YOLO from its yaml (yolov8n by default); from scratch or --yolo-weights PATH.pt"
 
     def __init__(self, settings):
         self.s = settings
@@ -160,20 +180,37 @@ class YoloDetector:
         keep = set(ids)
         return [(im["id"], ctx.real.image_path(im)) for im in ctx.real.images if im["id"] in keep]
 
+    def _train_dir(self, train, ctx, val_dir: Path) -> Path:
+        from benchmark import convert
+        parts = train.parts()
+        if len(parts) == 1 and parts[0][0] is ctx.real and sorted(parts[0][1] or []) == sorted(ctx.split.exposed):
+            return val_dir
+        dirs = [(convert.export_yolo(cs, ctx.out / "data" / (train.name if i == 0 else f"{train.name}.part{i}"),
+                                     ctx.names, ids), k) for i, (cs, ids, k) in enumerate(parts)]
+        return dirs[0][0] if len(dirs) == 1 and dirs[0][1] == 1 else convert.combine_exports(
+            dirs, ctx.out / "data" / f"{train.name}.combined")
+
+    def _start(self, train, nc: int) -> tuple[str | None, str]:
+        """(weights to start from, the init name for the record)."""
+        start = train.start or self.s.options.get("yolo_weights")
+        if not start:
+            return None, "scratch"
+        n, total = transferable(self.model_yaml, nc, start)
+        return str(start), f"weights:{Path(start).name} ({n}/{total} tensors transferred)"
+
     def train(self, train, ctx, seed: int, cell_dir: Path):
         from benchmark import convert
         from benchmark.detectors import Trained
         from benchmark.evaluate import score_faster
         val_dir = convert.export_yolo(ctx.real, ctx.out / "data" / "real-exposed", ctx.names, ctx.split.exposed)
-        same = train.coco is ctx.real and sorted(train.image_ids or []) == sorted(ctx.split.exposed)
-        train_dir = val_dir if same else convert.export_yolo(train.coco, ctx.out / "data" / train.name, ctx.names,
-                                                             train.image_ids)
+        train_dir = self._train_dir(train, ctx, val_dir)
         data_yaml = convert.write_data_yaml(cell_dir / "data.yaml", train_dir, val_dir, ctx.names)
+        start, init = self._start(train, len(ctx.names))
         s = self.s
-        tr = train_yolo(data_yaml, cell_dir, epochs=s.epochs, imgsz=s.imgsz, seed=seed, device=s.device,
-                        patience=s.patience, batch=min(s.batch * 2, 16), model_yaml=self.model_yaml,
-                        progress_desc=f"{train.name} yolo seed{seed}")
-        trained = Trained(init="scratch", model=self.model_yaml, weights=str(tr.weights), train_s=tr.train_s,
+        tr = train_yolo(data_yaml, cell_dir, epochs=train.epochs or s.epochs, imgsz=s.imgsz, seed=seed,
+                        device=s.device, patience=s.patience, batch=min(s.batch * 2, 16), model_yaml=self.model_yaml,
+                        progress_desc=f"{train.name} yolo seed{seed}", start=start, select_best=train.select_best)
+        trained = Trained(init=init, model=self.model_yaml, weights=str(tr.weights), train_s=tr.train_s,
                           best_epoch=tr.best_epoch, epochs_run=tr.epochs_run,
                           n_train_images=len(list((train_dir / "images").iterdir())), epoch_s=tr.epoch_s, val={})
         val = score_faster(ctx.val_gt, self.predict(trained, ctx, ctx.split.exposed))

@@ -1,8 +1,9 @@
 """Benchmark-harness figures for BENCHMARKS.md.
 
   speed     seconds per epoch per 100 training images at --imgsz (default 320) for yolov8n and the
-            Faster R-CNN (MobileNetV2-FPN) variant, on generated 640x480 images (compute depends on the input
-            size and the image count, not on the content). Epoch 1 (warm-up, caches) is excluded.
+            Faster R-CNN with each start of --inits (default imagenet,scratch), on generated 640x480 images
+            (compute depends on the input size and the image count, not on the content). Epoch 1 (warm-up,
+            caches) is excluded.
   baseline  the real-trained baseline: `synthgap benchmark run` with no variants on the real set
             (train + best epoch on the 30 exposed images, scored on the 59 test images); prints its mAP.
 
@@ -27,11 +28,12 @@ sys.path.insert(0, str(REPO))
 def speed(args) -> None:
     from benchmark import convert
     from benchmark.toydata import make_toy_set
+    from core.coco import load_coco
     tmp = Path(tempfile.mkdtemp(prefix="bench_speed_", dir=REPO / ".synthgap"))
-    train = convert.load_coco_set(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
-    val = convert.load_coco_set(make_toy_set(tmp / "val", 10, size=(640, 480), seed=2))
-    names = convert.class_names(train.coco)
-    ids = convert.name_to_real_id(val.coco)
+    train = load_coco(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
+    val = load_coco(make_toy_set(tmp / "val", 10, size=(640, 480), seed=2))
+    names = train.class_names()
+    ids = val.name_to_id()
     print(f"cpu cores: {os.cpu_count()}  images: {args.n} train / 10 val at {args.imgsz} px  epochs: {args.epochs}")
     if "yolo" in args.detectors:
         from benchmark import yolo
@@ -44,15 +46,15 @@ def speed(args) -> None:
         print(f"yolov8n: epoch seconds {r.epoch_s} (incl. val on 10 images) -> {per:.1f} s/epoch/100 images")
     if "frcnn" in args.detectors:
         from benchmark import frcnn
-        from benchmark.run import _samples
-        tr = _samples(train, None, names, args.imgsz)
-        va = _samples(val, None, names, args.imgsz)
-        t0 = time.monotonic()
-        r = frcnn.train_frcnn(tr, va, convert.subset(val.coco, None, names), names, ids, epochs=args.epochs,
-                              imgsz=args.imgsz, batch=4, patience=100)
-        per = statistics.mean(r.epoch_train_s[1:] or r.epoch_train_s) * 100 / args.n
-        print(f"frcnn ({r.init}): train-pass epoch seconds {r.epoch_train_s} (total with val "
-              f"{time.monotonic() - t0:.1f} s) -> {per:.1f} s/epoch/100 images")
+        tr = frcnn.samples_for(train, None, names, args.imgsz)
+        va = frcnn.samples_for(val, None, names, args.imgsz)
+        for init in args.inits.split(","):
+            t0 = time.monotonic()
+            r = frcnn.train_frcnn(tr, va, val.subset(None, names), names, ids, epochs=args.epochs,
+                                  imgsz=args.imgsz, batch=4, patience=100, init=init)
+            per = statistics.mean(r.epoch_train_s[1:] or r.epoch_train_s) * 100 / args.n
+            print(f"frcnn ({r.init}): train-pass epoch seconds {r.epoch_train_s} (total with val "
+                  f"{time.monotonic() - t0:.1f} s) -> {per:.1f} s/epoch/100 images")
 
 
 def baseline(args) -> None:
@@ -63,7 +65,7 @@ def baseline(args) -> None:
     argv = ["benchmark", "run", "--real", str(real / "annotations_coco.json"), "--images", str(real / "images"),
             "--split", str(real / "split.json"), "--detectors", args.detectors, "--epochs", str(args.epochs),
             "--seeds", str(args.seeds), "--imgsz", str(args.imgsz), "--patience", str(args.patience),
-            "--out", str(out)]
+            "--init", args.init, "--regimes", "real", "--out", str(out)]
     if args.category:
         argv += ["--category", args.category]
     rc = main(argv)
@@ -86,10 +88,12 @@ def cli() -> None:
     s.add_argument("--epochs", type=int, default=3)
     s.add_argument("--imgsz", type=int, default=320)
     s.add_argument("--detectors", default="yolo,frcnn")
+    s.add_argument("--inits", default="imagenet,scratch", help="Faster R-CNN starts to time")
     b = sub.add_parser("baseline")
     b.add_argument("--real", default=str(REPO.parent / "shared" / "realsets" / "bottles"))
     b.add_argument("--category", default="bottle")
     b.add_argument("--detectors", default="yolo")
+    b.add_argument("--init", default="auto", help="Faster R-CNN start weights")
     b.add_argument("--epochs", type=int, default=60)
     b.add_argument("--patience", type=int, default=30)
     b.add_argument("--seeds", default="1")

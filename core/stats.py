@@ -28,3 +28,38 @@ def fmt_num(x: float | None, nd: int = 3) -> str:
 def fmt_mean_sd(m: float | None, sd: float | None, n: int, nd: int = 3) -> str:
     """"m ± sd (n=k)"; "n/a" without a mean."""
     return "n/a" if m is None else f"{fmt_num(m, nd)} ± {fmt_num(sd, nd)} (n={n})"
+
+
+def spearman_perm(x: list[float], y: list[float], n_perm: int = 20000, seed: int = 0) -> dict:
+    """Spearman's rho of x and y with a two-sided permutation p-value: the share of permutations of y whose
+    |rho| is >= the observed |rho| (all n! permutations when n <= 8, else `n_perm` random ones, the observed
+    one counted). -> {"rho", "p", "n", "exact"}; rho None (p None) when n < 3 or x or y is constant."""
+    import itertools
+
+    import numpy as np
+    from scipy.stats import rankdata
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {"rho": None, "p": None, "n": n, "exact": False}
+    rx, ry = rankdata(x), rankdata(y)
+    rx, ry = (rx - rx.mean()) / np.linalg.norm(rx - rx.mean()), (ry - ry.mean()) / np.linalg.norm(ry - ry.mean())
+    rho = float(rx @ ry)
+    exact = n <= 8
+    if exact:
+        perms = np.array(list(itertools.permutations(range(n))))
+    else:
+        rng = np.random.default_rng(seed)
+        perms = np.array([rng.permutation(n) for _ in range(n_perm)])
+    null = np.abs(ry[perms] @ rx)
+    hits = int((null >= abs(rho) - 1e-12).sum())
+    p = hits / len(perms) if exact else (hits + 1) / (len(perms) + 1)
+    return {"rho": rho, "p": float(p), "n": n, "exact": exact}
+
+
+def percentile_ci(values, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` interval of a bootstrap sample (percentile method)."""
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    a = (1 - level) / 2
+    return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))

@@ -36,6 +36,12 @@ class RunOptions:
     selectors: list[str] = field(default_factory=lambda: ["component", "mixture"])
     variants: list[str] | None = None        # comparison sets (synthgap.variants.VARIANTS); None: all
     bench_variants: list[str] | None = None  # None: every set
+    regimes: list[str] = field(default_factory=lambda: ["synthetic", "real"])   # benchmark.regimes.REGIMES
+    init: str = "auto"                       # Faster R-CNN start weights
+    yolo_weights: str | None = None          # a local Ultralytics .pt to start YOLO from
+    mixed_share: float = 0.5
+    finetune_epochs: int | None = None
+    bootstrap: int = 300                     # draws for the reports' intervals
 
 
 def _list(text: str | None) -> list[str] | None:
@@ -79,6 +85,15 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--variants", default=None, help="comma list of comparison sets (default all): " + "; ".join(
         f"{n}: {VARIANTS.get(n).description}" for n in VARIANTS.names()))
     a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all)")
+    from benchmark.regimes import REGIMES
+    a("--regimes", default=None, help=f"training regimes (default: {','.join(d.regimes)}): " + "; ".join(
+        f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
+    a("--init", default=None, help=f"Faster R-CNN start weights: auto, imagenet, coco, scratch or a checkpoint "
+      f"(default: {d.init}; auto = COCO weights when in the torch hub cache, else the ImageNet backbone)")
+    a("--yolo-weights", default=None, help="a local Ultralytics .pt to start YOLO from (default: scratch)")
+    a("--mixed-share", type=float, default=None, help=f"regime mixed: share of photos (default: {d.mixed_share})")
+    a("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
+    a("--bootstrap", type=int, default=None, help=f"bootstrap draws for intervals (default: {d.bootstrap})")
     a("--no-benchmark", action="store_true", help="stop after the distances")
     a("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
 
@@ -90,7 +105,8 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from align.selectors import SELECTORS
     from benchmark.detectors import DETECTORS
     from synthgap.variants import VARIANTS
-    given = {k: getattr(args, k) for k in ("total", "probe_n", "mode", "kmax", "epochs", "imgsz", "min_px", "seed")
+    given = {k: getattr(args, k) for k in ("total", "probe_n", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
+                                           "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap")
              if getattr(args, k) is not None}
     opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
                    benchmark=not args.no_benchmark, real_baseline=not args.no_real_baseline)
@@ -100,6 +116,9 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.detectors = DETECTORS.check(_list(args.detectors))
     if args.seeds:
         opts.seeds = parse_seeds(args.seeds)
+    if args.regimes:
+        from benchmark.regimes import REGIMES
+        opts.regimes = REGIMES.check(_list(args.regimes))
     if args.selectors:
         opts.selectors = SELECTORS.check(_list(args.selectors))
     if args.variants:
@@ -114,8 +133,14 @@ def check_options(opts: RunOptions) -> None:
     from synthgap.variants import set_names
     if opts.total < 1 or opts.probe_n < 1:
         raise UserError("--total and --probe-n must be >= 1")
-    if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1:
-        raise UserError("--epochs, --kmax and --workers must be >= 1 and --imgsz >= 32")
+    from benchmark.frcnn_init import check_init
+    if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
+        raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
+    check_init(opts.init)
+    if opts.yolo_weights is not None and not Path(opts.yolo_weights).is_file():
+        raise UserError(f"{opts.yolo_weights}: --yolo-weights: file not found (nothing is downloaded)")
+    if not 0 < opts.mixed_share < 1 or (opts.finetune_epochs or 1) < 1:
+        raise UserError("--mixed-share must be between 0 and 1 and --finetune-epochs >= 1")
     bad = [v for v in opts.bench_variants or [] if v not in set_names(opts)]
     if bad:
         raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))})")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.io import read_json
-from core.stats import fmt_mean_sd, fmt_num
+from core.stats import fmt_num
 
 from synthgap.options import RunOptions
 from synthgap.variants import VARIANTS, comparison_names, selector_sets
@@ -107,29 +107,27 @@ def _hidden_section(plans: dict, context: dict) -> list[str]:
     return md
 
 
-def _detector_section(summ: dict, dist: dict, sets: list[str]) -> list[str]:
-    """Test mAP per set and detector (benchmark.report.summarize: the same ± as the benchmark report)."""
-    from scipy.stats import spearmanr
-
-    from benchmark.report import detector_order
-    dets = detector_order(d for v in summ.values() for d in v["det"])
+def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str]) -> list[str]:
+    """The benchmark's own table (same summary, intervals and pairs as its report, read from its cache) and the
+    Spearman correlation of mean D_B with mAP, with a permutation p-value."""
+    from benchmark.intervals import Intervals, comparisons
+    from benchmark.report import BASELINE, detector_order, paired_section, results_table
+    from core.stats import spearman_perm
+    dets = detector_order(d for v in summ.values() for g in v["groups"].values() for d in g)
+    order = [v for v in [*sets, BASELINE, *sorted(set(summ) - set(sets) - {BASELINE})] if v in summ]
+    iv = Intervals(opts.out / "benchmark", data["run"], opts.bootstrap)
     md = ["", "## Detectors trained on each set, scored on the target's test images", "",
-          "mAP50-95 and AP50: mean ± sample standard deviation over seeds.", "",
-          "| set | " + " | ".join(f"{d} mAP50-95 | {d} AP50" for d in dets) + " |",
-          "|---" * (1 + 2 * len(dets)) + "|"]
-    for v in [*sets, *sorted(set(summ) - set(sets))]:
-        if v in summ:
-            cells = [summ[v]["det"].get(d) for d in dets]
-            md.append(f"| {v} | " + " | ".join(
-                "- | -" if c is None else f"{fmt_mean_sd(*c['map'], c['n'], 4)} | {fmt_mean_sd(*c['ap50'], c['n'], 4)}"
-                for c in cells) + " |")
+          "Mean ± sample standard deviation over seeds, then the 95 % bootstrap interval over the test images; "
+          "column groups as in the benchmark report (alone, finetune, mixed).", ""]
+    md += results_table(summ, order, [], dets, iv) + paired_section(comparisons(summ, iv))
+    iv.save()
     for d in dets:
-        pts = [(dist[v]["mean_db"], summ[v]["det"][d]["map"][0]) for v in sets
-               if v in summ and d in summ[v]["det"] and dist[v]["mean_db"] is not None]
-        if len(pts) >= 3:
-            rho = spearmanr([p[0] for p in pts], [p[1] for p in pts]).statistic
+        pts = [(summ[v]["mean_db"], summ[v]["det"][d]["map"][0]) for v in sets
+               if v in summ and d in summ[v]["det"] and summ[v]["mean_db"] is not None]
+        sp = spearman_perm([p[0] for p in pts], [p[1] for p in pts])
+        if sp["rho"] is not None:
             md.append(f"\nSpearman correlation of mean D_B with {d} mAP over the {len(pts)} synthetic sets: "
-                      f"{fmt_num(float(rho), 2)} (negative = closer sets train better detectors).")
+                      f"{sp['rho']:.2f} (permutation p = {sp['p']:.3f}; negative = closer sets train better).")
     return md + ["", "Full benchmark report (per-metadata correlations, sample detections): "
                  "[benchmark/report.html](benchmark/report.html)."]
 
@@ -171,8 +169,9 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     md += _hidden_section(plans, context)
     figs = _hist_figs(opts, sets, metas)
     if (out / "benchmark" / "results").is_dir() and any((out / "benchmark" / "results").glob("*.json")):
-        summ = summarize(load_run(out / "benchmark"))
-        md += _detector_section(summ, dist, sets)
+        data = load_run(out / "benchmark")
+        summ = summarize(data)
+        md += _detector_section(opts, data, summ, sets)
         sc = scatter_png(summ, sorted({d for v in summ.values() for d in v["det"]}))
         if sc:
             figs.insert(0, ("scatter.png", "mean D_B vs test mAP", sc))

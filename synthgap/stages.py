@@ -181,8 +181,10 @@ def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:
                        real_json=str(opts.real_json), images_dir=str(opts.images), split=str(opts.split),
                        out=str(opts.out / "benchmark"), detectors=list(opts.detectors), epochs=opts.epochs,
                        seeds=list(opts.seeds), imgsz=opts.imgsz, category=opts.category,
-                       real_baseline=opts.real_baseline, metadata=list(fit.metadata)))
-    write_report(opts.out / "benchmark")
+                       real_baseline=opts.real_baseline, metadata=list(fit.metadata), regimes=list(opts.regimes),
+                       init=opts.init, yolo_weights=opts.yolo_weights, mixed_share=opts.mixed_share,
+                       finetune_epochs=opts.finetune_epochs))
+    write_report(opts.out / "benchmark", B=opts.bootstrap)
 
 
 def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:

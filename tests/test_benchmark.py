@@ -158,7 +158,7 @@ def test_tiny_yolo_and_frcnn_runs_write_results_records(tiny_run):
         assert all(d["image_id"] in range(6, 11) and d["category_id"] in (1, 2) for d in preds)
         assert r["versions"]["torch"] and r["versions"]["ultralytics"]
     base = json.loads((out / "results" / "real__yolo__seed0.json").read_text())
-    assert "validated on the same images" in base["note"]
+    assert base["regime"] == "real" and base["selection"].startswith("fixed schedule, last epoch")
     run = json.loads((out / "run.json").read_text())
     assert run["settings"]["imgsz"] == 64
     # Ultralytics ran offline, with the project config dir (font present, nothing downloaded), on all cores

@@ -1,0 +1,69 @@
+"""Intervals of a benchmark run for its report: each cell's 95 % bootstrap interval over the real test images,
+and paired bootstrap differences between cells (benchmark/stats.py), cached in RUN/intervals.json (keyed by
+the prediction files' names and mtimes and B, so a rerun of the report costs nothing and a retrained cell is
+recomputed).
+
+Pairs compared, per detector: within each column group (trained alone / finetune / mixed) every variant
+against `baseline` when there is one; and every cell against the real regime's cell (`real`, the exposed
+photos alone). The difference is mAP50-95(first) - mAP50-95(second), seeds averaged on every draw.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.io import atomic_write_json, read_json
+
+REFERENCE_SET = "baseline"
+
+
+def _preds(run_dir: Path, cells: list[str]) -> tuple[str, list[list[dict]]]:
+    files = [run_dir / "predictions" / f"{c}.json" for c in cells]
+    key = "|".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files)
+    return key, [read_json(f) for f in files]
+
+
+class Intervals:
+    def __init__(self, run_dir: Path, run: dict, B: int = 300):
+        from core.coco import load_coco, load_split
+        self.run_dir, self.B = Path(run_dir), B
+        real = load_coco(run["real_json"], run["images_dir"])
+        self.gt = real.subset(load_split(run["split"]).test, real.class_names(run.get("category")))
+        self.path = self.run_dir / "intervals.json"
+        self.cache = read_json(self.path) if self.path.exists() else {}
+
+    def cell(self, cells: list[str]) -> dict:
+        from benchmark.stats import bootstrap_ci
+        key, preds = _preds(self.run_dir, cells)
+        key = f"cell|{self.B}|{key}"
+        if key not in self.cache:
+            self.cache[key] = bootstrap_ci(self.gt, preds, B=self.B)
+        return self.cache[key]
+
+    def pair(self, a: list[str], b: list[str]) -> dict:
+        from benchmark.stats import paired_bootstrap
+        ka, pa = _preds(self.run_dir, a)
+        kb, pb = _preds(self.run_dir, b)
+        key = f"pair|{self.B}|{ka}|{kb}"
+        if key not in self.cache:
+            self.cache[key] = paired_bootstrap(self.gt, pa, pb, B=self.B)
+        return self.cache[key]
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.cache, indent=None)
+
+
+def comparisons(summary: dict, iv: Intervals, real_name: str = "real") -> list[dict]:
+    """The module docstring's pairs: [{"group", "detector", "a", "b", "diff", "ci", "excludes_0", "ratio"}]."""
+    out = []
+    real = summary.get(real_name, {}).get("groups", {}).get("alone", {})
+    for v, s in summary.items():
+        for group, dets in s["groups"].items():
+            for det, d in dets.items():
+                ref = summary.get(REFERENCE_SET, {}).get("groups", {}).get(group, {}).get(det)
+                if v not in (REFERENCE_SET, real_name) and ref:
+                    out.append({"group": group, "detector": det, "a": v, "b": f"{REFERENCE_SET}",
+                                **iv.pair(d["cells"], ref["cells"])})
+                if v != real_name and det in real:
+                    out.append({"group": group, "detector": det, "a": v, "b": real_name,
+                                **iv.pair(d["cells"], real[det]["cells"])})
+    return out

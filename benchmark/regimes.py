@@ -1,0 +1,71 @@
+"""Training regimes (`--regimes`): what a cell trains on and from which start, after Unity SynthDet's
+few-shot protocol and the synthetic pre-training studies (pre-train on synthetic data, fine-tune on a few
+real photos).
+
+- `synthetic`: train on the variant's images from the detector's start weights (`--init`); best epoch by mAP
+  on the real *exposed* images (they are not training data here);
+- `real`: train on the real exposed images only (one cell per detector and seed, variant name `real`);
+- `finetune`: start from the same detector's `synthetic` cell of the variant (same seed), train on the real
+  exposed images;
+- `mixed`: the variant's images plus the real exposed images in one run, the photos repeated so they make
+  about `mixed_share` of each epoch (repeats = round(share/(1-share) · n_variant / n_exposed), at least 1).
+In `real`, `finetune` and `mixed` the exposed photos are training data, so they cannot also choose the epoch:
+these regimes train a fixed schedule (`epochs`, or `finetune_epochs` for finetune) and keep the last epoch.
+Test images never influence training. Adding a regime = one class + one `REGIMES.register(...)` line.
+"""
+from __future__ import annotations
+
+from core.coco import CocoSet
+from core.registry import Registry
+
+from benchmark.detectors import TrainSet
+
+REAL = "real"
+
+
+class Synthetic:
+    description = "the variant's images; best epoch on the real exposed images"
+    needs = None                     # no earlier regime's cell needed
+    per_variant = True
+
+    def train_set(self, variant: str, cs: CocoSet, ctx, spec, prior: str | None) -> TrainSet:
+        return TrainSet(variant, cs, None)
+
+
+class Real:
+    description = "the real exposed images only; fixed schedule, last epoch"
+    needs = None
+    per_variant = False              # one cell: the variant is `real`
+
+    def train_set(self, variant: str, cs: CocoSet, ctx, spec, prior: str | None) -> TrainSet:
+        return TrainSet(REAL, ctx.real, list(ctx.split.exposed), select_best=False)
+
+
+class Finetune:
+    description = "the variant's synthetic cell fine-tuned on the real exposed images; fixed schedule"
+    needs = "synthetic"
+    per_variant = True
+
+    def train_set(self, variant: str, cs: CocoSet, ctx, spec, prior: str | None) -> TrainSet:
+        return TrainSet(REAL, ctx.real, list(ctx.split.exposed), start=prior, select_best=False,
+                        epochs=spec.finetune_epochs or spec.epochs)
+
+
+class Mixed:
+    description = "the variant's images plus the real exposed images (oversampled to --mixed-share); fixed schedule"
+    needs = None
+    per_variant = True
+
+    def train_set(self, variant: str, cs: CocoSet, ctx, spec, prior: str | None) -> TrainSet:
+        n_syn, n_real = len(cs.images), max(1, len(ctx.split.exposed))
+        share = spec.mixed_share
+        repeats = max(1, round(share / (1 - share) * n_syn / n_real))
+        return TrainSet(f"{variant}+{REAL}", cs, None, extra=[(ctx.real, list(ctx.split.exposed), repeats)],
+                        select_best=False)
+
+
+REGIMES: Registry[type] = Registry("regime", "--regimes")
+REGIMES.register("synthetic", Synthetic)
+REGIMES.register("real", Real)
+REGIMES.register("finetune", Finetune)
+REGIMES.register("mixed", Mixed)
