@@ -7,7 +7,7 @@
 # add seeds 1 and 2 (finished cells are skipped). Results: $OUT/report.md; summary in studies/bottles/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REAL=../shared/realsets/bottles
+REAL="${REAL:-../shared/realsets/bottles}"
 exec bin/synthgap run --real "$REAL/annotations_coco.json" --images "$REAL/images" --split "$REAL/split.json" \
     --category bottle --grid studies/bottles/grid.yaml --total 150 --probe-n 12 \
     --detectors "${DETECTORS:-frcnn}" --init imagenet --regimes synthetic,real,finetune --epochs 15 \
