@@ -62,14 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kmax", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", choices=("bbox", "image"), default="bbox")
-    p.add_argument("--out", default="fit.json")
+    p.add_argument("--out", required=True, help="fit.json to write")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("select", help="pick configs for the fit's components from probe renders -> plan.yaml")
     p.add_argument("--fit", required=True, help="fit.json from `align fit`")
     p.add_argument("--probes", required=True, help="folder with one probe dataset dir per config")
     p.add_argument("--total", type=int, required=True, help="images in the plan")
-    p.add_argument("--out", default="plan.yaml")
+    p.add_argument("--out", required=True, help="plan.yaml to write")
     p.add_argument("--category", help="probe annotations to use (default: the fit's category)")
     from align.selectors import SELECTORS
     p.add_argument("--method", choices=SELECTORS.names(), default="component",
@@ -84,14 +84,32 @@ def build_parser() -> argparse.ArgumentParser:
 def load_source(src: str, images: str | None = None, split: str | None = None, subset: str = "exposed",
                 category: str | None = None, skip_invalid: bool = False, sidecar: str | None = None,
                 progress: bool = False, dataset: str | None = None):
-    """A MetadataTable from a dataset dir, a COCO json (+images/split) or a saved table file."""
-    from core.coco import load_split
-    from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
-    from core.io import read_json
+    """A MetadataTable from a dataset dir, a COCO json (+images/split) or a saved table file; a source without
+    any box (empty COCO, empty split, no annotation of the category) is an error, not an empty table."""
+    t = _load_source(src, images, split, subset, category, skip_invalid, sidecar, progress, dataset)
+    if t.n("bbox") == 0:
+        what = f"the {subset} images of {split}" if split else "its images"
+        raise UserError(f"{src}: no box of {category or 'any category'} on {what}: nothing to measure "
+                        "(check --category, --split and --subset)")
+    return t
 
+
+def check_source(src: str) -> Path:
+    """A source exists and, when a dataset dir, is complete (checked for every source before any work)."""
     p = Path(src)
     if not p.exists():
         raise UserError(f"{p}: not found (expected a dataset dir, a COCO json or a metadata table)")
+    if p.is_dir() and (p / "coco_annotations.json").is_file() and not (p / "DONE").exists():
+        raise UserError(f"{p}: dataset directory has no DONE marker (an incomplete render: rerun it)")
+    return p
+
+
+def _load_source(src: str, images: str | None, split: str | None, subset: str, category: str | None,
+                 skip_invalid: bool, sidecar: str | None, progress: bool, dataset: str | None):
+    from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
+    from core.io import read_json
+
+    p = check_source(src)
     if p.is_dir():
         if split:
             ids = _split_ids(split, p / "coco_annotations.json", subset)
@@ -158,6 +176,8 @@ def cmd_compare(args) -> int:
 
     srcs = list(args.sources)
     prog = not args.quiet
+    for src in srcs + ([args.real] if args.real else []):
+        check_source(src)
     if args.real:
         if len(srcs) != 1:
             raise UserError("compare: with --real give exactly one other source (B)")
@@ -222,9 +242,17 @@ def write_histograms(a, b, res: dict, out: Path, level: str = "bbox") -> dict:
     return pngs
 
 
+def _check_out_file(path: str) -> None:
+    from core.io import check_out_dir
+    if Path(path).is_dir():
+        raise UserError(f"{path}: --out is a folder; give a file name (e.g. {Path(path) / 'out.json'})")
+    check_out_dir(Path(path).parent)
+
+
 def cmd_fit(args) -> int:
     from align.gmm import fit_gmm
 
+    _check_out_file(args.out)
     if not args.real:
         raise UserError("fit: --real REAL.json (or a dataset dir) is required")
     t = load_source(args.real, args.images, args.split, args.subset, args.category, args.skip_invalid,
@@ -261,6 +289,7 @@ def cmd_select(args) -> int:
     from align.gmm import Fit
     from align.select import load_probes, select_configs
 
+    _check_out_file(args.out)
     fit = Fit.load(args.fit)
     category = args.category if args.category is not None else fit.source.get("category")
     probes = load_probes(args.probes, category=category, progress=not args.quiet)

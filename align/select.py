@@ -329,14 +329,18 @@ def select_configs(fit: Fit | str | os.PathLike, probes: dict[str, Probe], total
     return SELECTORS.get(method)(seed=seed, real=real).select(fit, probes, total)
 
 
-class ComponentSelector:
+class _Selector:
+    """Parameters of every built-in selector: the seed of the plan's prediction and the real metadata table."""
+
+    def __init__(self, seed: int = 0, real: MetadataTable | None = None):
+        self.seed, self.real = seed, real
+
+
+class ComponentSelector(_Selector):
     """The thesis' selector: a config per GMM component, `total` split by the component weights (module
     docstring)."""
     description = "the thesis' selector: one probed config per GMM component of the real data"
     variant, plan_file = "aligned", "plan.yaml"
-
-    def __init__(self, seed: int = 0, real: MetadataTable | None = None):
-        self.seed, self.real = seed, real
 
     def select(self, fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int) -> Plan:
         fit, probes = _check_inputs(fit, probes, total)
@@ -353,13 +357,10 @@ class ComponentSelector:
         return plan
 
 
-class MixtureSelector:
+class MixtureSelector(_Selector):
     """synthgap's selector: every probed config's share by maximum likelihood (module docstring)."""
     description = "synthgap's selector: ML mixture weights of every probed config over the real rows"
     variant, plan_file = "aligned-mix", "plan-mix.yaml"
-
-    def __init__(self, seed: int = 0, real: MetadataTable | None = None):
-        self.seed, self.real = seed, real
 
     def select(self, fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int) -> Plan:
         fit, probes = _check_inputs(fit, probes, total)

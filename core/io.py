@@ -5,6 +5,7 @@ usual umask 0022), although they are first written to a private temp file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,20 +50,28 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1)
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+@contextlib.contextmanager
+def _reading(path: Path, missing: str):
+    """A missing file or a folder where a file should be -> one-line UserError naming the path."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise UserError(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: {missing.replace(' not found', '')} expected a file, found a folder") from None
+
+
 def read_json(path: str | os.PathLike, what: str = "json") -> Any:
     """Load json, turning a missing or unparsable file into a one-line UserError naming the file."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: {what} expected a file, found a folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
-        msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8 text"
-        raise UserError(f"{path}: not valid json ({msg}{where})") from None
+    with _reading(path, f"{what} file not found"):
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8 text"
+            raise UserError(f"{path}: not valid json ({msg}{where})") from None
 
 
 def load_yaml(path: str | os.PathLike, what: str = "config file") -> Any:
@@ -70,18 +79,15 @@ def load_yaml(path: str | os.PathLike, what: str = "config file") -> Any:
     import yaml
 
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: {what} expected a file, found a folder") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UserError(f"{path}: not valid YAML ({problem}{where})") from None
+    with _reading(path, f"{what} not found"):
+        try:
+            with open(path, encoding="utf-8") as f:
+                return yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise UserError(f"{path}: not valid YAML ({problem}{where})") from None
 
 
 def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:

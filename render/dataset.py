@@ -34,7 +34,7 @@ from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, image
                            merge, prepare_job_dir, remove_done_marker)
 from core.progress import Progress
 from core.errors import UserError
-from core.io import atomic_write_json, load_yaml, read_json
+from core.io import atomic_write_json, check_out_dir, load_yaml, read_json
 
 DEFAULT_SHARD_SIZE = 8
 DEFAULT_RECYCLE_AFTER = 200
@@ -78,6 +78,9 @@ def _entries_from(config_or_plan: Any, n: int | None, manifest) -> tuple[list[tu
     else:
         source = str(config_or_plan)
         data = load_yaml(config_or_plan)
+        if not isinstance(data, dict):
+            raise UserError(f"{source}: key '<top>': a config or plan must be a YAML mapping "
+                            f"({'the file is empty' if data is None else f'got a {type(data).__name__}'})")
     if data is not None and isinstance(data, dict) and "entries" in data:
         return _plan_entries(data, source, classes), source
     if data is not None:
@@ -154,6 +157,16 @@ def build_job(config_or_plan: Any, n: int | None, out_dir: Path, seed: int | Non
     return job, manifest
 
 
+def _check_options(backend: str, workers: int, recycle_after: int, retries: int, threads: int | None,
+                   shard_size: int | None) -> None:
+    if backend not in ("local", "ray"):
+        raise UserError(f"--backend must be 'local' or 'ray', got {backend!r}")
+    for name, v, lo in (("--workers", workers, 1), ("--recycle-after", recycle_after, 1), ("--retries", retries, 0),
+                        ("--threads", threads, 1), ("--shard-size", shard_size, 1)):
+        if v is not None and v < lo:
+            raise UserError(f"{name} must be >= {lo} (got {v})")
+
+
 def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLike, workers: int = 2,
                    seed: int | None = None, backend: str = "local", *, ray_address: str | None = None,
                    shard_size: int | None = None, recycle_after: int = DEFAULT_RECYCLE_AFTER, retries: int = 2,
@@ -163,11 +176,8 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
     backend "local": `workers` render-env worker processes on this machine; "ray": the shards as Ray tasks
     (at most `workers` in flight), on `ray_address` / $SYNTHGAP_RAY_ADDRESS or a local Ray instance.
     Resumable; returns out_dir once coco_annotations.json, sidecar.json and DONE are written."""
-    if backend not in ("local", "ray"):
-        raise UserError(f"backend must be 'local' or 'ray', got {backend!r}")
-    if workers < 1:
-        raise UserError(f"--workers must be >= 1 (got {workers})")
-    out = Path(out_dir)
+    _check_options(backend, workers, recycle_after, retries, threads, shard_size)
+    out = check_out_dir(out_dir)
     job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers, backend=backend)
     prepare_job_dir(out, job)
     shards = job.shards(out)

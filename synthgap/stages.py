@@ -33,23 +33,36 @@ def _stage(name: str, done: bool) -> bool:
     return not done
 
 
-def _run_key(opts: RunOptions, grid_mapping: dict[str, Any]) -> dict:
+def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list[Path]) -> dict:
+    """What the stages' outputs depend on, the real inputs pinned by content (the COCO's and the split's bytes,
+    the exposed images' names, sizes and mtimes), not only by path."""
+    import hashlib
+
+    from core.io import file_fingerprint
     return {"real_json": str(Path(opts.real_json).resolve()), "split": str(Path(opts.split).resolve()),
+            "real_content": hashlib.sha256(Path(opts.real_json).read_bytes()).hexdigest()[:16],
+            "split_content": hashlib.sha256(Path(opts.split).read_bytes()).hexdigest()[:16],
+            "exposed_images": file_fingerprint(exposed_files),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
             "metadata": opts.metadata, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
             "seed": opts.seed}
 
 
-def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any]) -> None:
+CHANGED = {"real_content": "the real COCO json was edited since", "split_content": "the split was edited since",
+           "exposed_images": "exposed image files were replaced, added or removed since"}
+
+
+def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list[Path]) -> None:
     """RUN/run.json pins what the stages' outputs depend on, so a rerun resumes the same run and a rerun with
     other inputs is refused instead of mixing two runs in one folder."""
-    key, path = _run_key(opts, grid_mapping), opts.out / "run.json"
+    key, path = _run_key(opts, grid_mapping, exposed_files), opts.out / "run.json"
     if path.exists():
         old = read_json(path, "run record").get("key", {})
-        diff = sorted(k for k in key if old.get(k) != key[k])
+        diff = sorted(k for k in key if k in old and old.get(k) != key[k] or k not in old and k not in CHANGED)
         if diff:
-            raise UserError(f"{path}: this run folder was started with other {', '.join(diff)}; rerun with the "
-                            "original options to resume, or choose a new --out")
+            why = "; ".join(CHANGED.get(k, f"other {k}") for k in diff)
+            raise UserError(f"{path}: this run folder was started with other inputs ({why}); rerun with the "
+                            "original inputs and options to resume, or choose a new --out to start over")
         return
     atomic_write_json(path, {"key": key, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
 
@@ -62,8 +75,9 @@ def make_renderer(opts: RunOptions):
     return render
 
 
-def load_inputs(opts: RunOptions) -> tuple[dict, list]:
-    """Every input checked before anything is written: the grid, the real COCO, images, split, category."""
+def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
+    """Every input checked before anything is written: the out folder, the grid, the real COCO, images, split,
+    category, metadata names. -> (grid mapping, configs, the exposed image files)."""
     from core.coco import load_coco, load_split
     from core.io import check_out_dir
     from render.grid import expand_grid
@@ -81,7 +95,12 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list]:
     if not any(a["image_id"] in set(split.exposed) for a in real.annotations):
         raise UserError(f"{opts.split}: key 'exposed': no annotation of {opts.category or 'any category'} on "
                         f"the exposed images of {opts.real_json}")
-    return grid_mapping, configs
+    from align.metadata import NUMERIC_METADATA
+    bad = [m for m in opts.metadata or [] if m not in NUMERIC_METADATA]
+    if bad:
+        raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
+    exposed = set(split.exposed)
+    return grid_mapping, configs, [real.image_path(im) for im in real.images if im["id"] in exposed]
 
 
 def stage_fit(opts: RunOptions):
@@ -191,8 +210,8 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     """All stages of `synthgap run`; returns RUN/report.md. `context` adds demo facts to the report."""
     from synthgap.report import write_run_report
     t0 = time.time()
-    grid_mapping, configs = load_inputs(opts)      # every input checked before run.json is written
-    check_run_json(opts, grid_mapping)
+    grid_mapping, configs, exposed_files = load_inputs(opts)   # every input checked before run.json is written
+    check_run_json(opts, grid_mapping, exposed_files)
     render = make_renderer(opts)
     real_t, fit = stage_fit(opts)
     stage_probes(opts, configs, render)

@@ -497,11 +497,15 @@ def test_cli_metadata_compare_fit_select(tmp_path, capsys):
     plan = yaml.safe_load((tmp_path / "plan.yaml").read_text())
     assert sum(e["count"] for e in plan["entries"]) == 30 and plan["entries"][0]["config_name"] == names[0]
     # errors: one line, exit 2
-    assert main(["align", "fit", "--real", str(tmp_path / "nope.json"), "--quiet"]) == 2
+    assert main(["align", "fit", "--real", str(tmp_path / "nope.json"), "--quiet", "--out",
+                 str(tmp_path / "f2.json")]) == 2
     err = capsys.readouterr().err
     assert "nope.json" in err and len(err.strip().splitlines()) == 1
     assert main(["align", "select", "--fit", str(tmp_path / "fit.json"), "--probes", str(tmp_path / "none"),
-                 "--total", "5"]) == 2
+                 "--total", "5", "--out", str(tmp_path / "p2.yaml")]) == 2
+    capsys.readouterr()
+    assert main(["align", "fit", "--real", rj, "--split", str(split), "--out", str(tmp_path), "--quiet"]) == 2
+    assert "--out is a folder" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ real set
