@@ -119,7 +119,7 @@ def test_resume_after_kill_rerenders_nothing_complete(demo_run):
 def test_rerun_with_other_options_is_refused(demo_run):
     out, _, _ = demo_run
     r = _demo(out, "--seed", "9")
-    assert r.returncode == 2 and "run.json: this run folder was started with other seed" in r.stderr
+    assert r.returncode == 2 and "run.json: this run folder was started with other inputs (other seed)" in r.stderr
 
 
 def test_ray_backend_renders_the_same_sets(demo_run, tmp_path):
