@@ -13,6 +13,7 @@ COMMANDS = {
     "align": ("align.cli", "main", "metadata, distances (compare), GMM fit and config selection"),
     "benchmark": ("benchmark.cli", "main", "train detectors on dataset variants, score on real data, report"),
     "export": ("benchmark.cli", "export_main", "export a dataset dir to Ultralytics' YOLO layout (data.yaml)"),
+    "split": ("core.split", "main", "split.json (exposed / test) from a COCO file by a reproducible rule"),
     "run": ("synthgap.options", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
     "demo": ("synthgap.demo", "demo_main", "offline end-to-end demo on embedded defaults"),
 }

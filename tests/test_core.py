@@ -96,3 +96,28 @@ def test_metadata_cache_reuses_unchanged_sets_and_recomputes_changed_ones(tmp_pa
     coco["annotations"] = coco["annotations"][:1]              # the COCO edited in place
     (d / "coco_annotations.json").write_text(json.dumps(coco))
     assert am.metadata_for_dir(d).n("bbox") == 1 and len(calls) == 4
+
+
+def test_split_reproduces_the_bottles_split_and_is_disjoint(realset, tmp_path, capsys):
+    from core.coco import load_split
+    from core.split import make_split
+    from synthgap.cli import main
+    out = tmp_path / "split.json"
+    assert main(["split", str(realset / "annotations_coco.json"), "--category", "bottle", "--exposed", "30",
+                 "--out", str(out)]) == 0
+    mine, theirs = load_split(out), load_split(realset / "split.json")
+    assert sorted(mine.exposed) == sorted(theirs.exposed) and sorted(mine.test) == sorted(theirs.test)
+    assert main(["split", str(realset / "annotations_coco.json"), "--exposed", "30", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    a = make_split(realset / "annotations_coco.json", 0.25, seed=7)
+    b = make_split(realset / "annotations_coco.json", 0.25, seed=7)
+    c = make_split(realset / "annotations_coco.json", 0.25, seed=8)
+    assert a == b and a["exposed"] != c["exposed"] and not set(a["exposed"]) & set(a["test"])
+    assert len(a["exposed"]) + len(a["test"]) == 89
+    s = make_split(realset / "annotations_coco.json", 20, stratify=True)
+    assert len(s["exposed"]) == 20 and s["rule"]["stratify"]
+    for bad in (0, 89, 200):
+        with pytest.raises(UserError, match="--exposed"):
+            make_split(realset / "annotations_coco.json", bad)
+    with pytest.raises(UserError, match="category 'vase'"):
+        make_split(realset / "annotations_coco.json", 5, category="vase")
