@@ -6,9 +6,11 @@ that package's .pth ("imagenet-mobilenetv2"), torchvision's own mobilenet_v2 wei
 the torch hub cache ("imagenet-mobilenetv2-torchvision"), else random ("scratch"); the record states which.
 RoI head samples 128 RoIs per image (not 512: few objects per image, 3x faster on CPU).
 Input size is explicit: min_size = max_size = imgsz, so the long side of every image is imgsz.
-Images are decoded once and kept in memory at that size. Same contract as YOLO: train on the variant,
-best epoch by COCO mAP (faster-coco-eval) on the val images (the real exposed split), early stopping by
-patience, then predictions on the test images in original pixel coordinates.
+Images are decoded once per run and kept in memory at that size. Same contract as YOLO: train on the cell's
+images, best epoch by COCO mAP (faster-coco-eval) on the val images (the real exposed split) with early
+stopping by patience - or, where the exposed images are training data (regimes real, finetune, mixed), a fixed
+schedule that keeps the last epoch - then predictions on the test images in original pixel coordinates.
+Start weights: benchmark/frcnn_init.py (`--init`).
 """
 from __future__ import annotations
 
@@ -154,7 +156,7 @@ class FrcnnResult:
 
 
 def _lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
-    """Linear warm-up (one epoch at most, a quarter of training at least... whichever is shorter), then cosine."""
+    """Linear warm-up from lr/10 over min(one epoch, a quarter of all steps), then cosine decay to 0."""
     import math
     total = steps_per_epoch * epochs
     warmup = min(steps_per_epoch, max(1, total // 4))
