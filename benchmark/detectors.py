@@ -72,12 +72,14 @@ class Trained:
     epoch_s: list[float]
     val: dict                        # val metrics at the best epoch (COCO keys + best_epoch)
     handle: Any = None               # in-memory model (not recorded)
+    skipped_steps: int = 0           # optimizer steps skipped for a non-finite loss or gradient
+
 
     def record(self) -> dict:
         return {"init": self.init, "model": self.model, "train_s": round(self.train_s, 2),
                 "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
                 "n_train_images": self.n_train_images, "epoch_s": self.epoch_s, "val": self.val,
-                "weights": self.weights}
+                "weights": self.weights, "skipped_steps": self.skipped_steps}
 
 
 class Detector(Protocol):

@@ -153,6 +153,7 @@ class FrcnnResult:
     val: dict
     epoch_train_s: list   # seconds of each epoch's training pass (validation excluded)
     arch: str = "fasterrcnn_mobilenet_v2_fpn"
+    skipped_steps: int = 0   # steps with a non-finite loss or gradient, not applied
 
 
 def _lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
@@ -169,11 +170,13 @@ def _lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
 
 
 def _train_epoch(model, opt, params, train: list[Sample], batch: int, gen, dev, lr_at, step: int, epoch: int):
-    """One pass over `train` in a seeded order. -> (mean loss, next step)."""
+    """One pass over `train` in a seeded order. A step whose loss or gradient norm is not finite is skipped
+    (the weights stay as they were); more than half of an epoch's steps skipped means training diverged.
+    -> (mean loss of the steps taken, next step, steps skipped)."""
     import torch
     order = torch.randperm(len(train), generator=gen).tolist()
     model.train()
-    loss_sum, n = 0.0, 0
+    loss_sum, n, skipped = 0.0, 0, 0
     for k in range(0, len(order), batch):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
@@ -183,14 +186,19 @@ def _train_epoch(model, opt, params, train: list[Sample], batch: int, gen, dev, 
             imgs.append(im.to(dev))
             tgts.append({key: v.to(dev) for key, v in t.items()})
         loss = sum(model(imgs, tgts).values())
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"Faster R-CNN loss is {loss.item()} at epoch {epoch} (learning rate too high?)")
         opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        opt.step()
-        loss_sum, n, step = loss_sum + float(loss.detach()), n + 1, step + 1
-    return loss_sum / max(1, n), step
+        step += 1
+        if torch.isfinite(loss):
+            loss.backward()
+            if torch.isfinite(torch.nn.utils.clip_grad_norm_(params, 10.0)):
+                opt.step()
+                loss_sum, n = loss_sum + float(loss.detach()), n + 1
+                continue
+        skipped += 1
+    if skipped * 2 > skipped + n:
+        raise RuntimeError(f"Faster R-CNN diverged: {skipped} of {skipped + n} steps of epoch {epoch} had a "
+                           "non-finite loss or gradient (learning rate too high?)")
+    return loss_sum / max(1, n), step, skipped
 
 
 def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: list[str],
@@ -215,12 +223,13 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     lr_at = _lr_schedule(lr, max(1, math.ceil(len(train) / batch)), epochs)
     gen = torch.Generator().manual_seed(seed)
-    best, best_state, best_epoch, step, since, epoch_s = {"map": -1.0}, None, 0, 0, 0, []
+    best, best_state, best_epoch, step, since, epoch_s, skipped = {"map": -1.0}, None, 0, 0, 0, [], 0
     t0 = time.monotonic()
     with Progress(epochs, f"{progress_desc} epochs") as bar:
         for epoch in range(1, epochs + 1):
             te = time.monotonic()
-            loss, step = _train_epoch(model, opt, params, train, batch, gen, dev, lr_at, step, epoch)
+            loss, step, skip = _train_epoch(model, opt, params, train, batch, gen, dev, lr_at, step, epoch)
+            skipped += skip
             epoch_s.append(time.monotonic() - te)
             m = score_faster(val_gt, predict_samples(model, val, names, real_id_by_name, dev)) \
                 if select_best or epoch == epochs else {"map": float("nan")}
@@ -236,7 +245,7 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
                    checkpoint)
     model.load_state_dict(best_state)
     return FrcnnResult(model, init_name, best_epoch, epoch, time.monotonic() - t0, best,
-                       [round(t, 3) for t in epoch_s], arch)
+                       [round(t, 3) for t in epoch_s], arch, skipped)
 
 
 def samples_for(cs, ids: list[int] | None, names: list[str], imgsz: int) -> list[Sample]:
@@ -287,7 +296,8 @@ class FrcnnDetector:
                           select_best=train.select_best)
         return Trained(init=res.init, model=res.arch, weights=str(ckpt), train_s=res.train_s,
                        best_epoch=res.best_epoch, epochs_run=res.epochs_run, n_train_images=len(samples),
-                       epoch_s=res.epoch_train_s, val={**res.val, "best_epoch": res.best_epoch}, handle=res.model)
+                       epoch_s=res.epoch_train_s, val={**res.val, "best_epoch": res.best_epoch}, handle=res.model,
+                       skipped_steps=res.skipped_steps)
 
     def predict(self, trained, ctx, image_ids: list[int]) -> list[dict]:
         keep = set(image_ids)
