@@ -237,7 +237,8 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
                 best, best_epoch, since, best_state = m, epoch, 0, copy.deepcopy(model.state_dict())
             else:
                 since += 1
-            bar.update(1, postfix=f"loss {loss:.3f} val mAP {m['map']:.3f}")
+            bar.update(1, postfix=f"loss {loss:.3f} " + (f"val mAP {m['map']:.3f}" if m["map"] == m["map"]
+                                                          else "(fixed schedule: no validation)"))
             if select_best and since >= patience:
                 break
     if checkpoint is not None:
