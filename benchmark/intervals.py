@@ -16,10 +16,10 @@ from core.io import atomic_write_json, read_json
 REFERENCE_SET = "baseline"
 
 
-def _preds(run_dir: Path, cells: list[str]) -> tuple[str, list[list[dict]]]:
+def _files(run_dir: Path, cells: list[str]) -> tuple[str, list[Path]]:
+    """The cells' prediction files and their cache key (names and mtimes)."""
     files = [run_dir / "predictions" / f"{c}.json" for c in cells]
-    key = "|".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files)
-    return key, [read_json(f) for f in files]
+    return "|".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files), files
 
 
 class Intervals:
@@ -31,22 +31,22 @@ class Intervals:
         self.path = self.run_dir / "intervals.json"
         self.cache = read_json(self.path) if self.path.exists() else {}
 
+    def _cached(self, kind: str, groups: list[list[str]], compute) -> dict:
+        """The cached result, else `compute(gt, *predictions per group)`; files are read only on a miss."""
+        keyed = [_files(self.run_dir, cells) for cells in groups]
+        key = "|".join([kind, str(self.B), *(k for k, _ in keyed)])
+        if key not in self.cache:
+            preds = [[read_json(f) for f in files] for _, files in keyed]
+            self.cache[key] = compute(self.gt, *preds, B=self.B)
+        return self.cache[key]
+
     def cell(self, cells: list[str]) -> dict:
         from benchmark.stats import bootstrap_ci
-        key, preds = _preds(self.run_dir, cells)
-        key = f"cell|{self.B}|{key}"
-        if key not in self.cache:
-            self.cache[key] = bootstrap_ci(self.gt, preds, B=self.B)
-        return self.cache[key]
+        return self._cached("cell", [cells], bootstrap_ci)
 
     def pair(self, a: list[str], b: list[str]) -> dict:
         from benchmark.stats import paired_bootstrap
-        ka, pa = _preds(self.run_dir, a)
-        kb, pb = _preds(self.run_dir, b)
-        key = f"pair|{self.B}|{ka}|{kb}"
-        if key not in self.cache:
-            self.cache[key] = paired_bootstrap(self.gt, pa, pb, B=self.B)
-        return self.cache[key]
+        return self._cached("pair", [a, b], paired_bootstrap)
 
     def save(self) -> None:
         atomic_write_json(self.path, self.cache, indent=None)

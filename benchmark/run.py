@@ -68,6 +68,19 @@ def regimes_of(spec: RunSpec) -> list[str]:
     return [r for r in REGIMES.names() if r in want]
 
 
+def check_training(init: str, yolo_weights: str | None, mixed_share: float, finetune_epochs: int | None) -> None:
+    """The start-weight and regime options (shared by `benchmark run` and `synthgap run`)."""
+    from benchmark.frcnn_init import check_init
+    check_init(init)
+    if yolo_weights is not None and not Path(yolo_weights).is_file():
+        raise UserError(f"{yolo_weights}: --yolo-weights: file not found (a local Ultralytics .pt; "
+                        "nothing is downloaded)")
+    if (finetune_epochs or 1) < 1:
+        raise UserError(f"--finetune-epochs must be >= 1, got {finetune_epochs}")
+    if not 0 < mixed_share < 1:
+        raise UserError(f"--mixed-share must be between 0 and 1, got {mixed_share}")
+
+
 def _check_spec(spec: RunSpec) -> None:
     names = [n for n, _ in spec.variants]
     for n in names:
@@ -78,18 +91,12 @@ def _check_spec(spec: RunSpec) -> None:
     if spec.real_baseline and BASELINE in names:
         raise UserError(f"--variants: {BASELINE!r} is the real-data baseline's name; rename the variant "
                         "or pass --no-real-baseline")
-    from benchmark.frcnn_init import check_init
     from benchmark.regimes import REGIMES
     DETECTORS.check(spec.detectors)
     REGIMES.check(spec.regimes)
-    check_init(spec.init)
-    if spec.yolo_weights is not None and not Path(spec.yolo_weights).is_file():
-        raise UserError(f"{spec.yolo_weights}: --yolo-weights: file not found (a local Ultralytics .pt; "
-                        "nothing is downloaded)")
-    if spec.epochs < 1 or spec.imgsz < 32 or not spec.seeds or (spec.finetune_epochs or 1) < 1:
-        raise UserError("--epochs and --finetune-epochs must be >= 1, --imgsz >= 32 and at least one seed")
-    if not 0 < spec.mixed_share < 1:
-        raise UserError(f"--mixed-share must be between 0 and 1, got {spec.mixed_share}")
+    check_training(spec.init, spec.yolo_weights, spec.mixed_share, spec.finetune_epochs)
+    if spec.epochs < 1 or spec.imgsz < 32 or not spec.seeds:
+        raise UserError("--epochs must be >= 1, --imgsz >= 32 and at least one seed")
     if not names and "real" not in regimes_of(spec):
         raise UserError("nothing to run: no --variants and no real regime")
 

@@ -133,14 +133,10 @@ def check_options(opts: RunOptions) -> None:
     from synthgap.variants import set_names
     if opts.total < 1 or opts.probe_n < 1:
         raise UserError("--total and --probe-n must be >= 1")
-    from benchmark.frcnn_init import check_init
+    from benchmark.run import check_training
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
-    check_init(opts.init)
-    if opts.yolo_weights is not None and not Path(opts.yolo_weights).is_file():
-        raise UserError(f"{opts.yolo_weights}: --yolo-weights: file not found (nothing is downloaded)")
-    if not 0 < opts.mixed_share < 1 or (opts.finetune_epochs or 1) < 1:
-        raise UserError("--mixed-share must be between 0 and 1 and --finetune-epochs >= 1")
+    check_training(opts.init, opts.yolo_weights, opts.mixed_share, opts.finetune_epochs)
     bad = [v for v in opts.bench_variants or [] if v not in set_names(opts)]
     if bad:
         raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))})")
