@@ -77,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.bootstrap < 10:
+        raise UserError(f"--bootstrap must be >= 10, got {args.bootstrap}")
     if args.cmd == "run":
         from benchmark.run import DEFAULT_METADATA, RunSpec, run_matrix
         for f in (args.real, args.split):

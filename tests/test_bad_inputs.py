@@ -89,6 +89,8 @@ CASES = [
                                                                str(d["real"]), "--split", str(d["split"]), "--out", o],
      ["'exposed'", "no annotation"]),
     ("benchmark: bad --init", lambda d, o: _bench(d) + ["--out", o, "--init", "imagenet21k"], ["--init", "imagenet21k"]),
+    ("benchmark: --bootstrap 0", lambda d, o: _bench(d) + ["--out", o, "--bootstrap", "0"],
+     ["--bootstrap must be >= 10"]),
     ("benchmark: bad --regimes", lambda d, o: _bench(d) + ["--out", o, "--regimes", "synthetic,zero-shot"],
      ["--regimes", "zero-shot"]),
     ("align compare: COCO top level is a list", lambda d, o: ["align", "compare", str(d["real"] / "list.json"),
