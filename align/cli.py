@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", help="comma list (default: every numeric metadata both sets have)")
     p.add_argument("--level", choices=("bbox", "image"), default="bbox")
     p.add_argument("--out", help="folder for compare.json and hist_<metadata>.png")
+    p.add_argument("--realism", action="store_true", help="also KID (with its standard error) and FID between "
+                   "the two sets' images, on ImageNet MobileNetV2 features (align/realism.py; COCO sources)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("fit", help="GMM + silhouette on the real metadata -> fit.json")
@@ -202,15 +204,30 @@ def cmd_compare(args) -> int:
     for m, r in res.items():
         print(f"{m:<22}{r.n_a:>7}{r.n_b:>7}{_fmt(r.mean_a, 11)}{_fmt(r.mean_b, 11)}{_fmt(r.db, 9)}"
               f"{_fmt(r.bc, 8)}{r.n_bins:>6}{_fmt(r.w1, 11)}" + (f"  ({r.reason})" if r.reason else ""))
+    real = _realism(args, srcs) if args.realism else None
+    if real:
+        print(f"\nrealism: KID {real['kid']:.4f} ± {real['se']:.4f} (se, {real['B']} bootstrap draws), "
+              f"FID {real['fid']:.1f}; {real['n_real']} vs {real['n_synth']} images, {real['extractor']} features")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         pngs = write_histograms(a, b, res, out, args.level)
         atomic_write_json(out / "compare.json", {"a": a.dataset, "b": b.dataset, "level": args.level,
                                                  "results": {m: r.to_dict() for m, r in res.items()},
-                                                 "png": {m: p.name for m, p in pngs.items()}})
+                                                 "png": {m: p.name for m, p in pngs.items()},
+                                                 **({"realism": real} if real else {})})
         print(f"\nwrote {out / 'compare.json'} and {len(pngs)} histogram PNGs in {out}")
     return 0
+
+
+def _realism(args, srcs: list[str]) -> dict:
+    """KID / FID between the compared sets' images: A (or --real, its --split subset when given) and B."""
+    from align.realism import realism
+    from core.coco import load_coco
+    first = args.real or srcs[0]
+    a = load_coco(first, args.images)
+    ids = _split_ids(args.split, a.json_path, args.subset) if args.split else None
+    return realism(a, ids, load_coco(srcs[-1]))
 
 
 def write_histograms(a, b, res: dict, out: Path, level: str = "bbox") -> dict:

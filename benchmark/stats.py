@@ -58,20 +58,33 @@ def _scores(gt: dict, dets_by_seed: list[list[dict]], draw: np.ndarray) -> tuple
     return float(np.mean(maps)), float(np.mean(ap50s))
 
 
+def draw_scores(gt: dict, dets_by_seed: list[list[dict]], B: int = B_DEFAULT, seed: int = 0) -> np.ndarray:
+    """(B, 2): the seed-averaged mAP50-95 and AP50 of one cell on each of the B draws. Every function here is
+    built on these, so a cell compared with several others is rescored once per draw, not once per pair."""
+    from benchmark.evaluate import top_per_image
+    dets_by_seed = [top_per_image(d) for d in dets_by_seed]
+    draws = _draws([im["id"] for im in gt["images"]], {a["image_id"] for a in gt["annotations"]}, B, seed)
+    return np.array([_scores(gt, dets_by_seed, d) for d in draws], dtype=float).reshape(B, 2)
+
+
+def ci_from_scores(s: np.ndarray, seed: int = 0) -> dict:
+    return {"map": list(percentile_ci(s[:, 0])), "ap50": list(percentile_ci(s[:, 1])), "B": len(s), "seed": seed}
+
+
+def paired_from_scores(sa: np.ndarray, sb: np.ndarray, seed: int = 0) -> dict:
+    diff = sa[:, 0] - sb[:, 0]
+    lo, hi = percentile_ci(diff)
+    mb = float(sb[:, 0].mean())
+    return {"diff": float(diff.mean()), "ci": [lo, hi], "excludes_0": bool(lo > 0 or hi < 0),
+            "ratio": float(sa[:, 0].mean()) / mb if mb > 0 else None, "B": len(sa), "seed": seed}
+
+
 def bootstrap_ci(gt: dict, dets_by_seed: list[list[dict]], B: int = B_DEFAULT, seed: int = 0) -> dict:
     """-> {"map": [lo, hi], "ap50": [lo, hi], "B", "seed"} (module docstring)."""
-    draws = _draws([im["id"] for im in gt["images"]], {a["image_id"] for a in gt["annotations"]}, B, seed)
-    s = np.array([_scores(gt, dets_by_seed, d) for d in draws])
-    return {"map": list(percentile_ci(s[:, 0])), "ap50": list(percentile_ci(s[:, 1])), "B": B, "seed": seed}
+    return ci_from_scores(draw_scores(gt, dets_by_seed, B, seed), seed)
 
 
 def paired_bootstrap(gt: dict, a_by_seed: list[list[dict]], b_by_seed: list[list[dict]], B: int = B_DEFAULT,
                      seed: int = 0) -> dict:
     """-> {"diff": mean over draws of mAP(a) - mAP(b), "ci": [lo, hi], "excludes_0", "ratio", "B", "seed"}."""
-    draws = _draws([im["id"] for im in gt["images"]], {a["image_id"] for a in gt["annotations"]}, B, seed)
-    pairs = np.array([(_scores(gt, a_by_seed, d)[0], _scores(gt, b_by_seed, d)[0]) for d in draws])
-    diff = pairs[:, 0] - pairs[:, 1]
-    lo, hi = percentile_ci(diff)
-    mb = float(pairs[:, 1].mean())
-    return {"diff": float(diff.mean()), "ci": [lo, hi], "excludes_0": bool(lo > 0 or hi < 0),
-            "ratio": float(pairs[:, 0].mean()) / mb if mb > 0 else None, "B": B, "seed": seed}
+    return paired_from_scores(draw_scores(gt, a_by_seed, B, seed), draw_scores(gt, b_by_seed, B, seed), seed)

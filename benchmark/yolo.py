@@ -25,11 +25,11 @@ from core.progress import Progress
 
 from core.errors import UserError
 
-from core.envs import repo_root
+from core.envs import cpu_threads, repo_root
 
 
 def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
+    return cpu_threads()
 
 
 def setup_ultralytics(threads: int | None = None) -> None:

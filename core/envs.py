@@ -40,3 +40,14 @@ def cache_dir() -> Path:
     """Large generated files shared between clones (asset cache, HDRIs, metadata): $SYNTHGAP_CACHE or
     ~/.cache/synthgap."""
     return Path(os.environ.get("SYNTHGAP_CACHE", Path.home() / ".cache" / "synthgap"))
+
+
+def cpu_threads() -> int:
+    """Threads one training process may use: $SYNTHGAP_THREADS (e.g. when several benchmark processes share a
+    machine), else every core. A bad value is a one-line error."""
+    env = os.environ.get("SYNTHGAP_THREADS")
+    if env is None:
+        return max(1, os.cpu_count() or 1)
+    if not env.strip().isdigit() or int(env) < 1:
+        raise UserError(f"SYNTHGAP_THREADS: expected a whole number >= 1, got {env!r}")
+    return int(env)

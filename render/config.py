@@ -9,15 +9,25 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
     objects_per_scene: [1, 3]       # annotated objects of `classes`
     classes: [bottle]               # class names from assets_manifest.yaml
     distractors: [0, 0]             # objects of other manifest classes, not annotated
-    camera: {distance: [0.8, 2.0], elevation_deg: [10, 60], azimuth_deg: [0, 360]}
+    camera: {distance: [0.8, 2.0], elevation_deg: [10, 60], azimuth_deg: [0, 360],
+             target_u: [0.5, 0.5], target_v: [0.5, 0.5], roll_deg: [0, 0]}
+                                    # target_u/v: where in the frame (0..1, left/top = 0) the objects' centre
+                                    # lands, solved by turning the camera; roll_deg: camera roll
     placement: surface              # surface (upright on z=0, yaw only) | floating (free pose)
     lights: {count: [1, 2], energy: [50, 300], color_temp_k: [3000, 7000]}
     background: {kind: color, ids: []}   # color: ids = "#rrggbb" choices (empty: random colour);
-                                    # hdri / floor: manifest asset ids (empty: any of that kind)
+                                    # hdri / floor: manifest asset ids (empty: any of that kind);
+                                    # photo: {kind: photo, dir: DIR} - a photo of DIR (e.g. `synthgap plates`)
+                                    # behind the objects, composited by the render's alpha (render/postfx.py)
+    effects: {exposure_ev: [0, 0], white_balance_k: [6500, 6500], noise_sigma: [0, 0], jpeg_quality: [95, 95]}
+                                    # camera effects after the render, boxes untouched (render/postfx.py)
     blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels
     seed: 0
 
 Missing keys take the defaults above; ranges are [min, max] sampled uniformly (integers for counts).
+Keys added after the first release (`effects`, `background.dir`, `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
+from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
+relative one is resolved against the working directory when first parsed) and must hold .jpg/.jpeg/.png files.
 """
 from __future__ import annotations
 
@@ -34,7 +44,8 @@ from core.io import load_yaml
 
 DENOISERS = ("none", "fast")
 PLACEMENTS = ("surface", "floating")
-BACKGROUND_KINDS = ("color", "hdri", "floor")
+BACKGROUND_KINDS = ("color", "hdri", "floor", "photo")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 Range = tuple[float, float]
@@ -46,6 +57,13 @@ class CameraConfig:
     distance: Range = (0.8, 2.0)
     elevation_deg: Range = (10.0, 60.0)
     azimuth_deg: Range = (0.0, 360.0)
+    target_u: Range = (0.5, 0.5)            # framing: image x of the objects' centre, 0 = left edge
+    target_v: Range = (0.5, 0.5)            # framing: image y of the objects' centre, 0 = top edge
+    roll_deg: Range = (0.0, 0.0)            # camera roll about its optical axis
+
+    @property
+    def framed(self) -> bool:
+        return (self.target_u, self.target_v, self.roll_deg) != ((0.5, 0.5), (0.5, 0.5), (0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,15 @@ class LightsConfig:
 class BackgroundConfig:
     kind: str = "color"
     ids: tuple[str, ...] = ()
+    dir: str = ""                           # kind photo: the folder of background photos (absolute)
+
+
+@dataclass(frozen=True)
+class EffectsConfig:
+    exposure_ev: Range = (0.0, 0.0)         # exposure change, stops
+    white_balance_k: Range = (6500.0, 6500.0)   # white balance of the camera; 6500 = none
+    noise_sigma: Range = (0.0, 0.0)         # Gaussian sensor noise, sd in 8-bit levels
+    jpeg_quality: IntRange = (95, 95)       # JPEG quality the image is saved at
 
 
 @dataclass(frozen=True)
@@ -75,6 +102,7 @@ class SceneConfig:
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     blur_sigma_px: Range = (0.0, 0.0)
     seed: int = 0
+    effects: EffectsConfig = field(default_factory=EffectsConfig)
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     @classmethod
@@ -92,7 +120,15 @@ class SceneConfig:
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain JSON/YAML-able mapping (lists, not tuples); from_mapping(to_mapping()) == self."""
-        return _plain(asdict(self))
+        d = _plain(asdict(self))
+        if self.effects == EffectsConfig():
+            del d["effects"]
+        if not self.background.dir:
+            del d["background"]["dir"]
+        for k, default in (("target_u", [0.5, 0.5]), ("target_v", [0.5, 0.5]), ("roll_deg", [0.0, 0.0])):
+            if d["camera"][k] == default:
+                del d["camera"][k]
+        return d
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
@@ -176,7 +212,7 @@ class _V:
 
 
 _TOP = ("resolution", "samples", "denoiser", "objects_per_scene", "classes", "distractors", "camera",
-        "placement", "lights", "background", "blur_sigma_px", "seed")
+        "placement", "lights", "background", "blur_sigma_px", "seed", "effects")
 
 
 def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConfig:
@@ -208,8 +244,14 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
     if "distractors" in d:
         kw["distractors"] = v.range_(d["distractors"], "distractors", True, 0, 50)
     if "camera" in d:
-        c = v.mapping(d["camera"], "camera", ("distance", "elevation_deg", "azimuth_deg"))
+        c = v.mapping(d["camera"], "camera", ("distance", "elevation_deg", "azimuth_deg", "target_u", "target_v",
+                                              "roll_deg"))
         ck: dict[str, Any] = {}
+        for k in ("target_u", "target_v"):
+            if k in c:
+                ck[k] = v.range_(c[k], f"camera.{k}", False, 0.0, 1.0)
+        if "roll_deg" in c:
+            ck["roll_deg"] = v.range_(c["roll_deg"], "camera.roll_deg", False, -180.0, 180.0)
         if "distance" in c:
             ck["distance"] = v.range_(c["distance"], "camera.distance", False, 0.05)
         if "elevation_deg" in c:
@@ -230,19 +272,58 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
             lk["color_temp_k"] = v.range_(lt["color_temp_k"], "lights.color_temp_k", False, 1000.0, 40000.0)
         kw["lights"] = LightsConfig(**lk)
     if "background" in d:
-        b = v.mapping(d["background"], "background", ("kind", "ids"))
-        kind = v.choice(b.get("kind", "color"), "background.kind", BACKGROUND_KINDS)
-        ids = v.str_list(b.get("ids", []) or [], "background.ids", False)
-        if kind == "color":
-            for x in ids:
-                if not _HEX.match(x):
-                    raise v.err("background.ids", f"colour background ids must be '#rrggbb', got {x!r}")
-        kw["background"] = BackgroundConfig(kind=kind, ids=ids)
+        kw["background"] = _background(v, d["background"])
+    if "effects" in d:
+        kw["effects"] = _effects(v, d["effects"])
     if "blur_sigma_px" in d:
         kw["blur_sigma_px"] = v.range_(d["blur_sigma_px"], "blur_sigma_px", False, 0.0, 50.0)
     if "seed" in d:
         kw["seed"] = v.number(d["seed"], "seed", True, 0)
     return SceneConfig(**kw)
+
+
+def _background(v: _V, d: Any) -> BackgroundConfig:
+    b = v.mapping(d, "background", ("kind", "ids", "dir"))
+    kind = v.choice(b.get("kind", "color"), "background.kind", BACKGROUND_KINDS)
+    ids = v.str_list(b.get("ids", []) or [], "background.ids", False)
+    if kind == "color":
+        for x in ids:
+            if not _HEX.match(x):
+                raise v.err("background.ids", f"colour background ids must be '#rrggbb', got {x!r}")
+    if (kind == "photo") != ("dir" in b):
+        raise v.err("background.dir", "is required with kind photo (a folder of photos, e.g. from "
+                    "`synthgap plates`)" if kind == "photo" else f"only goes with kind photo, not {kind}")
+    if kind != "photo":
+        return BackgroundConfig(kind=kind, ids=ids)
+    if ids:
+        raise v.err("background.ids", "kind photo takes its photos from dir, not ids")
+    if not isinstance(b["dir"], str) or not b["dir"]:
+        raise v.err("background.dir", f"must be a folder path, got {b['dir']!r}")
+    folder = Path(b["dir"]).expanduser().resolve()
+    if not folder.is_dir():
+        raise v.err("background.dir", f"{folder} is not a folder")
+    if not photo_files(folder):
+        raise v.err("background.dir", f"{folder} holds no {'/'.join(PHOTO_SUFFIXES)} files")
+    return BackgroundConfig(kind=kind, dir=str(folder))
+
+
+def photo_files(folder: str | Path) -> list[Path]:
+    """The background photos of a folder, sorted by name (the order scenes draw from)."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+
+
+def _effects(v: _V, d: Any) -> EffectsConfig:
+    e = v.mapping(d, "effects", ("exposure_ev", "white_balance_k", "noise_sigma", "jpeg_quality"))
+    k: dict[str, Any] = {}
+    if "exposure_ev" in e:
+        k["exposure_ev"] = v.range_(e["exposure_ev"], "effects.exposure_ev", False, -4.0, 4.0)
+    if "white_balance_k" in e:
+        k["white_balance_k"] = v.range_(e["white_balance_k"], "effects.white_balance_k", False, 2000.0, 15000.0)
+    if "noise_sigma" in e:
+        k["noise_sigma"] = v.range_(e["noise_sigma"], "effects.noise_sigma", False, 0.0, 64.0)
+    if "jpeg_quality" in e:
+        k["jpeg_quality"] = v.range_(e["jpeg_quality"], "effects.jpeg_quality", True, 5, 100)
+    return EffectsConfig(**k)
 
 
 def hex_to_rgb(h: str) -> tuple[float, float, float]:

@@ -20,16 +20,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from render import annotate, scene_assets  # noqa: E402
+from render import annotate, postfx, scene_assets  # noqa: E402
 from render.bproc_compat import hard_exit, in_blenderproc_run, patch_blenderproc  # noqa: E402
-from render.config import SceneConfig, hex_to_rgb  # noqa: E402
+from render.config import EffectsConfig, SceneConfig, hex_to_rgb, photo_files  # noqa: E402
 from render.manifest import AssetEntry, Manifest  # noqa: E402
 from render.shards import SceneTask, image_file_name  # noqa: E402
 
 patch_blenderproc(bproc)
 
 _PRIMITIVE_OPS = {"cube": "CUBE", "cylinder": "CYLINDER", "sphere": "SPHERE", "cone": "CONE"}
-_STATE: dict[str, Any] = {"init": False, "denoiser": None}
+_STATE: dict[str, Any] = {"init": False, "denoiser": None, "transparent": False}
 ANNOTATED_PREFIX, DISTRACTOR_PREFIX = "sg_obj_", "sg_distractor_"
 
 
@@ -62,6 +62,10 @@ def _apply_render_settings(cfg: SceneConfig, seed: int) -> None:
     if _STATE["denoiser"] != cfg.denoiser:
         bproc.renderer.set_denoiser(None if cfg.denoiser == "none" else "INTEL")
         _STATE["denoiser"] = cfg.denoiser
+    transparent = cfg.background.kind == "photo"   # objects over a transparent film, the photo goes behind
+    if _STATE["transparent"] != transparent:
+        bproc.renderer.set_output_format(enable_transparency=transparent)
+        _STATE["transparent"] = transparent
     bpy.context.scene.cycles.seed = int(seed) % (2 ** 31)
     # bproc.init() turns on Cycles' persistent data; with it the first render of a process samples
     # differently from later ones (OBJ textures), so a scene's pixels would depend on what the worker
@@ -106,11 +110,19 @@ def setup_background(cfg: SceneConfig, manifest: Manifest, rng: np.random.Genera
         out["background_id"] = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in rgb)
     elif kind == "hdri":
         out.update(scene_assets.set_hdri_background(bproc, _pick_background(cfg, manifest, "hdri", rng), rng))
+    elif kind == "photo":   # lit by the photo's mean colour; the photo itself is composited after the render
+        photos = photo_files(cfg.background.dir)
+        pick = photos[int(rng.integers(len(photos)))]
+        world = postfx.mean_linear_colour(postfx.load_photo(pick, *cfg.resolution))
+        bproc.renderer.set_world_background(list(world), strength=1.0)
+        out.update(background_id=pick.name, background_world_rgb=[round(c, 4) for c in world])
     else:  # floor: neutral world light, textured support plane
         bproc.renderer.set_world_background([0.6, 0.6, 0.6], strength=0.7)
     if need_plane:  # sg_support at z=0: textured (floor) or a random plain colour
         entry = _pick_background(cfg, manifest, "floor_texture", rng) if kind == "floor" else None
-        _, info = scene_assets.make_floor(bproc, entry, rng)
+        plane, info = scene_assets.make_floor(bproc, entry, rng)
+        if kind == "photo":   # the plane shows only the objects' shadows on the photo
+            plane.blender_obj.is_shadow_catcher = True
         out.update(info)
     return out
 
@@ -154,6 +166,33 @@ def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> 
     return out
 
 
+FRAMING_SALT = 0xF4A3
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector a to unit vector b (Rodrigues; a and b not opposite)."""
+    v, c = np.cross(a, b), float(np.dot(a, b))
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def framed_rotation(rot0: np.ndarray, cfg: SceneConfig, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Turn a camera aimed at the objects' centre so that centre lands at image point (u, v) (fractions of the
+    frame, drawn from camera.target_u / target_v), rolled by camera.roll_deg: R = R0 Rz(roll) Q^T, where Q takes
+    the optical axis (0, 0, -1) to the ray through (u, v) in camera coordinates (x right, y up, looking down -z),
+    so R maps that ray onto the direction R0 aimed at."""
+    rng = np.random.default_rng([int(seed) % (2 ** 63), FRAMING_SALT])
+    u, v = float(rng.uniform(*cfg.camera.target_u)), float(rng.uniform(*cfg.camera.target_v))
+    roll = float(rng.uniform(*cfg.camera.roll_deg))
+    K = np.asarray(bproc.camera.get_intrinsics_as_K_matrix(), dtype=float)
+    w, h = cfg.resolution
+    ray = np.array([(u * w - K[0, 2]) / K[0, 0], -(v * h - K[1, 2]) / K[1, 1], -1.0])
+    q = rotation_between(np.array([0.0, 0.0, -1.0]), ray / np.linalg.norm(ray))
+    r = math.radians(roll)
+    rz = np.array([[math.cos(r), -math.sin(r), 0.0], [math.sin(r), math.cos(r), 0.0], [0.0, 0.0, 1.0]])
+    return rot0 @ rz @ q.T, {"camera_target_uv": [round(u, 4), round(v, 4)], "camera_roll_deg": round(roll, 3)}
+
+
 def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[Placed], dict[str, Any]]:
     """clean_up + background + objects + lights + camera for one scene; returns the objects and the
     sampled values (image sidecar)."""
@@ -192,6 +231,9 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
     e, a = math.radians(el), math.radians(az)
     cam = poi + dist * np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
     rot = bproc.camera.rotation_from_forward_vec(poi - cam)
+    framing = {}
+    if cfg.camera.framed:   # its own generator: configs without framing keep every other draw
+        rot, framing = framed_rotation(np.asarray(rot), cfg, seed)
     bproc.camera.add_camera_pose(bproc.math.build_transformation_mat(cam, rot))
 
     # lights: point lights on the upper hemisphere around the objects
@@ -217,17 +259,40 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
                     "n_objects": n_obj, "n_distractors": n_dis, "lights": lights,
                     "blur_sigma_px": float(rng.uniform(*cfg.blur_sigma_px)), "placement": placement,
                     "asset_ids": sorted({p.entry.id for p in placed} |
-                                        ({sampled["background_id"]} if cfg.background.kind != "color" else set()))})
+                                        ({sampled["background_id"]} if cfg.background.kind in ("hdri", "floor")
+                                         else set()))})
+    sampled.update(framing)
+    if cfg.effects != EffectsConfig():   # drawn last: configs without effects keep their scenes
+        sampled["effects"] = postfx.sample_effects(cfg.effects, rng)
     return placed, sampled
 
 
-def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+def _write_jpeg(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(rgb).save(tmp, format="JPEG", quality=95)
+    Image.fromarray(rgb).save(tmp, format="JPEG", quality=int(quality))
     os.replace(tmp, path)
+
+
+def _finish_image(colors: np.ndarray, cfg: SceneConfig, sampled: dict[str, Any], seed: int) -> np.ndarray:
+    """The render's colours -> the image: photo behind (kind photo), blur, camera effects (render/postfx.py)."""
+    if cfg.background.kind == "photo":
+        h, w = colors.shape[:2]
+        photo = postfx.load_photo(Path(cfg.background.dir) / sampled["background_id"], w, h)
+        rgb = postfx.composite(colors.astype(np.uint8), photo)
+    else:
+        rgb = colors[..., :3].astype(np.uint8)
+    sigma = sampled["blur_sigma_px"]
+    if sigma > 0:
+        import cv2
+
+        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+    fx = sampled.get("effects")
+    if fx:
+        rgb = postfx.apply_effects(rgb, fx["exposure_ev"], fx["white_balance_k"], fx["noise_sigma"], seed)
+    return rgb
 
 
 def render_scene(task: SceneTask, manifest: Manifest, out_dir: str | Path) -> dict[str, Any]:
@@ -238,7 +303,7 @@ def render_scene(task: SceneTask, manifest: Manifest, out_dir: str | Path) -> di
     _apply_render_settings(cfg, task.scene_seed)
     placed, sampled = build_scene(cfg, manifest, task.scene_seed)
     data = bproc.renderer.render()
-    rgb = np.asarray(data["colors"][0])[..., :3].astype(np.uint8)
+    rgb = _finish_image(np.asarray(data["colors"][0]), cfg, sampled, task.scene_seed)
     distance = np.asarray(data["distance"][0], dtype=np.float64)
     if distance.ndim == 3:
         distance = distance[..., 0]
@@ -246,11 +311,6 @@ def render_scene(task: SceneTask, manifest: Manifest, out_dir: str | Path) -> di
     if seg.ndim == 3:
         seg = seg[..., 0]
     idx_by_name = {a["name"]: int(a["idx"]) for a in data["instance_attribute_maps"][0]}
-    sigma = sampled["blur_sigma_px"]
-    if sigma > 0:
-        import cv2
-
-        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
     masks = {p.name: (seg == idx_by_name[p.name]) if p.name in idx_by_name else np.zeros(seg.shape, bool)
              for p in placed}
     all_objects = np.zeros(seg.shape, bool)
@@ -266,7 +326,7 @@ def render_scene(task: SceneTask, manifest: Manifest, out_dir: str | Path) -> di
                      "area": float(m.sum()), "iscrowd": 0, "segmentation": annotate.rle_encode(m),
                      "sidecar": {**stats, "asset_id": p.entry.id, "class": p.entry.cls, "object": p.name}})
     file_name = image_file_name(task.image_id)
-    _write_jpeg(Path(out_dir) / file_name, rgb)
+    _write_jpeg(Path(out_dir) / file_name, rgb, sampled.get("effects", {}).get("jpeg_quality", 95))
     h, w = rgb.shape[:2]
     image_side = {"camera_distance": sampled.pop("camera_distance"),
                   "camera_elevation_deg": sampled.pop("camera_elevation_deg"),

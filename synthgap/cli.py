@@ -14,6 +14,7 @@ COMMANDS = {
     "benchmark": ("benchmark.cli", "main", "train detectors on dataset variants, score on real data, report"),
     "export": ("benchmark.cli", "export_main", "export a dataset dir to Ultralytics' YOLO layout (data.yaml)"),
     "split": ("core.split", "main", "split.json (exposed / test) from a COCO file by a reproducible rule"),
+    "plates": ("render.plates", "main", "background plates for photo backgrounds from the real exposed photos"),
     "run": ("synthgap.options", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
     "demo": ("synthgap.demo", "demo_main", "offline end-to-end demo on embedded defaults"),
 }

@@ -50,12 +50,16 @@ def _intro(opts: RunOptions, fit: dict, context: dict) -> list[str]:
 def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict, opts: RunOptions) -> list[str]:
     md = ["", "## Distance to the target's exposed images (Bhattacharyya D_B, lower is closer)", "",
           f"Mean D_B is the mean over the aligned metadata ({', '.join(metas)}), as in the benchmark report.", "",
-          "| set | images | boxes | " + " | ".join(f"D_B {m}" for m in metas) + " | mean D_B |",
-          "|---" * (len(metas) + 4) + "|"]
+          "KID: how far the set's *images* look from the exposed photos (ImageNet MobileNetV2 features, ± its "
+          "bootstrap standard error; 0 = alike; align/realism.py).", "",
+          "| set | images | boxes | " + " | ".join(f"D_B {m}" for m in metas) + " | mean D_B | KID |",
+          "|---" * (len(metas) + 5) + "|"]
     for v in sets:
         d = dist[v]
+        k = d.get("realism") or {}
+        kid = f"{k['kid']:.3f} ± {k['se']:.3f}" if k.get("se") is not None else "–"
         md.append(f"| {v} | {d['images']} | {d['boxes']} | " + " | ".join(fmt_num(d["db"].get(m)) for m in metas)
-                  + f" | {fmt_num(d['mean_db'])} |")
+                  + f" | {fmt_num(d['mean_db'])} | {kid} |")
     md.append("")
     b = dist.get("baseline", {}).get("mean_db")
     for method, plan in plans.items():
@@ -153,6 +157,23 @@ def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tupl
     return figs
 
 
+def _sheets(opts: RunOptions, sets: list[str], n: int = 12) -> list[tuple[str, str, bytes]]:
+    """One contact sheet per set: n of its images (evenly spaced) above n exposed photos, to judge realism."""
+    from core.coco import load_coco, load_split
+    from render.plates import sheet_png
+    real = load_coco(opts.real_json, opts.images)
+    by_id = {int(im["id"]): im for im in real.images}
+    photos = [real.image_path(by_id[i]) for i in load_split(opts.split, real).exposed[:n]]
+    out = []
+    for v in sets:
+        cs = load_coco(opts.out / "sets" / v)
+        step = max(1, len(cs.images) // n)
+        renders = [cs.image_path(im) for im in cs.images[::step][:n]]
+        out.append((f"sheet_{v}.png", f"{v}: renders (top) and exposed photos (bottom)",
+                    sheet_png(renders + photos, cols=max(len(renders), len(photos), 1))))
+    return out
+
+
 def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     """RUN/report.md + RUN/report.html (+ RUN/report_files/). -> the .md path."""
     import yaml
@@ -167,7 +188,7 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     metas = list(fit.get("metadata", []))
     md = _intro(opts, fit, context) + _distance_section(dist, sets, metas, plans, opts) + _plan_section(plans, opts)
     md += _hidden_section(plans, context)
-    figs = _hist_figs(opts, sets, metas)
+    figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)
     if (out / "benchmark" / "results").is_dir() and any((out / "benchmark" / "results").glob("*.json")):
         data = load_run(out / "benchmark")
         summ = summarize(data)

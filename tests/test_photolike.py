@@ -1,0 +1,160 @@
+"""Photo-like scenes without Blender: the photo-background and effects keys, the compositor and effects
+(render/postfx.py), background plates from the exposed photos (render/plates.py)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import UserError
+from render.config import EffectsConfig, SceneConfig
+from render import postfx
+from render.plates import largest_free_rect, make_plates, plate_boxes
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _err(d):
+    with pytest.raises(UserError) as e:
+        SceneConfig.from_mapping(d, "cfg.yaml")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("cfg.yaml: key ")
+    return msg
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    d = tmp_path / "plates"
+    d.mkdir()
+    for k, c in enumerate([(200, 30, 30), (30, 200, 30)]):
+        Image.new("RGB", (40, 30), c).save(d / f"p{k}.jpg")
+    return d
+
+
+def test_old_configs_keep_their_names():
+    # names fixed before `effects` and `background.dir` existed: those keys are written only when used
+    assert SceneConfig().name == "cfg-b78fddd690"
+    assert SceneConfig.from_mapping({"background": {"kind": "hdri", "ids": ["a"]},
+                                     "blur_sigma_px": [1, 2]}).name == "cfg-8f41b59e87"
+    assert "effects" not in SceneConfig().to_mapping() and "dir" not in SceneConfig().to_mapping()["background"]
+
+
+def test_photo_and_effects_keys_roundtrip(photo_dir, monkeypatch):
+    monkeypatch.chdir(photo_dir.parent)
+    c = SceneConfig.from_mapping({"background": {"kind": "photo", "dir": "plates"},
+                                  "effects": {"noise_sigma": [1, 3], "jpeg_quality": [60, 90]}}, "x")
+    assert c.background.dir == str(photo_dir.resolve())          # stored absolute
+    assert c.effects == EffectsConfig(noise_sigma=(1.0, 3.0), jpeg_quality=(60, 90))
+    assert SceneConfig.from_mapping(c.to_mapping(), "y") == c
+    assert c.name != SceneConfig.from_mapping({"background": {"kind": "photo", "dir": "plates"}}).name
+
+
+@pytest.mark.parametrize("bad, key, words", [
+    ({"background": {"kind": "photo"}}, "background.dir", "required with kind photo"),
+    ({"background": {"kind": "hdri", "dir": "x"}}, "background.dir", "only goes with kind photo"),
+    ({"background": {"kind": "photo", "dir": "/no/such/folder"}}, "background.dir", "is not a folder"),
+    ({"background": {"kind": "photo", "dir": 3}}, "background.dir", "folder path"),
+    ({"effects": {"noise": [0, 1]}}, "effects.noise", "unknown key"),
+    ({"effects": {"jpeg_quality": [50, 101]}}, "effects.jpeg_quality", "<= 100"),
+    ({"effects": {"jpeg_quality": [2, 50]}}, "effects.jpeg_quality", ">= 5"),
+    ({"effects": {"exposure_ev": [1, -1]}}, "effects.exposure_ev", "empty range"),
+    ({"effects": {"white_balance_k": [500, 6500]}}, "effects.white_balance_k", ">= 2000"),
+    ({"effects": {"noise_sigma": [0, "x"]}}, "effects.noise_sigma", "number"),
+])
+def test_bad_photo_and_effects_keys(bad, key, words):
+    msg = _err(bad)
+    assert f"key '{key}'" in msg and words in msg, msg
+
+
+def test_photo_dir_without_images(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    assert "holds no .jpg/.jpeg/.png" in _err({"background": {"kind": "photo", "dir": str(tmp_path)}})
+
+
+def test_composite_keeps_objects_and_shows_photo_elsewhere():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[5:15, 10:20] = (10, 200, 30, 255)           # an opaque object
+    rgba[20:25, 0:40, 3] = 128                        # a half-dark shadow (black, alpha 0.5)
+    out = postfx.composite(rgba, photo)
+    assert (out[5:15, 10:20] == (10, 200, 30)).all()          # object pixels untouched
+    assert (out[:5] == photo[:5]).all()                       # alpha 0: the photo exactly
+    shadow = out[20:25].astype(int)
+    assert np.abs(shadow - photo[20:25].astype(int) * (1 - 128 / 255)).max() <= 1
+    with pytest.raises(ValueError):
+        postfx.composite(rgba, photo[:10])
+
+
+def test_effects_are_deterministic_and_off_by_default():
+    img = np.full((20, 20, 3), 128, np.uint8)
+    assert postfx.apply_effects(img) is img
+    a = postfx.apply_effects(img, noise_sigma=5.0, seed=7)
+    assert np.array_equal(a, postfx.apply_effects(img, noise_sigma=5.0, seed=7))
+    assert not np.array_equal(a, postfx.apply_effects(img, noise_sigma=5.0, seed=8))
+    assert 3.0 < float(a.astype(float).std()) < 7.0
+    assert postfx.apply_effects(img, exposure_ev=1.0).mean() > img.mean() + 30      # one stop brighter
+    warm, cool = postfx.apply_effects(img, white_balance_k=9000.0), postfx.apply_effects(img, white_balance_k=3500.0)
+    assert warm[..., 0].mean() > warm[..., 2].mean() and cool[..., 2].mean() > cool[..., 0].mean()
+
+
+def test_free_rectangles_avoid_every_box():
+    blocked = np.zeros((10, 10), bool)
+    blocked[:, 4:6] = True
+    assert largest_free_rect(blocked, 1.0, 1) == (0, 0, 4, 4)     # top-most, then left-most
+    blocked[:, :4] = True
+    assert largest_free_rect(blocked, 1.0, 1) == (6, 0, 4, 4)
+    assert largest_free_rect(blocked, 1.0, 5) is None
+    boxes = [[100, 50, 80, 200], [10, 10, 20, 20]]
+    crops = plate_boxes(400, 300, boxes, (40, 30), margin=0.1, per_image=3, min_frac=0.1)
+    assert crops
+    for x, y, w, h in crops:
+        assert abs(w / h - 4 / 3) < 0.2
+        for bx, by, bw, bh in boxes:
+            g = 0.1 * max(bw, bh)
+            assert x + w <= bx - g or x >= bx + bw + g or y + h <= by - g or y >= by + bh + g
+
+
+def test_plates_from_exposed_only_never_hold_a_box(tmp_path):
+    imgs = tmp_path / "images"
+    imgs.mkdir()
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "bottle"}, {"id": 2, "name": "cup"}]}
+    for i in range(1, 5):
+        Image.new("RGB", (200, 160), (i * 40, 90, 90)).save(imgs / f"im{i}.jpg")
+        coco["images"].append({"id": i, "file_name": f"im{i}.jpg", "width": 200, "height": 160})
+        coco["annotations"] += [{"id": 2 * i, "image_id": i, "category_id": 1, "bbox": [20, 20, 40, 100]},
+                                {"id": 2 * i + 1, "image_id": i, "category_id": 2, "bbox": [150, 100, 30, 30]}]
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    (tmp_path / "split.json").write_text(json.dumps({"exposed": [1, 2], "test": [3, 4]}))
+    (imgs / "im3.jpg").write_bytes(b"not an image")     # a test image is never opened
+    rec = make_plates(str(tmp_path / "c.json"), str(imgs), str(tmp_path / "split.json"), str(tmp_path / "pl"),
+                      (40, 30), per_image=2, min_frac=0.2)
+    assert {p["source"] for p in rec["plates"]} <= {"im1.jpg", "im2.jpg"} and rec["rule"]["split"] == "exposed"
+    for p in rec["plates"]:
+        x, y, w, h = p["crop_xywh"]
+        for bx, by, bw, bh in ([20, 20, 40, 100], [150, 100, 30, 30]):
+            g = 0.1 * max(bw, bh)
+            assert x + w <= bx - g or x >= bx + bw + g or y + h <= by - g or y >= by + bh + g
+        assert Image.open(tmp_path / "pl" / p["file"]).size == (40, 30)
+    assert (tmp_path / "pl" / "plates.jpg").exists() and (tmp_path / "pl" / "plates.json").exists()
+    with pytest.raises(UserError, match="not empty"):
+        make_plates(str(tmp_path / "c.json"), str(imgs), str(tmp_path / "split.json"), str(tmp_path / "pl"), (40, 30))
+
+
+def test_plates_cli_errors_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "synthgap", "plates", str(tmp_path / "none.json"), "--images",
+                        str(tmp_path), "--split", str(tmp_path / "s.json"), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "s.json: split file not found" in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_framing_keys_validated_and_old_names_kept():
+    c = SceneConfig.from_mapping({"camera": {"target_u": [0.1, 0.9], "roll_deg": [-20, 20]}}, "x")
+    assert c.camera.framed and SceneConfig.from_mapping(c.to_mapping(), "y") == c
+    assert "target_u" not in SceneConfig().to_mapping()["camera"] and not SceneConfig().camera.framed
+    assert "camera.target_v" in _err({"camera": {"target_v": [0.5, 1.2]}})
+    assert "camera.roll_deg" in _err({"camera": {"roll_deg": [-200, 0]}})

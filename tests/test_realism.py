@@ -1,0 +1,53 @@
+"""Realism distance (align/realism.py) and the one feature extractor (align/features.py)."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from align.realism import fid, kid, mmd2_unbiased
+
+
+def test_kid_is_unbiased_near_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (60, 16)), rng.normal(0, 1, (80, 16))
+    same = kid(a, b, B=50)
+    assert abs(same["kid"]) < 3 * same["se"] and same["n_real"] == 60 and same["n_synth"] == 80
+    shifted = kid(a, b + 1.0, B=50)
+    assert shifted["kid"] > 5 * shifted["se"] > 0
+    assert kid(a, b + 2.0, B=10)["kid"] > shifted["kid"]
+    with pytest.raises(ValueError):
+        mmd2_unbiased(a[:1], b)
+
+
+def test_fid_zero_for_identical_sets_and_positive_for_a_shift():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 1, (200, 4))
+    assert abs(fid(a, a)) < 1e-6
+    assert fid(a, a + 1.0) == pytest.approx(4.0, rel=0.05)       # squared mean shift of 1 per dimension
+
+
+def test_features_cached_and_realism_between_coco_sets(tmp_path, monkeypatch):
+    from align.features import extract
+    from align.realism import realism
+    from core.coco import load_coco
+    monkeypatch.setenv("SYNTHGAP_CACHE", str(tmp_path / "cache"))
+    sets = {}
+    for name, colour in (("red", (200, 40, 40)), ("blue", (40, 40, 200))):
+        d = tmp_path / name
+        d.mkdir()
+        rng = np.random.default_rng(len(name))
+        images = []
+        for i in range(4):
+            px = np.clip(np.array(colour) + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(px).save(d / f"{i}.png")
+            images.append({"id": i + 1, "file_name": f"{i}.png", "width": 32, "height": 32})
+        (d / "coco_annotations.json").write_text(json.dumps({"images": images, "annotations": [],
+                                                             "categories": [{"id": 1, "name": "bottle"}]}))
+        sets[name] = load_coco(d)
+    f1 = extract([tmp_path / "red" / "0.png", tmp_path / "red" / "1.png"])
+    assert f1.shape == (2, 1280) and list((tmp_path / "cache" / "features").glob("*.npy"))
+    assert np.array_equal(f1, extract([tmp_path / "red" / "0.png", tmp_path / "red" / "1.png"]))
+    near = realism(sets["red"], [1, 2], sets["red"], [3, 4], B=20)
+    far = realism(sets["red"], None, sets["blue"], None, B=20)
+    assert far["kid"] > near["kid"] and far["extractor"] == "mobilenet_v2-imagenet"
