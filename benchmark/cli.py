@@ -62,7 +62,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--patience", type=int, default=20, help="early stopping on the real exposed split")
     r.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
     r.add_argument("--device", default=None, help="cpu, 0, cuda... (default: GPU when present)")
-    r.add_argument("--metadata", default=None, help="comma list of metadata for D_B (default: the usual set)")
+    r.add_argument("--metadata", default=None, help="comma list of metadata for the D_B table (default: the usual "
+                   "set)")
+    r.add_argument("--mean-metadata", default=None, help="comma list the mean D_B averages, in the table and the "
+                   "correlations (default: the aligned metadata, area_frac,cy, as `align fit`)")
     r.add_argument("--yolo-model", default="yolov8n.yaml", help="Ultralytics model yaml (never a .pt)")
     r.add_argument("--no-real-baseline", action="store_true",
                    help="do not add the baseline trained on the real exposed images")
@@ -94,7 +97,8 @@ def main(argv: list[str]) -> int:
                        regimes=[x.strip() for x in args.regimes.split(",") if x.strip()],
                        yolo_weights=args.yolo_weights, mixed_share=args.mixed_share,
                        finetune_epochs=args.finetune_epochs,
-                       metadata=(args.metadata.split(",") if args.metadata else list(DEFAULT_METADATA)))
+                       metadata=(args.metadata.split(",") if args.metadata else list(DEFAULT_METADATA)),
+                       mean_metadata=(args.mean_metadata.split(",") if args.mean_metadata else None))
         paths = run_matrix(spec)
         print(f"benchmark: {len(paths)} results in {Path(args.out) / 'results'}")
         if not args.no_report:

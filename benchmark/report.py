@@ -41,6 +41,13 @@ def group_of(record: dict) -> str:
     return "alone" if regime in ("synthetic", "real") else regime
 
 
+def mean_metadata(run: dict) -> list[str]:
+    """The one definition of "mean D_B" (every report): the mean over the *aligned* metadata - the run's
+    `mean_metadata` (the fit's, in `synthgap run`), else align's default fit metadata (area_frac, cy)."""
+    from align.gmm import DEFAULT_METADATA
+    return list(run.get("mean_metadata") or DEFAULT_METADATA)
+
+
 def summarize(data: dict) -> dict:
     """The one summary of a benchmark's cells (the run report uses it too): variant -> {"db": {...}, "mean_db",
     "groups": {group -> {detector -> {"map": (m, sd), "ap50": (m, sd), "n": seeds, "init", "cells": [names]}}},
@@ -53,10 +60,11 @@ def summarize(data: dict) -> dict:
         d["map"].append(r["test"]["map"])
         d["ap50"].append(r["test"]["ap50"])
         d["cells"].append(Path(r["predictions"]).stem if r.get("predictions") else None)
+    over = mean_metadata(data.get("run", {}))
     for name, v in out.items():
         db = (data["meta"].get(name) or {}).get("db") or {}
         v["db"] = db
-        finite = [x for x in db.values() if x is not None and math.isfinite(x)]
+        finite = [db[m] for m in over if db.get(m) is not None and math.isfinite(db[m])]
         v["mean_db"] = sum(finite) / len(finite) if finite else None
         for g in v["groups"].values():
             for d in g.values():
@@ -222,11 +230,11 @@ def cell_text(d: dict | None, key: str, ci: dict | None = None, nd: int = 3) -> 
 
 
 def results_table(summary: dict, order: list[str], metadata: list[str], detectors: list[str],
-                  iv=None) -> list[str]:
+                  iv=None, over: list[str] | None = None) -> list[str]:
     """Variant x (D_B per metadata, mean D_B, then per column group and detector mAP and AP50: mean ± sample sd
     over seeds and, with intervals `iv`, the 95 % bootstrap interval over the test images)."""
     groups = groups_of(summary)
-    head = ["variant"] + [f"D_B {m}" for m in metadata] + ["mean D_B"]
+    head = ["variant"] + [f"D_B {m}" for m in metadata] + ["mean D_B*"]
     head += [f"{det} {k} ({g})" for g in groups for det in detectors for k in ("mAP", "AP50")]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in order:
@@ -239,7 +247,9 @@ def results_table(summary: dict, order: list[str], metadata: list[str], detector
                 row += [cell_text(d, "map", ci), cell_text(d, "ap50", ci)]
         md.append("| " + " | ".join(row) + " |")
     inits = sorted({f"{det}: {d['init']}" for v in summary.values() for det, d in v["det"].items()})
-    return md + ["", "Start weights (trained alone): " + ", ".join(inits) + "."]
+    return md + ["", f"\\* mean D_B: the mean over the aligned metadata ({', '.join(over or mean_metadata({}))}), "
+                 "the same definition in every report.", "",
+                 "Start weights (trained alone): " + ", ".join(inits) + "."]
 
 
 def paired_section(pairs: list[dict]) -> list[str]:
@@ -338,7 +348,7 @@ def write_report(run_dir: str | Path, samples: int = 3, B: int = 300) -> Path:
     figs: list[tuple[str, str, bytes]] = []   # (file name, caption, png)
     iv = Intervals(run_dir, run, B)
     md = _intro(run_dir, run, len(iv.gt["images"]))
-    md += results_table(summary, order, metadata, detectors, iv)
+    md += results_table(summary, order, metadata, detectors, iv, mean_metadata(run))
     md += paired_section(comparisons(summary, iv))
     iv.save()
     md += _corr_section(correlations(summary, metadata, detectors))

@@ -52,6 +52,7 @@ class RunSpec:
     yolo_weights: str | None = None        # a local Ultralytics checkpoint to start YOLO from
     mixed_share: float = 0.5               # regime mixed: share of real photos per epoch
     finetune_epochs: int | None = None     # regime finetune: epochs (default: epochs)
+    mean_metadata: list[str] | None = None  # what "mean D_B" averages (default: align's fit metadata)
 
 
 def cell_name(variant: str, detector: str, seed: int, regime: str = "synthetic") -> str:

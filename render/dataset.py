@@ -128,6 +128,28 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
         for c in cfg.classes:
             if not manifest.meshes([c]):
                 raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
+    _check_asset_files(entries, manifest)
+
+
+def _check_asset_files(entries: list[tuple[SceneConfig, int]], manifest) -> None:
+    """Every file a scene may draw (the classes' meshes, distractors from the other classes, the background
+    assets) exists, before any Blender starts: one line naming the asset, its file and the fix."""
+    kinds = {"hdri": "hdri", "floor": "floor_texture"}
+    need: dict[str, Any] = {}
+    for cfg, _ in entries:
+        classes = list(cfg.classes) + ([c for c in manifest.class_names() if c not in cfg.classes]
+                                       if cfg.distractors[1] > 0 else [])
+        for e in manifest.meshes(classes):
+            need[e.id] = e
+        if cfg.background.kind in kinds:
+            for e in manifest.backgrounds(kinds[cfg.background.kind]):
+                if not cfg.background.ids or e.id in cfg.background.ids:
+                    need[e.id] = e
+    for e in need.values():
+        path = e.resolved_path()
+        if path is not None and not path.exists():
+            raise UserError(f"{manifest.path}: asset {e.id!r}: file {path} not found (run `make setup` / "
+                            "scripts/setup.sh to fill the asset cache, or remove the entry)")
 
 
 def default_shard_size(total: int, workers: int, backend: str = "local") -> int:
@@ -181,6 +203,7 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
     job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers, backend=backend)
     prepare_job_dir(out, job)
     shards = job.shards(out)
+    _drop_damaged(out, shards)
     if (out / "DONE").exists() and len(done_shards(out, shards)) == len(shards):
         return out
     remove_done_marker(out)
@@ -200,6 +223,23 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
                                    f"retries, the rest is rendered; rerun the same command to retry them. {lines}")
     merge(out, job, manifest)
     return out
+
+
+def _drop_damaged(out: Path, shards: list[ShardSpec]) -> None:
+    """A reused dir is verified: shards whose images went missing or were damaged are rendered again (scenes
+    are deterministic, so the result is the same bytes)."""
+    from render.shards import damaged_shards
+    bad = damaged_shards(out, shards)
+    if bad:
+        first = next(iter(bad.values()))
+        logging.getLogger("synthgap.render").warning(
+            "%s: %d finished shard(s) have a missing or damaged image (first: %s); rendering them again",
+            out, len(bad), first)
+        print(f"{out}: {len(bad)} finished shard(s) have a missing or damaged image (first: {first}); "
+              "rendering them again", flush=True)
+        for s in shards:
+            if s.shard_id in bad:
+                s.result_path.unlink()
 
 
 def _log_tail(log: Path) -> str:

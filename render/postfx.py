@@ -91,3 +91,17 @@ def sample_effects(effects, rng: np.random.Generator) -> dict:
             "white_balance_k": round(float(rng.uniform(*effects.white_balance_k)), 1),
             "noise_sigma": round(float(rng.uniform(*effects.noise_sigma)), 3),
             "jpeg_quality": int(rng.integers(int(effects.jpeg_quality[0]), int(effects.jpeg_quality[1]) + 1))}
+
+
+# The photo-like look of `synthgap run`'s aligned-photo set and of the bottles realism ladder (one definition).
+PHOTO_LIKE_EFFECTS = {"exposure_ev": [-0.5, 0.5], "white_balance_k": [4000, 8000], "noise_sigma": [2, 6],
+                      "jpeg_quality": [60, 95]}
+
+
+def photo_like(config: dict, plates: str | Path, effects: bool = True) -> dict:
+    """A SceneConfig mapping made photo-like: the plates of `plates` behind the objects, OIDN denoising, and
+    (effects) the camera effects above. Geometry, objects and lights are left as they are."""
+    out = {**config, "background": {"kind": "photo", "dir": str(plates)}, "denoiser": "fast"}
+    if effects:
+        out["effects"] = {k: list(v) for k, v in PHOTO_LIKE_EFFECTS.items()}
+    return out

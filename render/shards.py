@@ -170,6 +170,29 @@ def done_shards(out_dir: Path, shards: list[ShardSpec]) -> set[int]:
     return {s.shard_id for s in shards if s.result_path.exists()}
 
 
+def damaged_shards(out_dir: Path, shards: list[ShardSpec]) -> dict[int, str]:
+    """Finished shards (result file present) with an image missing, unreadable or not the size its record says:
+    shard id -> the first such file. Only image headers are read."""
+    from PIL import Image
+
+    from core.io import read_json
+    bad: dict[int, str] = {}
+    for s in shards:
+        if not s.result_path.exists():
+            continue
+        for scene in read_json(s.result_path, "shard result").get("scenes", []):
+            im = scene["image"]
+            try:
+                with Image.open(out_dir / im["file_name"]) as f:
+                    ok = f.size == (im["width"], im["height"])
+            except OSError:
+                ok = False
+            if not ok:
+                bad[s.shard_id] = im["file_name"]
+                break
+    return bad
+
+
 def remove_done_marker(out_dir: Path) -> None:
     try:
         os.unlink(out_dir / "DONE")

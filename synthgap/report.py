@@ -115,7 +115,7 @@ def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str])
     """The benchmark's own table (same summary, intervals and pairs as its report, read from its cache) and the
     Spearman correlation of mean D_B with mAP, with a permutation p-value."""
     from benchmark.intervals import Intervals, comparisons
-    from benchmark.report import BASELINE, detector_order, paired_section, results_table
+    from benchmark.report import BASELINE, detector_order, mean_metadata, paired_section, results_table
     from core.stats import spearman_perm
     dets = detector_order(d for v in summ.values() for g in v["groups"].values() for d in g)
     order = [v for v in [*sets, BASELINE, *sorted(set(summ) - set(sets) - {BASELINE})] if v in summ]
@@ -123,7 +123,7 @@ def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str])
     md = ["", "## Detectors trained on each set, scored on the target's test images", "",
           "Mean ± sample standard deviation over seeds, then the 95 % bootstrap interval over the test images; "
           "column groups as in the benchmark report (alone, finetune, mixed).", ""]
-    md += results_table(summ, order, [], dets, iv) + paired_section(comparisons(summ, iv))
+    md += results_table(summ, order, [], dets, iv, mean_metadata(data["run"])) + paired_section(comparisons(summ, iv))
     iv.save()
     for d in dets:
         pts = [(summ[v]["mean_db"], summ[v]["det"][d]["map"][0]) for v in sets

@@ -152,15 +152,49 @@ def stage_select(opts: RunOptions, fit, real_t) -> dict[str, Path]:
     return plans
 
 
+def plan_key(plan_path: Path) -> str:
+    """What a plan renders (its total and each entry's config and count; not the selector's notes)."""
+    import json
+    plan = load_yaml(plan_path, "plan")
+    return json.dumps([plan.get("total"), [(e["config"], e["count"]) for e in plan["entries"]]], sort_keys=True)
+
+
+def link_set(src: Path, dst: Path) -> None:
+    """dst as a copy of the finished set src made of hard links (a plain copy across file systems), DONE last."""
+    import os
+    import shutil
+
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, copy_function=link, ignore=shutil.ignore_patterns("DONE"))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    link(src / "DONE", dst / "DONE")
+
+
 def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], render) -> None:
     """4. the aligned set of each selector and the comparison sets."""
     sets = opts.out / "sets"
     names = set_names(opts)
     if _stage(f"4/5 render the sets ({opts.total} images each): {', '.join(names)}",
               all((sets / v / "DONE").exists() for v in names)):
+        rendered: dict[str, str] = {}                  # plan content -> the set rendered from it
         for method, (variant, _) in selector_sets(opts).items():
-            log(f"{variant}: rendering {plans[method].name} (selector {method})")
-            render(plans[method], None, sets / variant, opts.seed * 1000 + 1)
+            key = plan_key(plans[method])
+            if key in rendered:
+                if not (sets / variant / "DONE").exists():
+                    log(f"{variant}: plan {plans[method].name} (selector {method}) equals {rendered[key]}'s: "
+                        "linked, not rendered again")
+                    link_set(sets / rendered[key], sets / variant)
+            else:
+                log(f"{variant}: rendering {plans[method].name} (selector {method})")
+                render(plans[method], None, sets / variant, opts.seed * 1000 + 1)
+            rendered.setdefault(key, variant)
         build_comparison_sets(VariantContext(opts, grid_mapping, sets, render), log)
 
 
@@ -216,7 +250,7 @@ def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:
                        seeds=list(opts.seeds), imgsz=opts.imgsz, category=opts.category,
                        real_baseline=opts.real_baseline, metadata=list(fit.metadata), regimes=list(opts.regimes),
                        init=opts.init, yolo_weights=opts.yolo_weights, mixed_share=opts.mixed_share,
-                       finetune_epochs=opts.finetune_epochs))
+                       finetune_epochs=opts.finetune_epochs, mean_metadata=list(fit.metadata)))
     write_report(opts.out / "benchmark", B=opts.bootstrap)
 
 

@@ -11,7 +11,10 @@ Built-ins (the thesis' comparison sets, with the same image budget as the aligne
 - baseline: random sampling over the grid's whole ranges (every gridded range becomes the union of its grid
   values, other gridded values take the first one), floating placement, no control of object size;
 - on-surface: the baseline with surface placement (same seed);
-- filtered: the baseline minus every image that shows an object under `min_px` (longer bbox side).
+- filtered: the baseline minus every image that shows an object under `min_px` (longer bbox side);
+- aligned-photo: the first selector's plan (plan.yaml with the component selector) rendered photo-like (render.postfx.photo_like):
+  background plates cut from the exposed photos (render.plates, RUN/plates/; never a test photo), OIDN
+  denoising, camera effects - the same geometry as `aligned`, so the two isolate what realism is worth.
 """
 from __future__ import annotations
 
@@ -96,10 +99,34 @@ class Filtered:
         filter_small_objects(ctx.sets / "baseline", out, min_px=ctx.opts.min_px)
 
 
+class AlignedPhoto:
+    description = ("the aligned plan rendered photo-like: plates cut from the exposed photos behind the objects, "
+                   "denoised, camera effects")
+    needs: tuple[str, ...] = ()
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        import yaml
+
+        from core.io import load_yaml
+        from render.plates import make_plates
+        from render.postfx import photo_like
+        run_dir, o = ctx.sets.parent, ctx.opts
+        plan = load_yaml(run_dir / next(iter(selector_sets(o).values()))[1], "plan")   # the first selector's
+        plates = run_dir / "plates"
+        if not (plates / "plates.json").exists():
+            size = tuple(plan["entries"][0]["config"].get("resolution", [320, 240]))
+            make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), size, force=True)
+        plan["entries"] = [{**e, "config": photo_like(e["config"], plates.resolve())} for e in plan["entries"]]
+        path = run_dir / "plan-photo.yaml"
+        atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
+        ctx.render(path, None, out, o.seed * 1000 + 1)
+
+
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
 VARIANTS.register("baseline", Baseline)
 VARIANTS.register("filtered", Filtered)
 VARIANTS.register("on-surface", OnSurface)
+VARIANTS.register("aligned-photo", AlignedPhoto)
 
 
 def comparison_names(opts: Any) -> list[str]:

@@ -246,13 +246,18 @@ def test_report_correlations_scatter_and_histograms(tmp_path, toy):
                          "meta": {v: json.load(open(out / "metadata" / f"{v}.json")) for v in dbs}})
     assert summary["v1"]["det"]["yolo"]["map"][0] == pytest.approx(0.455)
     assert summary["v1"]["det"]["yolo"]["map"][1] == pytest.approx(0.00707, abs=1e-4)
-    assert summary["v3"]["mean_db"] == pytest.approx(0.35)
+    assert summary["v3"]["mean_db"] == pytest.approx(0.4)       # one definition: the aligned metadata (area_frac, cy)
+    both = summarize({"run": {"mean_metadata": ["area_frac", "aspect"]}, "results": [], "meta": {}} | {
+        "results": [json.load(open(p)) for p in (out / "results").glob("*.json")],
+        "meta": {v: json.load(open(out / "metadata" / f"{v}.json")) for v in dbs}})
+    assert both["v3"]["mean_db"] == pytest.approx(0.35)          # --mean-metadata area_frac,aspect
     corr = correlations(summary, ["area_frac", "aspect"], ["yolo"])
     assert corr[("area_frac", "yolo")]["pearson"] == pytest.approx(-1.0)
     assert corr[("area_frac", "yolo")]["spearman"] == pytest.approx(-1.0)
     assert "constant" in corr[("aspect", "yolo")]["why"]
     md = write_report(out).read_text()
     assert "| area_frac | yolo | 4 | -1.000 | -1.000 |" in md
+    assert "mean D_B: the mean over the aligned metadata (area_frac, cy)" in md
     assert "report_files/scatter.png" in md and "report_files/hist_v2.png" in md
     assert (out / "report_files" / "scatter.png").stat().st_size > 1000
 

@@ -467,3 +467,39 @@ def test_framing_puts_single_objects_where_asked(tmp_path, render_manifest):
         us.append(u)
         vs.append(v)
     assert len(us) >= 5 and max(us) - min(us) > 0.25 and max(vs) - min(vs) > 0.2
+
+
+def test_reused_dir_with_a_deleted_image_is_repaired(tmp_path, cfg_file, rendered):
+    """A finished dir is verified on reuse: a deleted or truncated image is rendered again, byte-identical."""
+    import shutil
+    out = tmp_path / "ds"
+    shutil.copytree(rendered, out)
+    coco, _ = _load(out)
+    gone, cut = out / coco["images"][0]["file_name"], out / coco["images"][-1]["file_name"]
+    want = {p: p.read_bytes() for p in (gone, cut)}
+    gone.unlink()
+    cut.write_bytes(want[cut][:100])
+    p = _cli("--config", cfg_file, "--n", N, "--out", out, "--workers", 2, "--shard-size", SHARD)
+    assert "missing or damaged image" in p.stdout + p.stderr
+    assert all(path.read_bytes() == b for path, b in want.items())
+    assert (out / "DONE").exists() and _load(out)[0] == coco
+
+
+def test_missing_asset_file_found_before_any_blender(tmp_path, cfg_file):
+    """A manifest entry whose file is gone: one line naming the asset and file, exit 2, before any worker."""
+    import dataclasses
+    import time as _time
+
+    from render.manifest import Manifest, dump_manifest, load_manifest
+    real = load_manifest()
+    gone = dataclasses.replace(next(a for a in real.assets if a.kind == "mesh" and a.cls == "cup"),
+                               id="gone-cup", path=str(tmp_path / "no_such_cup.obj"), format="obj", sha256="0" * 64)
+    m = tmp_path / "manifest.yaml"
+    m.write_text(dump_manifest(Manifest(path=m, assets=[a for a in real.assets if a.is_primitive] + [gone]), "# t\n"))
+    t0 = _time.monotonic()
+    p = _cli("--config", cfg_file, "--n", 2, "--out", tmp_path / "o", env=_env(SYNTHGAP_MANIFEST=str(m)), check=False)
+    err = p.stderr.strip()
+    assert p.returncode == 2 and len(err.splitlines()) == 1, err
+    assert "'gone-cup'" in err and "no_such_cup.obj" in err and "not found" in err
+    assert not (tmp_path / "o" / ".render" / "logs").exists()          # no worker was started
+    assert _time.monotonic() - t0 < 30

@@ -29,8 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 STEPS = ["flat", "hdri", "clutter", "photo", "photo-fx"]
-EFFECTS = {"exposure_ev": [-0.5, 0.5], "white_balance_k": [4000, 8000], "noise_sigma": [2, 6],
-           "jpeg_quality": [60, 95]}
 
 
 def step_config(base: dict, step: str, plates: Path) -> dict:
@@ -41,10 +39,8 @@ def step_config(base: dict, step: str, plates: Path) -> dict:
     if k <= 1:
         c["distractors"] = [0, 0]
     if k >= 3:
-        c["background"] = {"kind": "photo", "dir": str(plates)}
-        c["denoiser"] = "fast"
-    if k >= 4:
-        c["effects"] = dict(EFFECTS)
+        from render.postfx import photo_like
+        c = photo_like(c, plates, effects=k >= 4)
     return c
 
 
