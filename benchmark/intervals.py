@@ -44,9 +44,18 @@ class Intervals:
         return self.cache[key]
 
     def _draw_scores(self, key: str, files: list[Path]):
+        """A group's (B, 2) draw scores: from memory, else the cache file, else computed (and cached: a
+        rerun of the report after a new cell rescores only that cell)."""
+        import numpy as np
+
         from benchmark.stats import draw_scores
+        ckey = f"scores|{self.B}|{key}"
         if key not in self.scores:
-            self.scores[key] = draw_scores(self.gt, [read_json(f) for f in files], B=self.B)
+            if ckey in self.cache:
+                self.scores[key] = np.asarray(self.cache[ckey], dtype=float)
+            else:
+                self.scores[key] = draw_scores(self.gt, [read_json(f) for f in files], B=self.B)
+                self.cache[ckey] = [[round(float(x), 6) for x in row] for row in self.scores[key]]
         return self.scores[key]
 
     def cell(self, cells: list[str]) -> dict:

@@ -219,8 +219,9 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
         if failures:
             lines = "; ".join(f"shard {sid} (images {fs.scenes[0].image_id}-{fs.scenes[-1].image_id}): {why}"
                               for sid, (fs, why) in sorted(failures.items()))
+            n_ok = len(done_shards(out, shards))
             raise RenderIncomplete(f"{out}: {len(failures)} of {len(shards)} shards failed after {retries} "
-                                   f"retries, the rest is rendered; rerun the same command to retry them. {lines}")
+                                   f"retries ({n_ok} rendered); rerun the same command to retry them. {lines}")
     merge(out, job, manifest)
     return out
 
@@ -267,6 +268,7 @@ class _LocalPool:
         self.todo: deque[ShardSpec] = deque(pending)
         self.attempts: dict[int, int] = {}
         self.failures: dict[int, tuple] = {}
+        self.retried: dict[int, str] = {}         # shard -> why its last worker ended (retried)
         self.running: dict[int, _Worker] = {}
         self.events: queue.Queue = queue.Queue()
         self.counter = 0
@@ -345,9 +347,11 @@ class _LocalPool:
                 self.prog.n -= w.counted[s.shard_id]  # its scenes are rendered again
             if k == 0 and (w.current == s.shard_id or rc != 0):  # the shard it died on
                 self.attempts[s.shard_id] = self.attempts.get(s.shard_id, 0) + 1
+                why = f"worker exit {rc}: {_log_tail(w.log)}"
                 if self.attempts[s.shard_id] > self.retries:
-                    self.failures[s.shard_id] = (s, f"worker exit {rc}: {_log_tail(w.log)}")
+                    self.failures[s.shard_id] = (s, why)
                     continue
+                self.retried[s.shard_id] = why
             requeue.append(s)
         self.todo.extendleft(reversed(requeue))
 
@@ -378,7 +382,12 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
     try:
         if prog:
             prog.__enter__()
-        return pool.run()
+        failures = pool.run()
+        ok = {sid: why for sid, why in pool.retried.items() if sid not in failures}
+        if ok:
+            first = next(iter(ok.items()))
+            print(f"render: {len(ok)} shard(s) rendered after a retry (shard {first[0]}: {first[1]})", flush=True)
+        return failures
     except BaseException:
         pool.kill_all()
         raise

@@ -288,9 +288,10 @@ def test_fault_hook_inert_without_variable():
 def test_crashed_worker_retried_and_persistent_failure_reported(tmp_path, cfg_file, rendered):
     # a worker killed (SIGKILL) once on image 4 is retried; the result equals the uninterrupted run
     out = tmp_path / "retry"
-    _cli("--config", cfg_file, "--n", N, "--out", out, "--workers", 2, "--shard-size", SHARD,
-         env=_env(SYNTHGAP_RENDER_FAULT="4:1"))
+    p = _cli("--config", cfg_file, "--n", N, "--out", out, "--workers", 2, "--shard-size", SHARD,
+             env=_env(SYNTHGAP_RENDER_FAULT="4:1"))
     assert (out / ".render" / "faults" / "4-0").exists()
+    assert "1 shard(s) rendered after a retry (shard 1: worker exit" in p.stdout + p.stderr
     assert _load(out)[0]["annotations"] == _load(rendered)[0]["annotations"]
     # image 2 always crashes: that shard fails, the others complete, exit != 0, no DONE; a rerun finishes it
     out = tmp_path / "fail"
@@ -298,7 +299,7 @@ def test_crashed_worker_retried_and_persistent_failure_reported(tmp_path, cfg_fi
              "--retries", 1, env=_env(SYNTHGAP_RENDER_FAULT="2:99"), check=False)
     assert p.returncode != 0 and not (out / "DONE").exists()
     err = p.stderr.strip().splitlines()[-1]
-    assert "1 of 3 shards failed" in err and "shard 0 (images 1-2)" in err
+    assert "1 of 3 shards failed" in err and "shard 0 (images 1-2)" in err and "(2 rendered)" in err
     assert sorted(f.name for f in (out / ".render" / "shards").glob("*.json")) == ["00001.json", "00002.json"]
     _cli("--config", cfg_file, "--n", N, "--out", out, "--workers", 2)
     assert (out / "DONE").exists() and _load(out)[0]["annotations"] == _load(rendered)[0]["annotations"]
