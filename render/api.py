@@ -6,11 +6,15 @@ the render environment's worker (render.worker) is started by render_dataset.
     describe(out_dir) -> progress / state of a dataset dir
     SceneConfig (from_yaml, from_mapping, to_mapping, name), expand_grid(path_or_mapping) -> [SceneConfig]
     load_manifest() -> Manifest (the assets)
+    make_plates(coco_json, images, split, out, size, ...) -> plates.json content (exposed photos only);
+    sheet_png(paths, cols=8) -> PNG bytes (contact sheet); photo_like(config_mapping, plates_dir) -> mapping
 """
 from render.config import SceneConfig, is_grid
 from render.dataset import RenderIncomplete, default_shard_size, describe, render_dataset
 from render.grid import expand_grid
 from render.manifest import Manifest, load_manifest
+from render.plates import make_plates, sheet_png
+from render.postfx import photo_like
 
 __all__ = ["render_dataset", "describe", "RenderIncomplete", "default_shard_size", "SceneConfig", "is_grid",
-           "expand_grid", "Manifest", "load_manifest"]
+           "expand_grid", "Manifest", "load_manifest", "make_plates", "sheet_png", "photo_like"]

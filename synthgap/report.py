@@ -160,7 +160,7 @@ def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tupl
 def _sheets(opts: RunOptions, sets: list[str], n: int = 12) -> list[tuple[str, str, bytes]]:
     """One contact sheet per set: n of its images (evenly spaced) above n exposed photos, to judge realism."""
     from core.coco import load_coco, load_split
-    from render.plates import sheet_png
+    from render.api import sheet_png
     real = load_coco(opts.real_json, opts.images)
     by_id = {int(im["id"]): im for im in real.images}
     photos = [real.image_path(by_id[i]) for i in load_split(opts.split, real).exposed[:n]]

@@ -221,7 +221,7 @@ def stage_distances(opts: RunOptions, real_t, fit) -> dict:
 def _realism_of(opts: RunOptions, v: str) -> dict | None:
     """KID (+ standard error) and FID of a set's images to the real exposed images (align/realism.py); None,
     with a log line, where the feature extractor's weights are not installed."""
-    from align.realism import realism
+    from align.api import realism
     from core.coco import load_coco, load_split
     try:
         real = load_coco(opts.real_json, opts.images)

@@ -108,14 +108,22 @@ class AlignedPhoto:
         import yaml
 
         from core.io import load_yaml
-        from render.plates import make_plates
-        from render.postfx import photo_like
+        from render.api import make_plates
+        from render.api import photo_like
         run_dir, o = ctx.sets.parent, ctx.opts
         plan = load_yaml(run_dir / next(iter(selector_sets(o).values()))[1], "plan")   # the first selector's
         plates = run_dir / "plates"
         if not (plates / "plates.json").exists():
             size = tuple(plan["entries"][0]["config"].get("resolution", [320, 240]))
-            make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), size, force=True)
+            try:
+                make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), size, force=True)
+            except UserError:   # photos filled by their objects: accept smaller box-free crops, else say so
+                try:
+                    make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), size, force=True,
+                                min_frac=0.1)
+                except UserError as e:
+                    raise UserError(f"{e}; the aligned-photo set needs background plates: leave it out with "
+                                    "--variants baseline,filtered,on-surface") from None
         plan["entries"] = [{**e, "config": photo_like(e["config"], plates.resolve())} for e in plan["entries"]]
         path = run_dir / "plan-photo.yaml"
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))

@@ -72,7 +72,7 @@ def test_every_stage_wrote_its_outputs(demo_run):
     for name in ("plan.yaml", "plan-mix.yaml"):
         plan = yaml.safe_load((out / name).read_text())
         assert plan["total"] == 6 and sum(e["count"] for e in plan["entries"]) == 6, name
-    for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered"):
+    for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered", "aligned-photo"):
         assert (out / "sets" / v / "DONE").exists(), v
     base = json.loads((out / "sets" / "baseline" / "coco_annotations.json").read_text())
     assert len(base["images"]) == 6 and base["info"]["config"]["placement"] == "floating"
@@ -80,12 +80,22 @@ def test_every_stage_wrote_its_outputs(demo_run):
     assert surf["info"]["config"]["placement"] == "surface"
     filt = json.loads((out / "sets" / "filtered" / "coco_annotations.json").read_text())
     assert all(max(a["bbox"][2:]) >= 6 for a in filt["annotations"])
+    photo = json.loads((out / "sets" / "aligned-photo" / "sidecar.json").read_text())["images"]
+    plates = json.loads((out / "plates" / "plates.json").read_text())
+    exposed = set(json.loads((out / "target_split.json").read_text())["exposed"])
+    target = {im["file_name"]: im["id"] for im in
+              json.loads((out / "target" / "coco_annotations.json").read_text())["images"]}
+    assert plates["plates"] and all(target[p["source"]] in exposed for p in plates["plates"])   # never a test photo
+    assert {s["background_kind"] for s in photo.values()} == {"photo"}
+    assert {s["background_id"] for s in photo.values()} <= {p["file"] for p in plates["plates"]}
     dist = json.loads((out / "distances.json").read_text())
-    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned", "aligned-mix"}
+    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned", "aligned-mix", "aligned-photo"}
+    assert all(d["realism"]["kid"] is not None and d["realism"]["se"] > 0 for d in dist.values())
     assert all(dist["aligned"]["db"][m] >= 0 for m in ("area_frac", "cy"))
     results = sorted(p.name for p in (out / "benchmark" / "results").glob("*.json"))
     assert results == sorted(f"{v}__yolo__seed0.json" for v in
-                             ("aligned", "aligned-mix", "baseline", "filtered", "on-surface", "real")), results
+                             ("aligned", "aligned-mix", "aligned-photo", "baseline", "filtered", "on-surface",
+                              "real")), results
     rec = json.loads((out / "benchmark" / "results" / "aligned__yolo__seed0.json").read_text())
     assert 0.0 <= rec["test"]["map"] <= 1.0 and rec["epochs"] == 1
 
@@ -102,6 +112,7 @@ def test_selector_recovers_the_hidden_config(demo_run):
     assert "synthetic stand-in for your real photos" in md
     assert "Hidden mixture vs recovered mixture" in md and "| 1.00 |" in md and "recovered (mixture)" in md
     assert (out / "report.html").read_text().startswith("<!doctype html>")
+    assert "| mean D_B | KID |" in md and "report_files/sheet_aligned-photo.png" in md
     assert (out / "benchmark" / "report.md").exists()
 
 
