@@ -308,8 +308,18 @@ def _background(v: _V, d: Any) -> BackgroundConfig:
 
 
 def photo_files(folder: str | Path) -> list[Path]:
-    """The background photos of a folder, sorted by name (the order scenes draw from)."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+    """The background photos of a folder, sorted by name (the order scenes draw from): the plates that its
+    plates.json lists and that are still there (a plate deleted by hand is left out; `synthgap plates`' contact
+    sheet never counts), else every .jpg/.jpeg/.png in it."""
+    folder = Path(folder)
+    index = folder / "plates.json"
+    if index.is_file():
+        try:
+            listed = {p["file"] for p in json.loads(index.read_text())["plates"]}
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{index}: not a plates index ({e}); delete it to use every image of the folder") from None
+        return sorted(folder / f for f in listed if (folder / f).is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 def _effects(v: _V, d: Any) -> EffectsConfig:

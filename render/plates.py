@@ -5,9 +5,10 @@ grown by `--margin` (a fraction of the box's longer side, default 0.1), is forbi
 largest free rectangle of the plates' aspect (`--size W H`, the render resolution) is cropped, then the next
 largest that overlaps no earlier plate, up to `--per-image` plates; a rectangle whose shorter side is below
 `--min-frac` of the photo's shorter side is not taken. Plates are resized to W x H and written as
-`<image stem>-<k>.jpg`, with plates.json listing each plate's source file, crop box and the rule. Only the
+`<image stem>-<k>.jpg`, with plates.json listing each plate's source file, crop box and the rule (a photo
+background draws only the plates plates.json lists and that are still there: render.config.photo_files). Only the
 split's exposed images are read; a test image is never opened. Objects nobody labelled can still be in a plate:
-look at the contact sheet (plates.jpg) and delete any plate that holds a target-like object.
+look at the contact sheet (contact_sheet.jpg) and delete any plate that holds a target-like object.
 
 Why crops, not inpainting: pasting renders onto inpainted photos lowered mAP on a real set (0.167 -> 0.096),
 the inpainted regions still reading as objects; a crop holds only pixels no label touched.
@@ -96,7 +97,7 @@ def make_plates(coco_json: str, images: str, split_path: str, out: str, size: tu
         record = {"plates": plates, "rule": {"size": list(size), "margin": margin, "per_image": per_image,
                                              "min_frac": min_frac, "source": str(Path(coco_json).resolve()),
                                              "split": "exposed", "n_exposed": len(split.exposed)}}
-        contact_sheet([tmp / p["file"] for p in plates], tmp / "plates.jpg")
+        contact_sheet([tmp / p["file"] for p in plates], tmp / "contact_sheet.jpg")
         atomic_write_json(tmp / "plates.json", record)
         shutil.rmtree(outp, ignore_errors=True)
         tmp.rename(outp)
@@ -177,5 +178,5 @@ def main(argv: list[str]) -> int:
     rec = make_plates(a.coco, a.images, a.split, a.out, tuple(a.size), a.margin, a.per_image, a.min_frac,
                       force=a.force)
     print(f"wrote {len(rec['plates'])} plates from {rec['rule']['n_exposed']} exposed photos to {a.out} "
-          f"(contact sheet: {Path(a.out) / 'plates.jpg'})")
+          f"(contact sheet: {Path(a.out) / 'contact_sheet.jpg'})")
     return 0

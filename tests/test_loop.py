@@ -123,8 +123,8 @@ def test_resume_after_kill_rerenders_nothing_complete(demo_run):
     # a second rerun does nothing but the report
     r = _demo(out)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned, aligned-mix: " \
-           "complete, skipped" in r.stdout
+    assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned-photo, aligned, " \
+           "aligned-mix: complete, skipped" in r.stdout
 
 
 def test_rerun_with_other_options_is_refused(demo_run):

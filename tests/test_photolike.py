@@ -139,7 +139,12 @@ def test_plates_from_exposed_only_never_hold_a_box(tmp_path):
             g = 0.1 * max(bw, bh)
             assert x + w <= bx - g or x >= bx + bw + g or y + h <= by - g or y >= by + bh + g
         assert Image.open(tmp_path / "pl" / p["file"]).size == (40, 30)
-    assert (tmp_path / "pl" / "plates.jpg").exists() and (tmp_path / "pl" / "plates.json").exists()
+    assert (tmp_path / "pl" / "contact_sheet.jpg").exists() and (tmp_path / "pl" / "plates.json").exists()
+    from render.config import photo_files
+    listed = [p["file"] for p in rec["plates"]]
+    assert [p.name for p in photo_files(tmp_path / "pl")] == sorted(listed)        # never the contact sheet
+    (tmp_path / "pl" / listed[0]).unlink()                                          # a plate deleted by hand
+    assert [p.name for p in photo_files(tmp_path / "pl")] == sorted(listed[1:])
     with pytest.raises(UserError, match="not empty"):
         make_plates(str(tmp_path / "c.json"), str(imgs), str(tmp_path / "split.json"), str(tmp_path / "pl"), (40, 30))
 
