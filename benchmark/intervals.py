@@ -30,12 +30,11 @@ class Intervals:
         self.gt = real.subset(load_split(run["split"]).test, real.class_names(run.get("category")))
         self.path = self.run_dir / "intervals.json"
         self.cache = read_json(self.path) if self.path.exists() else {}
-        self.scores: dict = {}                 # group key -> (B, 2) draw scores, this report only
 
     def _cached(self, kind: str, groups: list[list[str]], compute) -> dict:
         """The cached result, else `compute(*draw scores per group)`; files are read only on a miss, each
-        group's draw scores once per report, and the cache is written after every new entry (a killed report
-        keeps what it had)."""
+        group's draw scores once, and the cache is written after every new entry (a killed report keeps what
+        it had)."""
         keyed = [_files(self.run_dir, cells) for cells in groups]
         key = "|".join([kind, str(self.B), *(k for k, _ in keyed)])
         if key not in self.cache:
@@ -44,19 +43,15 @@ class Intervals:
         return self.cache[key]
 
     def _draw_scores(self, key: str, files: list[Path]):
-        """A group's (B, 2) draw scores: from memory, else the cache file, else computed (and cached: a
-        rerun of the report after a new cell rescores only that cell)."""
+        """A group's (B, 2) draw scores, kept in the cache (exact floats): a rerun of the report after a new
+        cell rescores only that cell."""
         import numpy as np
 
         from benchmark.stats import draw_scores
         ckey = f"scores|{self.B}|{key}"
-        if key not in self.scores:
-            if ckey in self.cache:
-                self.scores[key] = np.asarray(self.cache[ckey], dtype=float)
-            else:
-                self.scores[key] = draw_scores(self.gt, [read_json(f) for f in files], B=self.B)
-                self.cache[ckey] = [[round(float(x), 6) for x in row] for row in self.scores[key]]
-        return self.scores[key]
+        if ckey not in self.cache:
+            self.cache[ckey] = draw_scores(self.gt, [read_json(f) for f in files], B=self.B).tolist()
+        return np.asarray(self.cache[ckey], dtype=float)
 
     def cell(self, cells: list[str]) -> dict:
         from benchmark.stats import ci_from_scores

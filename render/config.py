@@ -46,6 +46,9 @@ DENOISERS = ("none", "fast")
 PLACEMENTS = ("surface", "floating")
 BACKGROUND_KINDS = ("color", "hdri", "floor", "photo")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+# keys added after the first release (module docstring), as paths into the mapping
+LATER_KEYS = (("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
+              ("camera", "roll_deg"))
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 Range = tuple[float, float]
@@ -63,7 +66,8 @@ class CameraConfig:
 
     @property
     def framed(self) -> bool:
-        return (self.target_u, self.target_v, self.roll_deg) != ((0.5, 0.5), (0.5, 0.5), (0.0, 0.0))
+        c = CameraConfig()
+        return (self.target_u, self.target_v, self.roll_deg) != (c.target_u, c.target_v, c.roll_deg)
 
 
 @dataclass(frozen=True)
@@ -120,14 +124,13 @@ class SceneConfig:
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain JSON/YAML-able mapping (lists, not tuples); from_mapping(to_mapping()) == self."""
-        d = _plain(asdict(self))
-        if self.effects == EffectsConfig():
-            del d["effects"]
-        if not self.background.dir:
-            del d["background"]["dir"]
-        for k, default in (("target_u", [0.5, 0.5]), ("target_v", [0.5, 0.5]), ("roll_deg", [0.0, 0.0])):
-            if d["camera"][k] == default:
-                del d["camera"][k]
+        d, default = _plain(asdict(self)), _plain(asdict(SceneConfig()))
+        for *parents, key in LATER_KEYS:          # written only when set: older configs keep their names
+            at, ref = d, default
+            for k in parents:
+                at, ref = at[k], ref[k]
+            if at[key] == ref[key]:
+                del at[key]
         return d
 
     def canonical_json(self) -> str:

@@ -112,8 +112,11 @@ def _plan_entries(plan: dict, source: str, classes: list[str]) -> list[tuple[Sce
     return out
 
 
+ASSET_BACKGROUNDS = {"hdri": "hdri", "floor": "floor_texture"}   # background kind -> manifest asset kind
+
+
 def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: str) -> None:
-    kinds = {"hdri": "hdri", "floor": "floor_texture"}
+    kinds = ASSET_BACKGROUNDS
     for cfg, _ in entries:
         k = cfg.background.kind
         if k in kinds:
@@ -134,7 +137,7 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
 def _check_asset_files(entries: list[tuple[SceneConfig, int]], manifest) -> None:
     """Every file a scene may draw (the classes' meshes, distractors from the other classes, the background
     assets) exists, before any Blender starts: one line naming the asset, its file and the fix."""
-    kinds = {"hdri": "hdri", "floor": "floor_texture"}
+    kinds = ASSET_BACKGROUNDS
     need: dict[str, Any] = {}
     for cfg, _ in entries:
         classes = list(cfg.classes) + ([c for c in manifest.class_names() if c not in cfg.classes]
@@ -233,9 +236,6 @@ def _drop_damaged(out: Path, shards: list[ShardSpec]) -> None:
     bad = damaged_shards(out, shards)
     if bad:
         first = next(iter(bad.values()))
-        logging.getLogger("synthgap.render").warning(
-            "%s: %d finished shard(s) have a missing or damaged image (first: %s); rendering them again",
-            out, len(bad), first)
         print(f"{out}: {len(bad)} finished shard(s) have a missing or damaged image (first: {first}); "
               "rendering them again", flush=True)
         for s in shards:

@@ -153,6 +153,14 @@ def sheet_png(paths: list[Path], cols: int = 8, tile: int = 120, fmt: str = "PNG
     return buf.getvalue()
 
 
+def sheet_paths(set_cs, real_cs, exposed: list[int], n: int = 12) -> tuple[list[Path], list[Path]]:
+    """What a realism contact sheet shows: n images of a set (evenly spaced) and the first n exposed photos."""
+    step = max(1, len(set_cs.images) // n)
+    by_id = {int(im["id"]): im for im in real_cs.images}
+    return ([set_cs.image_path(im) for im in set_cs.images[::step][:n]],
+            [real_cs.image_path(by_id[i]) for i in exposed[:n]])
+
+
 def contact_sheet(paths: list[Path], out: Path, cols: int = 8, tile: int = 120) -> None:
     """sheet_png of `paths` written as one JPEG."""
     from core.io import atomic_write_bytes

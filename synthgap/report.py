@@ -160,15 +160,12 @@ def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tupl
 def _sheets(opts: RunOptions, sets: list[str], n: int = 12) -> list[tuple[str, str, bytes]]:
     """One contact sheet per set: n of its images (evenly spaced) above n exposed photos, to judge realism."""
     from core.coco import load_coco, load_split
-    from render.api import sheet_png
+    from render.api import sheet_paths, sheet_png
     real = load_coco(opts.real_json, opts.images)
-    by_id = {int(im["id"]): im for im in real.images}
-    photos = [real.image_path(by_id[i]) for i in load_split(opts.split, real).exposed[:n]]
+    exposed = load_split(opts.split, real).exposed
     out = []
     for v in sets:
-        cs = load_coco(opts.out / "sets" / v)
-        step = max(1, len(cs.images) // n)
-        renders = [cs.image_path(im) for im in cs.images[::step][:n]]
+        renders, photos = sheet_paths(load_coco(opts.out / "sets" / v), real, exposed, n)
         out.append((f"sheet_{v}.png", f"{v}: renders (top) and exposed photos (bottom)",
                     sheet_png(renders + photos, cols=max(len(renders), len(photos), 1))))
     return out

@@ -206,6 +206,7 @@ def stage_distances(opts: RunOptions, real_t, fit) -> dict:
     dist = read_json(path, "distances") if path.exists() else {}
     names = set_names(opts)
     if _stage("5/5 distances", all(v in dist for v in names)):
+        realism = _realism_against_exposed(opts)
         for v in [v for v in names if v not in dist]:
             t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
             res = compare_tables(real_t, t, metadata=list(fit.metadata), level="bbox")
@@ -213,23 +214,28 @@ def stage_distances(opts: RunOptions, real_t, fit) -> dict:
             finite = [x for x in dbs.values() if x is not None and math.isfinite(x)]
             dist[v] = {"db": dbs, "w1": {m: (None if r.w1 is None else float(r.w1)) for m, r in res.items()},
                        "mean_db": (sum(finite) / len(finite)) if finite else None,
-                       "images": t.n("image"), "boxes": t.n("bbox"), "realism": _realism_of(opts, v)}
+                       "images": t.n("image"), "boxes": t.n("bbox"), "realism": realism(v)}
         atomic_write_json(path, dist)
     return dist
 
 
-def _realism_of(opts: RunOptions, v: str) -> dict | None:
-    """KID (+ standard error) and FID of a set's images to the real exposed images (align/realism.py); None,
-    with a log line, where the feature extractor's weights are not installed."""
+def _realism_against_exposed(opts: RunOptions):
+    """-> realism(set name): KID (+ standard error) and FID of a set's images to the real exposed images
+    (align/realism.py; the real set is read once); None, with a log line, where the feature extractor's
+    weights are not installed."""
     from align.api import realism
     from core.coco import load_coco, load_split
-    try:
-        real = load_coco(opts.real_json, opts.images)
-        r = realism(real, load_split(opts.split, real).exposed, load_coco(opts.out / "sets" / v), B=100)
-    except UserError as e:
-        log(f"realism of {v}: not computed ({e})")
-        return None
-    return {k: r[k] for k in ("kid", "se", "fid", "n_real", "n_synth", "extractor")}
+    real = load_coco(opts.real_json, opts.images)
+    exposed = load_split(opts.split, real).exposed
+
+    def of(v: str) -> dict | None:
+        try:
+            r = realism(real, exposed, load_coco(opts.out / "sets" / v), B=100)
+        except UserError as e:
+            log(f"realism of {v}: not computed ({e})")
+            return None
+        return {k: r[k] for k in ("kid", "se", "fid", "n_real", "n_synth", "extractor")}
+    return of
 
 
 def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:

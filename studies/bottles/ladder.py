@@ -64,13 +64,9 @@ def render(plan: dict, out: Path, seed: int) -> float:
 
 def contact_sheet(real, exposed: list[int], set_dir: Path, out: Path, n: int = 12) -> None:
     from core.coco import load_coco
-    from render.plates import contact_sheet as sheet
-    cs = load_coco(set_dir)
-    by_id = {int(im["id"]): im for im in real.images}
-    step = max(1, len(cs.images) // n)
-    paths = [cs.image_path(im) for im in cs.images[::step][:n]]
-    paths += [real.image_path(by_id[i]) for i in exposed[:n]]
-    sheet(paths, out, cols=n, tile=100)
+    from render.plates import contact_sheet as sheet, sheet_paths
+    renders, photos = sheet_paths(load_coco(set_dir), real, exposed, n)
+    sheet(renders + photos, out, cols=n, tile=100)
 
 
 def main() -> int:
