@@ -96,6 +96,10 @@ def _check_spec(spec: RunSpec) -> None:
     DETECTORS.check(spec.detectors)
     REGIMES.check(spec.regimes)
     check_training(spec.init, spec.yolo_weights, spec.mixed_share, spec.finetune_epochs)
+    unknown = sorted(set(spec.mean_metadata or ()) - set(spec.metadata))
+    if unknown:
+        raise UserError(f"--mean-metadata: {', '.join(unknown)} not among the D_B table's metadata "
+                        f"({', '.join(spec.metadata)}; add it with --metadata)")
     if spec.epochs < 1 or spec.imgsz < 32 or not spec.seeds:
         raise UserError("--epochs must be >= 1, --imgsz >= 32 and at least one seed")
     if not names and "real" not in regimes_of(spec):
