@@ -320,8 +320,12 @@ def cmd_select(args) -> int:
         for w in e.why.split(" | "):
             print(f"      {w}")
     if plan.predicted_db:
-        print("predicted D_B of the planned mixture to the real data: " +
-              ", ".join(f"{m} {_fmt(v, 0).strip()}" for m, v in plan.predicted_db.items()))
+        print("predicted D_B of the planned mixture to the real data [95 % interval from resampling the probes]: " +
+              ", ".join(f"{m} {_fmt(v, 0).strip()}" + (" [{:.3f}, {:.3f}]".format(*plan.predicted_ci[m])
+                                                       if m in plan.predicted_ci else "")
+                        for m, v in plan.predicted_db.items()))
+    for n in plan.notes:
+        print(f"warning: {n}", file=sys.stderr)
     print(f"wrote {args.out} (render it: synthgap render --plan {args.out} --out DIR)")
     return 0
 

@@ -37,6 +37,22 @@ wide unimodal spread that no single config matches.
 Prediction: `plan_mixture_table()` resamples each chosen probe's images (with their boxes) to the entry's count
 (without replacement while the probe has enough images, deterministic seed) - the metadata the planned
 render is expected to have - and `predicted_db` is its D_B (align/distances.py) to the real sample.
+
+Probe adequacy: a probe of a dozen images gives a noisy prediction. `predicted_ci` is, per aligned metadata,
+the 95 % percentile interval of the predicted D_B over PROBE_BOOTSTRAP draws that resample each chosen
+probe's images with replacement (to the probe's own image count; the real sample is held fixed, so the interval
+is the probes' share of the uncertainty). `Plan.wide(bound)` lists the metadata whose interval is wider than
+`bound`; `synthgap run` then grows the chosen probes (extra renders of the same config in
+PROBES/.more/<config>/r<k>/, appended to the probe by `load_probes`) and selects again.
+
+Grid reach (`Plan.reach`, `grid_reach()`): per aligned metadata, the probe means' range across the grid and its
+span in real standard deviations. The grid *moves* the metadata when the span is at least REACH_SPAN (0.25 σ)
+and a one-way ANOVA across the probes gives p < 0.05 (a span from probe noise alone does not count). When the
+real mean lies outside every probe mean ± 2 standard errors, no mixture of the grid reaches it: a warning says
+so - "the grid cannot move it" (span under REACH_SPAN: vary a grid key that drives it, named per metadata in
+DRIVERS, e.g. `effects.exposure_ev` for brightness), "the probes are too small to show that the grid moves it"
+(span enough, ANOVA p >= 0.05) or "cannot reach" (widen the grid) - logged and written into the plan.
+Any numeric column aligns like box metadata this way, image-level ones (brightness, contrast) included.
 """
 from __future__ import annotations
 
@@ -59,6 +75,14 @@ log = logging.getLogger("align")
 
 TIE_TOL = 1e-9
 MIN_PROBE_ROWS = 2
+PROBE_BOOTSTRAP = 200
+REACH_SPAN = 0.25
+MORE_DIR = ".more"
+DRIVERS = {"brightness": " (effects.exposure_ev, lights.energy)", "contrast": " (effects.exposure_ev, lights)",
+           "cy": " (camera.target_v, camera.elevation_deg)", "cx": " (camera.target_u)",
+           "area_frac": " (camera.distance)", "area_px": " (camera.distance, resolution)",
+           "depth": " (camera.distance)", "sharpness": " (blur_sigma_px, effects.noise_sigma)",
+           "blur": " (blur_sigma_px)", "boxes_per_image": " (objects_per_scene)"}
 
 
 class Probe(NamedTuple):
@@ -90,11 +114,21 @@ class Plan:
     scores: dict[str, list[float]] = field(default_factory=dict)   # config_name -> score per component
     skipped: list[str] = field(default_factory=list)
     metadata: list[str] = field(default_factory=list)
+    predicted_ci: dict[str, list[float]] = field(default_factory=dict)   # metadata -> [lo, hi] (module docstring)
+    probe_images: dict[str, int] = field(default_factory=dict)         # chosen config -> its probe's images
+    reach: dict[str, dict] = field(default_factory=dict)               # metadata -> grid_reach() record
+    notes: list[str] = field(default_factory=list)                     # warnings a reader of the plan needs
 
     def to_dict(self) -> dict:
         return {"total": self.total, "entries": [e.to_dict() for e in self.entries], "predicted_db": self.predicted_db,
-                "predicted": self.predicted, "real": self.real, "metadata": self.metadata,
-                "scores": self.scores, "skipped": self.skipped}
+                "predicted_ci": self.predicted_ci, "predicted": self.predicted, "real": self.real,
+                "metadata": self.metadata, "probe_images": self.probe_images, "reach": self.reach,
+                "notes": self.notes, "scores": self.scores, "skipped": self.skipped}
+
+    def wide(self, bound: float) -> dict[str, float]:
+        """{metadata: interval width} of the aligned metadata whose predicted-D_B interval is wider than bound."""
+        return {m: round(ci[1] - ci[0], 6) for m, ci in self.predicted_ci.items()
+                if m in self.metadata and ci[1] - ci[0] > bound}
 
     def to_yaml(self, path: str | os.PathLike) -> Path:
         """plan.yaml (design.md §5): readable by `synthgap render --plan`."""
@@ -120,7 +154,9 @@ class Plan:
                              e.get("why", "")) for e in d["entries"]]
         return cls(total=int(d["total"]), entries=entries, predicted_db=d.get("predicted_db") or {},
                    predicted=d.get("predicted") or {}, real=d.get("real") or {}, scores=d.get("scores") or {},
-                   skipped=d.get("skipped") or [], metadata=d.get("metadata") or [])
+                   skipped=d.get("skipped") or [], metadata=d.get("metadata") or [],
+                   predicted_ci=d.get("predicted_ci") or {}, probe_images=d.get("probe_images") or {},
+                   reach=d.get("reach") or {}, notes=d.get("notes") or [])
 
 
 def _plain(x: Any) -> Any:
@@ -147,41 +183,78 @@ def _config_mapping(cfg: Any, source: str) -> tuple[dict, str]:
 
 
 def load_probes(probes_dir: str | os.PathLike, category: str | int | None = None,
-                progress: bool = False) -> dict[str, Probe]:
+                progress: bool = False, more: int | None = None) -> dict[str, Probe]:
     """{config_name: (SceneConfig mapping, probe MetadataTable)} from PROBES_DIR/<sub>/ dataset dirs.
 
     Each (non-hidden) subfolder must be a complete render (coco_annotations.json + DONE) of one config, read
-    from the COCO `info.config`; its name is `info.config_names[0]`, else the config's stable name."""
+    from the COCO `info.config`; its name is `info.config_names[0]`, else the config's stable name. Extra
+    renders of a probed config in PROBES_DIR/.more/<name>/r<k>/ (grown probes, module docstring) are appended
+    to its table: all of them, or rounds k <= `more` when given."""
     root = Path(probes_dir)
     if not root.is_dir():
         raise UserError(f"{root}: probes dir not found")
-    out: dict[str, tuple[dict, MetadataTable]] = {}
+    out: dict[str, Probe] = {}
     where: dict[str, Path] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        js = sub / "coco_annotations.json"
-        if not js.is_file() or not (sub / "DONE").exists():
-            raise UserError(f"{sub}: probe render incomplete (no {'coco_annotations.json' if not js.is_file() else 'DONE'}); "
-                            "finish it (rerun the render) or remove the folder")
-        info = read_json(js, "COCO json").get("info") or {}
-        cfg = info.get("config") if isinstance(info, dict) else None
-        if isinstance(cfg, list):
-            if len(cfg) != 1:
-                raise UserError(f"{js}: field 'info.config': a probe must be a render of one config "
-                                f"(this one holds {len(cfg)})")
-            cfg = cfg[0]
-        if not isinstance(cfg, dict):
-            raise UserError(f"{js}: field 'info.config': missing (not a `synthgap render` output?)")
-        mapping, name = _config_mapping(cfg, f"{js} info.config")
-        names = info.get("config_names")
-        if isinstance(names, list) and len(names) == 1 and isinstance(names[0], str):
-            name = names[0]
+        mapping, name = _probe_config(sub)
         if name in out:
             raise UserError(f"{sub}: config {name} is also probed in {where[name]} (one folder per config)")
         where[name] = sub
-        out[name] = Probe(mapping, metadata_for_dir(sub, category=category, dataset=name, progress=progress))
+        tables = [metadata_for_dir(sub, category=category, dataset=name, progress=progress)]
+        for extra in _more_dirs(root / MORE_DIR / name, more):
+            if _probe_config(extra)[0] != mapping:
+                raise UserError(f"{extra}: field 'info.config': not the config of {sub} (a grown probe must render "
+                                "the same config)")
+            tables.append(metadata_for_dir(extra, category=category, dataset=name, progress=progress))
+        out[name] = Probe(mapping, _append_images(tables, name))
     if not out:
         raise UserError(f"{root}: no probe dataset dirs inside (expected one subfolder per config)")
     return out
+
+
+def _probe_config(sub: Path) -> tuple[dict, str]:
+    """(SceneConfig mapping, config name) of one complete probe render dir."""
+    js = sub / "coco_annotations.json"
+    if not js.is_file() or not (sub / "DONE").exists():
+        raise UserError(f"{sub}: probe render incomplete (no {'coco_annotations.json' if not js.is_file() else 'DONE'}); "
+                        "finish it (rerun the render) or remove the folder")
+    info = read_json(js, "COCO json").get("info") or {}
+    cfg = info.get("config") if isinstance(info, dict) else None
+    if isinstance(cfg, list):
+        if len(cfg) != 1:
+            raise UserError(f"{js}: field 'info.config': a probe must be a render of one config "
+                            f"(this one holds {len(cfg)})")
+        cfg = cfg[0]
+    if not isinstance(cfg, dict):
+        raise UserError(f"{js}: field 'info.config': missing (not a `synthgap render` output?)")
+    mapping, name = _config_mapping(cfg, f"{js} info.config")
+    names = info.get("config_names")
+    if isinstance(names, list) and len(names) == 1 and isinstance(names[0], str):
+        name = names[0]
+    return mapping, name
+
+
+def _more_dirs(folder: Path, more: int | None) -> list[Path]:
+    """The grown-probe rounds r1, r2, ... of one config, in round order (up to round `more` when given)."""
+    if not folder.is_dir():
+        return []
+    rounds = sorted((int(p.name[1:]), p) for p in folder.iterdir()
+                    if p.is_dir() and p.name[:1] == "r" and p.name[1:].isdigit())
+    return [p for k, p in rounds if more is None or k <= more]
+
+
+def _append_images(tables: list[MetadataTable], name: str) -> MetadataTable:
+    """One table of several renders of one config; image ids offset so that every image keeps its own id."""
+    if len(tables) == 1:
+        return tables[0]
+    parts, offset = [], 0.0
+    for t in tables:
+        t = t.subset(np.ones(len(t), bool))
+        ids = t.data["image_id"].astype(float)
+        t.data["image_id"] = ids + offset
+        offset += (np.nanmax(ids) + 1) if np.isfinite(ids).any() else 0
+        parts.append(t)
+    return MetadataTable.concat(parts, dataset=name)
 
 
 # ------------------------------------------------------------------------------------------------ selection
@@ -455,20 +528,119 @@ def _summary(v: np.ndarray) -> dict:
     return {"mean": float(v.mean()) if v.size else None, "std": float(v.std()) if v.size else None, "n": int(v.size)}
 
 
+def _real_values(m: str, fit: Fit, real: MetadataTable | None) -> np.ndarray | None:
+    if real is not None:
+        return real.values(m, fit.level)
+    return np.asarray(fit.data[m], dtype=float) if m in fit.data else None
+
+
 def _predict(plan: Plan, fit: Fit, probes: dict, real: MetadataTable | None, seed: int) -> None:
+    """The plan's predicted metadata and D_B, the probes' bootstrap interval of it, and the grid's reach."""
+    probes = {n: Probe(*p) for n, p in probes.items()}
     mix = plan_mixture_table(plan, probes, seed)
     names = list(fit.metadata)
     if real is not None:
         names += [m for m in NUMERIC_METADATA if m not in names and real.has(m, fit.level) and mix.has(m, fit.level)]
     for m in names:
-        if real is not None:
-            rv = real.values(m, fit.level)
-        elif m in fit.data:
-            rv = np.asarray(fit.data[m], dtype=float)
-        else:
+        rv = _real_values(m, fit, real)
+        if rv is None:
             continue
         pv = mix.values(m, fit.level)
         r = bhattacharyya(rv, pv)
         plan.predicted_db[m] = None if r.db is None else round(r.db, 6)
         plan.predicted[m] = _summary(pv)
         plan.real[m] = _summary(np.asarray(rv, dtype=float))
+    plan.predicted_ci = predicted_intervals(plan, fit, probes, real, seed)
+    plan.probe_images = {e.config_name: int(np.unique(probes[e.config_name].table.values("image_id", "image")).size)
+                         for e in plan.entries}
+    plan.reach = grid_reach(fit, probes, real)
+    for m, r in plan.reach.items():
+        if r["note"]:
+            log.warning("metadata %s: %s", m, r["note"])
+            plan.notes.append(f"{m}: {r['note']}")
+
+
+def _bootstrap_probe(t: MetadataTable, rows_of: list[np.ndarray], rng: np.random.Generator) -> MetadataTable:
+    """The probe's images drawn with replacement (same image count); each draw gets its own image id."""
+    pick = rng.integers(0, len(rows_of), size=len(rows_of))
+    idx = np.concatenate([rows_of[i] for i in pick])
+    out = t.subset(idx)
+    out.data["image_id"] = np.repeat(np.arange(len(pick), dtype=float), [rows_of[i].size for i in pick])
+    return out
+
+
+def predicted_intervals(plan: Plan, fit: Fit, probes: dict[str, Probe], real: MetadataTable | None, seed: int,
+                        B: int = PROBE_BOOTSTRAP) -> dict[str, list[float]]:
+    """{aligned metadata: [lo, hi]}: the 95 % percentile interval of the predicted D_B when each chosen probe's
+    images are resampled with replacement (module docstring, "Probe adequacy")."""
+    chosen = sorted({e.config_name for e in plan.entries if e.count > 0})
+    rows_of = {}
+    for n in chosen:
+        ids = probes[n].table.data["image_id"]
+        rows_of[n] = [np.flatnonzero(ids == i) for i in np.unique(ids[np.isfinite(ids)])]
+    reals = {m: _real_values(m, fit, real) for m in fit.metadata}
+    draws: dict[str, list[float]] = {m: [] for m in reals if reals[m] is not None}
+    rng = np.random.default_rng([seed, 7919])
+    for b in range(B):
+        boot = {n: Probe(probes[n].config, _bootstrap_probe(probes[n].table, rows_of[n], rng)) for n in chosen}
+        mix = plan_mixture_table(plan, boot, seed + b)
+        for m in draws:
+            db = bhattacharyya(reals[m], mix.values(m, fit.level)).db
+            if db is not None:
+                draws[m].append(db)
+    return {m: [round(float(np.percentile(v, 2.5)), 6), round(float(np.percentile(v, 97.5)), 6)]
+            for m, v in draws.items() if v}
+
+
+def grid_reach(fit: Fit, probes: dict[str, Probe], real: MetadataTable | None) -> dict[str, dict]:
+    """Per aligned metadata: the probe means' range across the grid, its span in real standard deviations, and
+    a note when the grid cannot move the metadata or cannot reach the real mean (module docstring)."""
+    out = {}
+    for m in fit.metadata:
+        rv = _real_values(m, fit, real)
+        groups = [v[np.isfinite(v)] for p in probes.values() if p.table.has(m, fit.level)
+                  for v in [p.table.values(m, fit.level)]]
+        groups = [g for g in groups if g.size]
+        if rv is None or not groups or not np.isfinite(rv).any():
+            continue
+        rv = rv[np.isfinite(rv)]
+        mu, sd = float(rv.mean()), float(rv.std()) or 1.0
+        means = np.array([g.mean() for g in groups])
+        se = np.array([g.std() / math.sqrt(g.size) for g in groups])
+        span = float(means.max() - means.min()) / sd
+        p_between = _anova_p(groups)
+        outside = max(float((means - 2 * se).min()) - mu, mu - float((means + 2 * se).max()), 0.0) / sd
+        moves = span >= REACH_SPAN and p_between < 0.05
+        note = ""
+        where = (f"the {len(groups)} probe means span {span:.2f} real σ ({means.min():.4g}..{means.max():.4g}; "
+                 f"between-config p = {p_between:.2g}) and the real mean {mu:.4g} lies {outside:.2f} real σ beyond "
+                 "them (± 2 standard errors)")
+        if outside > 0 and span < REACH_SPAN:
+            note = f"the grid cannot move it: {where}; vary a grid key that drives it{DRIVERS.get(m, '')}"
+        elif outside > 0 and not moves:
+            note = (f"the probes are too small to show that the grid moves it: {where}; grow the probes (--probe-n) "
+                    f"or vary a grid key that drives it{DRIVERS.get(m, '')}")
+        elif outside > 0:
+            note = (f"the grid cannot reach the real mean {mu:.4g}: probe means {means.min():.4g}..{means.max():.4g}"
+                    f" (± 2 standard errors) stay {outside:.2f} real σ away; widen the grid{DRIVERS.get(m, '')}")
+        out[m] = {"probe_mean_min": round(float(means.min()), 6), "probe_mean_max": round(float(means.max()), 6),
+                  "real_mean": round(mu, 6), "span_sd": round(span, 4), "p_between": round(p_between, 6),
+                  "moves": bool(moves), "outside_sd": round(outside, 4), "note": note}
+    return out
+
+
+def _anova_p(groups: list[np.ndarray]) -> float:
+    """p-value of one-way ANOVA across the probes (1.0 when it is undefined: one probe, or no spread at all)."""
+    groups = [g for g in groups if g.size >= 2]
+    if len(groups) < 2:
+        return 1.0
+    allv = np.concatenate(groups)
+    within = sum(((g - g.mean()) ** 2).sum() for g in groups)
+    between = sum(g.size * (g.mean() - allv.mean()) ** 2 for g in groups)
+    df_b, df_w = len(groups) - 1, allv.size - len(groups)
+    if df_w <= 0 or between <= 0:
+        return 1.0
+    if within <= 0:
+        return 0.0
+    from scipy.stats import f
+    return float(f.sf((between / df_b) / (within / df_w), df_b, df_w))

@@ -19,6 +19,8 @@ class RunOptions:
     category: str | None = None
     total: int = 200
     probe_n: int = 12
+    probe_ci: float = 0.15                 # widest 95 % interval of a plan's predicted D_B before probes grow
+    probe_max: int | None = None           # most probe images per chosen config (None: 4 x probe_n)
     metadata: list[str] | None = None      # None: area_frac, cy (+ depth when the target has it)
     mode: str = "1d"
     kmax: int = 5
@@ -67,6 +69,10 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a = ap.add_argument
     a("--total", type=int, default=None, help=f"images per rendered set (default: {d.total})")
     a("--probe-n", type=int, default=None, help=f"probe images per grid config (default: {d.probe_n})")
+    a("--probe-ci", type=float, default=None, help=f"grow the chosen configs' probes while a plan's predicted D_B "
+      f"has a 95 %% interval wider than this on an aligned metadata (default: {d.probe_ci})")
+    a("--probe-max", type=int, default=None, help="most probe images per chosen config when growing (default: 4 x "
+      "--probe-n; --probe-n itself: never grow, only warn)")
     a("--metadata", default=None, help="comma list of metadata to align (default area_frac,cy + depth when the "
       "target has it)")
     a("--mode", choices=("1d", "joint"), default=None, help=f"GMM per metadata or joint (default: {d.mode})")
@@ -105,7 +111,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from align.selectors import SELECTORS
     from benchmark.detectors import DETECTORS
     from synthgap.variants import VARIANTS
-    given = {k: getattr(args, k) for k in ("total", "probe_n", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
+    given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
                                            "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap")
              if getattr(args, k) is not None}
     opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
@@ -133,6 +139,11 @@ def check_options(opts: RunOptions) -> None:
     from synthgap.variants import set_names
     if opts.total < 1 or opts.probe_n < 1:
         raise UserError("--total and --probe-n must be >= 1")
+    if opts.probe_max is None:
+        opts.probe_max = 4 * opts.probe_n
+    if opts.probe_max < opts.probe_n or not opts.probe_ci > 0:
+        raise UserError(f"--probe-max must be >= --probe-n ({opts.probe_n}) and --probe-ci > 0, got "
+                        f"{opts.probe_max} and {opts.probe_ci}")
     from benchmark.run import check_training
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")

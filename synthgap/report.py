@@ -69,11 +69,33 @@ def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict
         if a is not None and b is not None:
             line += f"mean D_B {a:.3f} vs baseline {b:.3f}: " + (
                 "closer to the target than the baseline." if a < b else "NOT closer than the baseline on this run.")
-        pred = {m: x for m, x in (plan.get("predicted_db") or {}).items() if m in metas}
-        if pred:
-            line += " Predicted from the probes: " + ", ".join(f"{m} {fmt_num(x)}" for m, x in pred.items()) + "."
         md.append(line)
-    return md
+    return md + _prediction_section(dist, metas, plans, opts)
+
+
+def _prediction_section(dist: dict, metas: list[str], plans: dict, opts: RunOptions) -> list[str]:
+    """Each plan's predicted D_B (95 % interval from resampling its probes) beside the rendered set's D_B, and
+    the plan's warnings (grid reach, probes still too few)."""
+    md = ["", "### Predicted from the probes vs realised", "",
+          "Predicted: the plan's D_B from its probe renders, with the 95 % interval of resampling the probes' images "
+          f"(align/select.py, \"Probe adequacy\"; probes grow while an interval is wider than {opts.probe_ci}, up to "
+          f"{opts.probe_max} images per chosen config). Realised: the rendered set's D_B.", "",
+          "| set | probe images per chosen config | " + " | ".join(f"{m}: predicted [95 %] / realised" for m in metas)
+          + " |", "|---" * (len(metas) + 2) + "|"]
+    notes = []
+    for method, plan in plans.items():
+        v = selector_sets(opts)[method][0]
+        pred, ci, real = plan.get("predicted_db") or {}, plan.get("predicted_ci") or {}, dist.get(v, {}).get("db", {})
+        cells = []
+        for m in metas:
+            lo, hi = (ci.get(m) or [None, None])
+            r = real.get(m)
+            inside = "" if lo is None or r is None else (" ✓" if lo <= r <= hi else " (outside)")
+            cells.append(f"{fmt_num(pred.get(m))} [{fmt_num(lo)}, {fmt_num(hi)}] / {fmt_num(r)}{inside}")
+        counts = sorted(set((plan.get("probe_images") or {}).values()))
+        md.append(f"| {v} | {', '.join(map(str, counts)) or '–'} | " + " | ".join(cells) + " |")
+        notes += [f"- {v}: {n}" for n in plan.get("notes") or []]
+    return md + (["", "Warnings from the selection:", "", *notes] if notes else [])
 
 
 def _plan_section(plans: dict, opts: RunOptions) -> list[str]:

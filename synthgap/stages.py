@@ -44,9 +44,14 @@ def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list
             "split_content": hashlib.sha256(Path(opts.split).read_bytes()).hexdigest()[:16],
             "exposed_images": file_fingerprint(exposed_files),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
+            "probe_ci": opts.probe_ci, "probe_max": opts.probe_max,
             "metadata": opts.metadata, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
             "seed": opts.seed}
 
+
+# keys added to run.json after runs were made: a folder started before them resumes when the option has its
+# default value (the outputs then do not depend on it)
+LATER_KEYS = {"probe_ci": lambda o: RunOptions.probe_ci, "probe_max": lambda o: 4 * o.probe_n}
 
 CHANGED = {"real_content": "the real COCO json was edited since", "split_content": "the split was edited since",
            "exposed_images": "exposed image files were replaced, added or removed since"}
@@ -58,7 +63,8 @@ def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files
     key, path = _run_key(opts, grid_mapping, exposed_files), opts.out / "run.json"
     if path.exists():
         old = read_json(path, "run record").get("key", {})
-        diff = sorted(k for k in key if k in old and old.get(k) != key[k] or k not in old and k not in CHANGED)
+        diff = sorted(k for k in key if k in old and old[k] != key[k] or k not in old and not (
+            k in CHANGED or k in LATER_KEYS and key[k] == LATER_KEYS[k](opts)))
         if diff:
             why = "; ".join(CHANGED.get(k, f"other {k}") for k in diff)
             raise UserError(f"{path}: this run folder was started with other inputs ({why}); rerun with the "
@@ -136,19 +142,49 @@ def stage_probes(opts: RunOptions, configs: list, render) -> None:
                 render(cfg, opts.probe_n, probes_dir / cfg.name, opts.seed * 1000 + 100 + i)
 
 
-def stage_select(opts: RunOptions, fit, real_t) -> dict[str, Path]:
-    """3. each selector's plan. -> {selector: plan path}."""
-    from align.select import load_probes
-    from align.selectors import SELECTORS
+def stage_select(opts: RunOptions, fit, real_t, configs: list, render) -> dict[str, Path]:
+    """3. each selector's plan, the chosen configs' probes grown while a plan's prediction is too uncertain
+    (align/select.py, "Probe adequacy"). -> {selector: plan path}."""
     plans = {m: opts.out / f for m, (_, f) in selector_sets(opts).items()}
     if _stage(f"3/5 selection -> {', '.join(p.name for p in plans.values())}",
               all(p.exists() for p in plans.values())):
-        probes = load_probes(opts.out / "probes", category=opts.category)
-        for method, path in plans.items():
-            if not path.exists():
-                plan = SELECTORS.get(method)(seed=opts.seed, real=real_t).select(fit, probes, opts.total)
-                plan.to_yaml(path)
-                log(f"selector {method}: " + ", ".join(f"{e.config_name} x{e.count}" for e in plan.entries))
+        todo = [m for m, p in plans.items() if not p.exists()]
+        for method, plan in _adequate_plans(opts, fit, real_t, configs, todo, render).items():
+            plan.to_yaml(plans[method])
+            log(f"selector {method}: " + ", ".join(f"{e.config_name} x{e.count}" for e in plan.entries))
+    return plans
+
+
+def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[str], render) -> dict:
+    """Select; while a plan's predicted-D_B interval is wider than --probe-ci, render --probe-n more images of
+    each chosen config under --probe-max (round k into probes/.more/<config>/r<k>) and select again. Each
+    round selects from the probes of the rounds before it only, so a resumed run replays the same rounds."""
+    from align.select import MORE_DIR, load_probes
+    from align.selectors import SELECTORS
+    index = {c.name: i for i, c in enumerate(configs)}
+    by_name = {c.name: c for c in configs}
+    rnd = 0
+    while True:
+        probes = load_probes(opts.out / "probes", category=opts.category, more=rnd)
+        plans = {m: SELECTORS.get(m)(seed=opts.seed, real=real_t).select(fit, probes, opts.total) for m in methods}
+        wide = {m: p.wide(opts.probe_ci) for m, p in plans.items() if p.wide(opts.probe_ci)}
+        grow = sorted({e.config_name for m in wide for e in plans[m].entries
+                       if e.config_name in by_name and plans[m].probe_images[e.config_name] < opts.probe_max})
+        if not wide or not grow:
+            break
+        rnd += 1
+        log(f"probe round {rnd}: predicted D_B interval wider than {opts.probe_ci} (" + "; ".join(
+            f"{m}: " + ", ".join(f"{k} {w:.3f}" for k, w in ws.items()) for m, ws in wide.items()) +
+            f"): {opts.probe_n} more images of {', '.join(grow)}")
+        for name in grow:
+            render(by_name[name], opts.probe_n, opts.out / "probes" / MORE_DIR / name / f"r{rnd}",
+                   opts.seed * 1000 + 100 + index[name] + 10_000 * rnd)
+    for m, ws in wide.items():
+        note = (f"predicted D_B interval still wider than --probe-ci {opts.probe_ci} after {rnd} probe round(s) "
+                "(" + ", ".join(f"{k} {w:.3f}" for k, w in ws.items()) + f"; probes at --probe-max {opts.probe_max} "
+                "images or not from the grid): treat the prediction as rough, or raise --probe-max")
+        log(f"selector {m}: {note}")
+        plans[m].notes.append(note)
     return plans
 
 
@@ -269,7 +305,7 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     render = make_renderer(opts)
     real_t, fit = stage_fit(opts)
     stage_probes(opts, configs, render)
-    plans = stage_select(opts, fit, real_t)
+    plans = stage_select(opts, fit, real_t, configs, render)
     stage_sets(opts, grid_mapping, plans, render)
     dist = stage_distances(opts, real_t, fit)
     if opts.benchmark:

@@ -466,6 +466,74 @@ def test_load_probes_reads_dataset_dirs(tmp_path):
         load_probes(tmp_path / "probes")
 
 
+def test_grown_probe_rounds_are_appended_in_order(tmp_path):
+    from align.select import MORE_DIR
+    cfgs, names = _probe_configs()
+    _dataset_dir(tmp_path / "probes" / "a", 6, 10, 0.5, config=cfgs[0])
+    _dataset_dir(tmp_path / "probes" / MORE_DIR / names[0] / "r1", 4, 10, 0.5, config=cfgs[0], seed=5)
+    _dataset_dir(tmp_path / "probes" / MORE_DIR / names[0] / "r2", 3, 10, 0.5, config=cfgs[0], seed=6)
+    t = load_probes(tmp_path / "probes")[names[0]].table
+    assert t.n("image") == 13 and np.unique(t.values("image_id", "image")).size == 13   # every image its own id
+    assert load_probes(tmp_path / "probes", more=1)[names[0]].table.n("image") == 10
+    assert load_probes(tmp_path / "probes", more=0)[names[0]].table.n("image") == 6
+    _dataset_dir(tmp_path / "probes" / MORE_DIR / names[0] / "r3", 3, 10, 0.5, config=cfgs[1], seed=7)
+    with pytest.raises(UserError, match="r3: field 'info.config': not the config of"):
+        load_probes(tmp_path / "probes")
+
+
+def _one_config_probe(name_i: int, n: int, rng, area=(0.1, 0.02), cy=(0.5, 0.1), bright=(120.0, 10.0)):
+    cfgs, names = _probe_configs()
+    cols = {"area_frac": rng.normal(*area, n), "cy": rng.normal(*cy, n), "brightness": rng.normal(*bright, n)}
+    return names[name_i], (cfgs[name_i], table_from(names[name_i], cols))
+
+
+def test_predicted_interval_narrows_as_the_probe_grows():
+    """The 95 % interval of the predicted D_B comes from resampling the probe's images: 8 images give a wide
+    one, 400 a narrow one; both hold the point prediction; `wide` lists the aligned metadata over the bound."""
+    rng = np.random.default_rng(0)
+    real = table_from("real", {"area_frac": rng.normal(0.1, 0.02, 60), "cy": rng.normal(0.5, 0.1, 60)})
+    fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="1d")
+    width = {}
+    for n in (8, 400):
+        name, probe = _one_config_probe(0, n, rng)
+        plan = select_configs(fit, {name: probe}, total=100, real=real, method="mixture")
+        for m in ("area_frac", "cy"):
+            lo, hi = plan.predicted_ci[m]
+            assert lo <= plan.predicted_db[m] <= hi or n == 8 and plan.predicted_db[m] < lo   # small-sample bias
+        width[n] = max(hi - lo for lo, hi in plan.predicted_ci.values())
+        assert plan.probe_images == {name: n}
+        assert set(plan.wide(0.0)) == {"area_frac", "cy"} and plan.wide(10.0) == {}
+    assert width[400] < width[8] / 2, width
+    again = select_configs(fit, {name: probe}, total=100, real=real, method="mixture")
+    assert again.predicted_ci == plan.predicted_ci                                             # seeded
+
+
+def test_grid_reach_warns_when_the_grid_cannot_move_or_reach_a_metadata():
+    """Brightness (an image statistic) aligns like box metadata when the grid moves it (say by exposure); when
+    every config renders the same brightness far from the photos', the plan says the grid cannot move it."""
+    rng = np.random.default_rng(1)
+    real = table_from("real", {"area_frac": rng.normal(0.1, 0.02, 80), "cy": rng.normal(0.5, 0.1, 80),
+                               "brightness": np.r_[rng.normal(80, 8, 40), rng.normal(160, 8, 40)]})
+    fit = fit_gmm(real, metadata=["area_frac", "cy", "brightness"], mode="1d")
+    moving = dict(_one_config_probe(i, 40, rng, bright=(b, 8.0)) for i, b in enumerate((80.0, 120.0, 160.0)))
+    plan = select_configs(fit, moving, total=100, real=real, method="mixture")
+    assert plan.notes == [] and plan.reach["brightness"]["moves"] and plan.reach["brightness"]["outside_sd"] == 0
+    shares = {e.config_name: e.count for e in plan.entries}
+    names = sorted(moving, key=lambda n: moving[n][1].values("brightness").mean())
+    assert shares.get(names[0], 0) > 35 and shares.get(names[2], 0) > 35 and shares.get(names[1], 0) < 15
+    fixed = dict(_one_config_probe(i, 40, rng, bright=(200.0, 8.0)) for i in range(3))
+    stuck = select_configs(fit, fixed, total=100, real=real, method="mixture")
+    assert not stuck.reach["brightness"]["moves"]
+    assert [n for n in stuck.notes if n.startswith("brightness: the grid cannot move it")], stuck.notes
+    assert "effects.exposure_ev" in stuck.notes[0] and stuck.predicted_db["brightness"] > 2 * plan.predicted_db["brightness"]
+    assert not [n for n in stuck.notes if n.startswith(("area_frac", "cy"))]
+    shifted = {n: (c, table_from(n, {**{k: t.values(k) for k in ("area_frac", "cy")},
+                                      "brightness": t.values("brightness") + 150}))
+               for n, (c, t) in moving.items()}
+    far = select_configs(fit, shifted, total=100, real=real, method="mixture")
+    assert [n for n in far.notes if n.startswith("brightness: the grid cannot reach the real mean")], far.notes
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def test_cli_metadata_compare_fit_select(tmp_path, capsys):
     from synthgap.cli import main

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.render
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 ARGS = ["--grid", str(DATA / "tiny_grid.yaml"), "--target", str(DATA / "tiny_target.yaml"), "--total", "6",
-        "--probe-n", "4", "--epochs", "1", "--detectors", "yolo", "--imgsz", "64", "--min-px", "6", "--metadata", "area_frac,cy",
+        "--probe-n", "4", "--probe-max", "8", "--probe-ci", "0.05", "--epochs", "1", "--detectors", "yolo", "--imgsz", "64", "--min-px", "6", "--metadata", "area_frac,cy",
         "--workers", "2"]
 
 
@@ -72,6 +72,11 @@ def test_every_stage_wrote_its_outputs(demo_run):
     for name in ("plan.yaml", "plan-mix.yaml"):
         plan = yaml.safe_load((out / name).read_text())
         assert plan["total"] == 6 and sum(e["count"] for e in plan["entries"]) == 6, name
+        # 4 probe images leave the predicted D_B wider than 0.05: the chosen configs' probes grew once, to 8
+        assert set(plan["probe_images"].values()) == {8}, plan["probe_images"]
+        assert all(lo <= hi for lo, hi in plan["predicted_ci"].values()) and set(plan["predicted_ci"]) == {"area_frac", "cy"}
+        for cfg in plan["probe_images"]:
+            assert (out / "probes" / ".more" / cfg / "r1" / "DONE").exists()
     for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered", "aligned-photo"):
         assert (out / "sets" / v / "DONE").exists(), v
     base = json.loads((out / "sets" / "baseline" / "coco_annotations.json").read_text())
@@ -113,6 +118,7 @@ def test_selector_recovers_the_hidden_config(demo_run):
     assert "Hidden mixture vs recovered mixture" in md and "| 1.00 |" in md and "recovered (mixture)" in md
     assert (out / "report.html").read_text().startswith("<!doctype html>")
     assert "| mean D_B | KID |" in md and "report_files/sheet_aligned-photo.png" in md
+    assert "### Predicted from the probes vs realised" in md and "| aligned-mix | 8 |" in md
     assert (out / "benchmark" / "report.md").exists()
 
 
