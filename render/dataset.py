@@ -373,6 +373,14 @@ class _LocalPool:
             self._feed(w)
 
 
+def _report_retries(retried: dict[int, str], failures: dict[int, tuple]) -> None:
+    """One line for the shards that were rendered after a retry, with the first one's reason."""
+    ok = {sid: why for sid, why in retried.items() if sid not in failures}
+    if ok:
+        first = next(iter(ok.items()))
+        print(f"render: {len(ok)} shard(s) rendered after a retry (shard {first[0]}: {first[1]})", flush=True)
+
+
 def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int,
                recycle_after: int, retries: int, threads: int | None, progress: bool) -> dict[int, tuple]:
     if threads is None:
@@ -383,10 +391,7 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
         if prog:
             prog.__enter__()
         failures = pool.run()
-        ok = {sid: why for sid, why in pool.retried.items() if sid not in failures}
-        if ok:
-            first = next(iter(ok.items()))
-            print(f"render: {len(ok)} shard(s) rendered after a retry (shard {first[0]}: {first[1]})", flush=True)
+        _report_retries(pool.retried, failures)
         return failures
     except BaseException:
         pool.kill_all()
@@ -509,6 +514,7 @@ def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, work
     todo: deque[ShardSpec] = deque(pending)
     attempts: dict[int, int] = {}
     failures: dict[int, tuple] = {}
+    retried: dict[int, str] = {}
     in_flight: dict[Any, ShardSpec] = {}
     finished_scenes = 0
     t_start = time.time() - 1.0
@@ -531,10 +537,12 @@ def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, work
                     if attempts[spec.shard_id] > retries:
                         failures[spec.shard_id] = (spec, _ray_error_text(e))
                     else:
+                        retried[spec.shard_id] = _ray_error_text(e)
                         todo.appendleft(spec)
             if prog:
                 n = initial + finished_scenes + sum(_rendered_since(out, s, t_start) for s in in_flight.values())
                 prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
+        _report_retries(retried, failures)
     except BaseException:
         for ref in in_flight:
             try:

@@ -416,6 +416,45 @@ def test_ray_backend_failure_report_and_resume(tmp_path, cfg_file, prim_local):
     _same_dataset(out, ref)
 
 
+def test_ray_two_node_cluster_survives_losing_a_node(tmp_path, cfg_file, prim_local):
+    """A local two-node Ray cluster (ray.cluster_utils.Cluster; the head takes no task, each node one): while
+    both nodes render a shard, one node is removed; its shard is retried on the other node and the merged
+    result is byte-identical to the local backend's."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    manifest, ref = prim_local
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    mem = {"object_store_memory": 80 * 2 ** 20}
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0, **mem})
+    try:
+        cluster.add_node(num_cpus=1, **mem)
+        victim = cluster.add_node(num_cpus=1, **mem)
+        cluster.wait_for_nodes()
+        out = tmp_path / "ray"
+        cmd = [sys.executable, "-m", "synthgap", "render", "--config", str(cfg_file), "--n", str(RAY_N), "--out",
+               str(out), "--workers", "2", "--shard-size", str(RAY_SHARD), "--backend", "ray", "--ray-address",
+               cluster.address]
+        proc = subprocess.Popen(cmd, cwd=REPO, env=_ray_env(manifest), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if len(list((out / ".render" / "logs").glob("ray-*.log"))) >= 2:   # a task on each node
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert not list((out / ".render" / "shards").glob("*.json")), "a shard finished before the node went"
+        cluster.remove_node(victim)
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr[-3000:]
+        assert "render: 1 shard(s) rendered after a retry (shard " in stdout, stdout + stderr[-2000:]
+        assert "node it was running on is dead" in stdout, stdout
+        assert len(list((out / ".render" / "logs").glob("ray-*.log"))) == 3
+        _same_dataset(out, ref)
+    finally:
+        cluster.shutdown()
+
+
 def test_photo_background_keeps_boxes_exact(tmp_path, render_manifest):
     """A magenta plate behind the objects: every pixel off the plate's colour lies on an annotated box (+4 px for
     JPEG's chroma blur), the photo shows everywhere else, and the effects are recorded per image."""
