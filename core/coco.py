@@ -130,6 +130,26 @@ class _Checker:
         log.warning("skipped: %s: %s", self.src, msg)
 
 
+def image_file_ok(path: Path, width: int, height: int) -> bool:
+    """The file exists, its header reads, and its pixel size is width x height (only the header is read)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as f:
+            return f.size == (width, height)
+    except OSError:
+        return False
+
+
+def damaged_image(dataset_dir: str | os.PathLike) -> str | None:
+    """The first image of a finished dataset dir (DIR/coco_annotations.json, file names relative to DIR) that is
+    missing, unreadable or not the size its record says; None when every image is sound."""
+    d = Path(dataset_dir)
+    for im in read_json(d / "coco_annotations.json", "COCO").get("images", []):
+        if not image_file_ok(d / im["file_name"], im["width"], im["height"]):
+            return im["file_name"]
+    return None
+
+
 def _image_problem(im: dict, images_dir: Path, check_files: bool) -> tuple[str | None, Path | None]:
     iid = im["id"]
     w, h = im.get("width"), im.get("height")

@@ -173,8 +173,7 @@ def done_shards(out_dir: Path, shards: list[ShardSpec]) -> set[int]:
 def damaged_shards(out_dir: Path, shards: list[ShardSpec]) -> dict[int, str]:
     """Finished shards (result file present) with an image missing, unreadable or not the size its record says:
     shard id -> the first such file. Only image headers are read."""
-    from PIL import Image
-
+    from core.coco import image_file_ok
     from core.io import read_json
     bad: dict[int, str] = {}
     for s in shards:
@@ -182,12 +181,7 @@ def damaged_shards(out_dir: Path, shards: list[ShardSpec]) -> dict[int, str]:
             continue
         for scene in read_json(s.result_path, "shard result").get("scenes", []):
             im = scene["image"]
-            try:
-                with Image.open(out_dir / im["file_name"]) as f:
-                    ok = f.size == (im["width"], im["height"])
-            except OSError:
-                ok = False
-            if not ok:
+            if not image_file_ok(out_dir / im["file_name"], im["width"], im["height"]):
                 bad[s.shard_id] = im["file_name"]
                 break
     return bad

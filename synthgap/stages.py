@@ -217,6 +217,7 @@ def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], ren
     """4. the aligned set of each selector and the comparison sets."""
     sets = opts.out / "sets"
     names = set_names(opts)
+    _unfinish_damaged(sets, names)
     if _stage(f"4/5 render the sets ({opts.total} images each): {', '.join(names)}",
               all((sets / v / "DONE").exists() for v in names)):
         rendered: dict[str, str] = {}                  # plan content -> the set rendered from it
@@ -232,6 +233,19 @@ def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], ren
                 render(plans[method], None, sets / variant, opts.seed * 1000 + 1)
             rendered.setdefault(key, variant)
         build_comparison_sets(VariantContext(opts, grid_mapping, sets, render), log)
+
+
+def _unfinish_damaged(sets: Path, names: list[str]) -> None:
+    """A finished set whose image went missing or was damaged loses its DONE, so stage 4 builds it again (a
+    render repairs only the damaged shards, to the same bytes); its distances and benchmark cells were computed
+    from the sound set and stay valid."""
+    from core.coco import damaged_image
+    for v in names:
+        if (sets / v / "DONE").exists():
+            bad = damaged_image(sets / v)
+            if bad:
+                log(f"sets/{v}: {bad} is missing or damaged; building the set again")
+                (sets / v / "DONE").unlink()
 
 
 def stage_distances(opts: RunOptions, real_t, fit) -> dict:

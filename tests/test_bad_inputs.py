@@ -20,6 +20,7 @@ def data(tmp_path_factory):
     (root / "afile").write_text("x")
     (root / "empty.yaml").write_text("")
     (root / "bad.yaml").write_text("resolution: [64, 48]\ncamera: {distance: [1, 2]\n")
+    (root / "one.yaml").write_text("resolution: [64, 48]\n")
     (root / "grid.yaml").write_text("camera: {distance: {grid: [[0.5, 0.7], [2.0, 2.2]]}}\n")
     coco = json.loads((real / "coco_annotations.json").read_text())
     variants = {
@@ -27,10 +28,17 @@ def data(tmp_path_factory):
         "noann.json": {**coco, "annotations": []},
         "dupcat.json": {**coco, "categories": [{"id": 1, "name": "bottle"}, {"id": 2, "name": "bottle"}]},
         "badjson.json": None,
+        "badbox.json": {**coco, "annotations": [{**coco["annotations"][0], "bbox": [10, 5, -4, 8]},
+                                                *coco["annotations"][1:]]},
+        "badcat.json": {**coco, "annotations": [{**coco["annotations"][0], "category_id": 77},
+                                                *coco["annotations"][1:]]},
+        "noimg.json": {**coco, "images": [{**coco["images"][0], "file_name": "gone.png"}, *coco["images"][1:]]},
+        "noimages.json": {k: v for k, v in coco.items() if k != "images"},
     }
     for name, d in variants.items():
         (real / name).write_text("{not json" if d is None else json.dumps(d))
     (root / "empty_exposed.json").write_text(json.dumps({"exposed": [], "test": [5, 6, 7, 8]}))
+    (root / "ghost_ids.json").write_text(json.dumps({"exposed": [1, 2, 99], "test": [5, 6, 7, 8]}))
     undone = make_toy_set(root / "undone", 3, size=(64, 48))
     (undone / "DONE").unlink()
     return {"root": root, "real": real, "split": split, "undone": undone}
@@ -39,6 +47,12 @@ def data(tmp_path_factory):
 def _run(d):
     r = d["real"]
     return ["run", "--real", str(r / "coco_annotations.json"), "--images", str(r), "--split", str(d["split"]),
+            "--grid", str(d["root"] / "grid.yaml"), "--no-benchmark"]
+
+
+def _run_with(d, coco: str, split: str | None = None):
+    r = d["real"]
+    return ["run", "--real", str(r / coco), "--images", str(r), "--split", split or str(d["split"]),
             "--grid", str(d["root"] / "grid.yaml"), "--no-benchmark"]
 
 
@@ -113,6 +127,24 @@ CASES = [
     ("align compare: duplicate category names", lambda d, o: ["align", "compare", str(d["real"] / "dupcat.json"),
                                                               str(d["real"]), "--out", o],
      ["dupcat.json", "'name'", "duplicate category name 'bottle'"]),
+    ("run: a box of negative width", lambda d, o: _run_with(d, "badbox.json") + ["--out", o],
+     ["badbox.json", "bbox"]),
+    ("run: an annotation of an unknown category id", lambda d, o: _run_with(d, "badcat.json") + ["--out", o],
+     ["badcat.json", "category_id", "77"]),
+    ("run: an image file missing", lambda d, o: _run_with(d, "noimg.json") + ["--out", o], ["gone.png"]),
+    ("run: a COCO without images", lambda d, o: _run_with(d, "noimages.json") + ["--out", o],
+     ["noimages.json", "'images'"]),
+    ("run: split ids not in the COCO", lambda d, o: _run_with(d, "coco_annotations.json",
+                                                              str(d["root"] / "ghost_ids.json")) + ["--out", o],
+     ["ghost_ids.json", "99"]),
+    ("render: --out below a file", lambda d, o: ["render", "--config", str(d["root"] / "one.yaml"), "--n", "2",
+                                                 "--out", str(d["root"] / "afile" / "x")], ["afile"]),
+    ("render: --n 0", lambda d, o: ["render", "--config", str(d["root"] / "one.yaml"), "--n", "0", "--out", o],
+     ["--n"]),
+    ("benchmark: --out below a file", lambda d, o: _bench(d) + ["--out", str(d["root"] / "afile" / "b")], ["afile"]),
+    ("align fit: COCO top level is a list", lambda d, o: ["align", "fit", "--real", str(d["real"] / "list.json"),
+                                                          "--out", str(Path(o) / "fit.json")],
+     ["list.json", "top level must be an object"]),
     ("align fit: --out is a folder", lambda d, o: ["align", "fit", "--real", str(d["real"]), "--out",
                                                    str(d["root"])], ["--out is a folder"]),
 ]

@@ -133,6 +133,27 @@ def test_resume_after_kill_rerenders_nothing_complete(demo_run):
            "aligned-mix: complete, skipped" in r.stdout
 
 
+def test_a_damaged_finished_set_is_rebuilt_on_rerun(demo_run):
+    """An image deleted from a finished set and another truncated: the rerun notices both (by the COCO's file
+    names and sizes), renders them again to the same bytes, and leaves everything else alone."""
+    out, _, _ = demo_run
+    coco = json.loads((out / "sets" / "aligned" / "coco_annotations.json").read_text())
+    gone, cut = (out / "sets" / "aligned" / coco["images"][0]["file_name"],
+                 out / "sets" / "baseline" / json.loads((out / "sets" / "baseline" / "coco_annotations.json")
+                                                        .read_text())["images"][-1]["file_name"])
+    want = {gone: gone.read_bytes(), cut: cut.read_bytes()}
+    untouched = (out / "sets" / "on-surface" / "coco_annotations.json").stat().st_mtime_ns
+    gone.unlink()
+    cut.write_bytes(want[cut][:100])
+    r = _demo(out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"sets/aligned: {coco['images'][0]['file_name']} is missing or damaged; building the set again" in r.stdout
+    assert "sets/baseline: " in r.stdout and "sets/on-surface: " not in r.stdout
+    assert {p: p.read_bytes() for p in want} == want
+    assert (out / "sets" / "on-surface" / "coco_annotations.json").stat().st_mtime_ns == untouched
+    assert all((out / "sets" / v / "DONE").exists() for v in ("aligned", "baseline", "filtered"))
+
+
 def test_rerun_with_other_options_is_refused(demo_run):
     out, _, _ = demo_run
     r = _demo(out, "--seed", "9")
