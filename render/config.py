@@ -47,7 +47,7 @@ PLACEMENTS = ("surface", "floating")
 BACKGROUND_KINDS = ("color", "hdri", "floor", "photo")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
-LATER_KEYS = (("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
+LATER_KEYS = (("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
               ("camera", "roll_deg"))
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -90,6 +90,7 @@ class EffectsConfig:
     white_balance_k: Range = (6500.0, 6500.0)   # white balance of the camera; 6500 = none
     noise_sigma: Range = (0.0, 0.0)         # Gaussian sensor noise, sd in 8-bit levels
     jpeg_quality: IntRange = (95, 95)       # JPEG quality the image is saved at
+    motion_px: Range = (0.0, 0.0)           # motion blur: length of a straight streak in px, at a random angle
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ class SceneConfig:
             at, ref = d, default
             for k in parents:
                 at, ref = at[k], ref[k]
-            if at[key] == ref[key]:
-                del at[key]
+            if key in at and at[key] == ref[key]:
+                del at[key], ref[key]             # from the default too: a parent compares pruned mappings
         return d
 
     def canonical_json(self) -> str:
@@ -326,7 +327,7 @@ def photo_files(folder: str | Path) -> list[Path]:
 
 
 def _effects(v: _V, d: Any) -> EffectsConfig:
-    e = v.mapping(d, "effects", ("exposure_ev", "white_balance_k", "noise_sigma", "jpeg_quality"))
+    e = v.mapping(d, "effects", ("exposure_ev", "white_balance_k", "noise_sigma", "jpeg_quality", "motion_px"))
     k: dict[str, Any] = {}
     if "exposure_ev" in e:
         k["exposure_ev"] = v.range_(e["exposure_ev"], "effects.exposure_ev", False, -4.0, 4.0)
@@ -336,6 +337,8 @@ def _effects(v: _V, d: Any) -> EffectsConfig:
         k["noise_sigma"] = v.range_(e["noise_sigma"], "effects.noise_sigma", False, 0.0, 64.0)
     if "jpeg_quality" in e:
         k["jpeg_quality"] = v.range_(e["jpeg_quality"], "effects.jpeg_quality", True, 5, 100)
+    if "motion_px" in e:
+        k["motion_px"] = v.range_(e["motion_px"], "effects.motion_px", False, 0.0, 64.0)
     return EffectsConfig(**k)
 
 

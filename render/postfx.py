@@ -13,8 +13,12 @@ Camera effects (`effects`), in this order:
   exposure_ev     x 2**ev on linear light;
   white_balance_k gains kelvin_to_rgb(6500) / kelvin_to_rgb(k) per channel on linear light, normalised to keep
                   mean brightness (k < 6500: bluer, the camera set for warm light; k > 6500: warmer);
+  motion_px       motion blur: the image convolved with a straight streak of that length (px, anti-aliased
+                  line kernel, unit sum) at an angle drawn uniformly in [0, 180) degrees; on linear light;
   noise_sigma     Gaussian noise, sd in 8-bit levels, drawn from a generator seeded by the scene seed;
   jpeg_quality    the quality the image is saved at (scene.py).
+Defocus is the config's `blur_sigma_px` (a Gaussian of that sigma, applied before the effects). Blur spreads an
+object's edge over a few pixels but moves nothing: its box stays the box of the object.
 """
 from __future__ import annotations
 
@@ -69,14 +73,31 @@ def white_balance_gains(kelvin: float) -> np.ndarray:
     return g / g.mean()
 
 
+def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
+    """A unit-sum straight streak `length` px long at `angle_deg` (0 = horizontal), anti-aliased."""
+    import cv2
+    n = int(np.ceil(length)) | 1
+    k = np.zeros((n, n), np.float64)
+    c, a = (n - 1) / 2.0, np.radians(angle_deg)
+    dx, dy = 0.5 * (length - 1) * np.cos(a), -0.5 * (length - 1) * np.sin(a)
+    cv2.line(k, (round((c - dx) * 16), round((c - dy) * 16)), (round((c + dx) * 16), round((c + dy) * 16)), 1.0,
+             1, cv2.LINE_AA, shift=4)
+    return k / k.sum() if k.sum() > 0 else np.ones((1, 1))
+
+
 def apply_effects(rgb: np.ndarray, exposure_ev: float = 0.0, white_balance_k: float = 6500.0,
-                  noise_sigma: float = 0.0, seed: int = 0) -> np.ndarray:
-    """uint8 RGB with exposure, white balance and noise applied (module docstring); unchanged when all are off."""
-    if exposure_ev == 0.0 and white_balance_k == 6500.0 and noise_sigma == 0.0:
+                  noise_sigma: float = 0.0, seed: int = 0, motion_px: float = 0.0,
+                  motion_angle_deg: float = 0.0) -> np.ndarray:
+    """uint8 RGB with exposure, white balance, motion blur and noise applied (module docstring); unchanged when
+    all are off."""
+    if exposure_ev == 0.0 and white_balance_k == 6500.0 and noise_sigma == 0.0 and motion_px < 1.0:
         return rgb
     out = rgb.astype(np.float64) / 255.0
-    if exposure_ev != 0.0 or white_balance_k != 6500.0:
+    if exposure_ev != 0.0 or white_balance_k != 6500.0 or motion_px >= 1.0:
         lin = srgb_to_linear(out) * (2.0 ** exposure_ev) * white_balance_gains(white_balance_k)
+        if motion_px >= 1.0:
+            import cv2
+            lin = cv2.filter2D(lin, -1, motion_kernel(motion_px, motion_angle_deg), borderType=cv2.BORDER_REFLECT)
         out = linear_to_srgb(lin)
     out = out * 255.0
     if noise_sigma > 0.0:
@@ -90,7 +111,10 @@ def sample_effects(effects, rng: np.random.Generator) -> dict:
     return {"exposure_ev": round(float(rng.uniform(*effects.exposure_ev)), 4),
             "white_balance_k": round(float(rng.uniform(*effects.white_balance_k)), 1),
             "noise_sigma": round(float(rng.uniform(*effects.noise_sigma)), 3),
-            "jpeg_quality": int(rng.integers(int(effects.jpeg_quality[0]), int(effects.jpeg_quality[1]) + 1))}
+            "jpeg_quality": int(rng.integers(int(effects.jpeg_quality[0]), int(effects.jpeg_quality[1]) + 1)),
+            **({"motion_px": round(float(rng.uniform(*effects.motion_px)), 3),        # drawn only when set: older
+                "motion_angle_deg": round(float(rng.uniform(0.0, 180.0)), 2)}        # configs keep their scenes
+               if tuple(effects.motion_px) != (0.0, 0.0) else {})}
 
 
 # The photo-like look of `synthgap run`'s aligned-photo set and of the bottles realism ladder (one definition).

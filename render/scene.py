@@ -291,7 +291,8 @@ def _finish_image(colors: np.ndarray, cfg: SceneConfig, sampled: dict[str, Any],
         rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
     fx = sampled.get("effects")
     if fx:
-        rgb = postfx.apply_effects(rgb, fx["exposure_ev"], fx["white_balance_k"], fx["noise_sigma"], seed)
+        rgb = postfx.apply_effects(rgb, fx["exposure_ev"], fx["white_balance_k"], fx["noise_sigma"], seed,
+                                   fx.get("motion_px", 0.0), fx.get("motion_angle_deg", 0.0))
     return rgb
 
 

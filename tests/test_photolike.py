@@ -63,6 +63,8 @@ def test_photo_and_effects_keys_roundtrip(photo_dir, monkeypatch):
     ({"effects": {"exposure_ev": [1, -1]}}, "effects.exposure_ev", "empty range"),
     ({"effects": {"white_balance_k": [500, 6500]}}, "effects.white_balance_k", ">= 2000"),
     ({"effects": {"noise_sigma": [0, "x"]}}, "effects.noise_sigma", "number"),
+    ({"effects": {"motion_px": [-1, 3]}}, "effects.motion_px", ">= 0"),
+    ({"effects": {"motion_px": [2, 100]}}, "effects.motion_px", "<= 64"),
 ])
 def test_bad_photo_and_effects_keys(bad, key, words):
     msg = _err(bad)
@@ -163,3 +165,25 @@ def test_framing_keys_validated_and_old_names_kept():
     assert "target_u" not in SceneConfig().to_mapping()["camera"] and not SceneConfig().camera.framed
     assert "camera.target_v" in _err({"camera": {"target_v": [0.5, 1.2]}})
     assert "camera.roll_deg" in _err({"camera": {"roll_deg": [-200, 0]}})
+
+
+def test_motion_blur_streaks_a_point_along_its_angle_and_keeps_old_names():
+    img = np.zeros((41, 41, 3), np.uint8)
+    img[20, 20] = 255
+    flat = postfx.apply_effects(img, motion_px=9.0, motion_angle_deg=0.0)
+    lit = np.argwhere(flat[..., 0] > 0)
+    assert set(lit[:, 0]) <= {19, 20, 21} and lit[:, 1].max() - lit[:, 1].min() >= 7       # a horizontal streak
+    up = np.argwhere(postfx.apply_effects(img, motion_px=9.0, motion_angle_deg=90.0)[..., 0] > 0)
+    assert up[:, 0].max() - up[:, 0].min() >= 7 and set(up[:, 1]) <= {19, 20, 21}          # a vertical one
+    k = postfx.motion_kernel(7.5, 33.0)
+    assert abs(k.sum() - 1.0) < 1e-9 and k.shape == (9, 9)
+    assert postfx.apply_effects(img, motion_px=0.5) is img                                  # under a pixel: off
+    fx = SceneConfig.from_mapping({"effects": {"noise_sigma": [1, 3]}})
+    assert "motion_px" not in fx.to_mapping()["effects"]             # unset: the config keeps its old name
+    mo = SceneConfig.from_mapping({"effects": {"noise_sigma": [1, 3], "motion_px": [2, 6]}})
+    assert mo.to_mapping()["effects"]["motion_px"] == [2.0, 6.0] and mo.name != fx.name
+    assert SceneConfig.from_mapping(mo.to_mapping()) == mo
+    rng = np.random.default_rng(0)
+    drawn = postfx.sample_effects(mo.effects, rng)
+    assert 2.0 <= drawn["motion_px"] <= 6.0 and 0.0 <= drawn["motion_angle_deg"] < 180.0
+    assert "motion_px" not in postfx.sample_effects(fx.effects, rng)   # not drawn: older scenes stay the same
