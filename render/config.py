@@ -4,7 +4,8 @@ Pure Python (yaml only): imported by the main environment (CLI, align's selector
 environment (inside Blender). Every problem is a one-line `UserError` "FILE: key 'a.b': what is wrong".
 
     resolution: [320, 240]          # [w, h] pixels
-    samples: 16                     # Cycles samples per pixel (adaptive sampling stops earlier)
+    samples: 16                     # Cycles samples per pixel (adaptive sampling stops earlier); a range
+                                    # [8, 32] draws one count per scene (sidecar `samples`)
     denoiser: none                  # none | fast (Intel Open Image Denoise)
     objects_per_scene: [1, 3]       # annotated objects of `classes`
     classes: [bottle]               # class names from assets_manifest.yaml
@@ -19,13 +20,14 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
                                     # hdri / floor: manifest asset ids (empty: any of that kind);
                                     # photo: {kind: photo, dir: DIR} - a photo of DIR (e.g. `synthgap plates`)
                                     # behind the objects, composited by the render's alpha (render/postfx.py)
-    effects: {exposure_ev: [0, 0], white_balance_k: [6500, 6500], noise_sigma: [0, 0], jpeg_quality: [95, 95]}
-                                    # camera effects after the render, boxes untouched (render/postfx.py)
-    blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels
+    effects: {exposure_ev: [0, 0], white_balance_k: [6500, 6500], noise_sigma: [0, 0], jpeg_quality: [95, 95],
+              motion_px: [0, 0]}    # camera effects after the render, boxes untouched (render/postfx.py)
+    blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels (defocus)
     seed: 0
 
 Missing keys take the defaults above; ranges are [min, max] sampled uniformly (integers for counts).
-Keys added after the first release (`effects`, `background.dir`, `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
+Keys added after the first release (`effects`, `effects.motion_px`, `background.dir`,
+`camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
 from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
 relative one is resolved against the working directory when first parsed) and must hold .jpg/.jpeg/.png files.
 """
@@ -49,6 +51,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
 LATER_KEYS = (("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
               ("camera", "roll_deg"))
+SAMPLES_SEED_SALT = 0x5A3F
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 Range = tuple[float, float]
@@ -96,7 +99,7 @@ class EffectsConfig:
 @dataclass(frozen=True)
 class SceneConfig:
     resolution: tuple[int, int] = (320, 240)
-    samples: int = 16
+    samples: int | IntRange = 16            # per pixel; a range [lo, hi] draws one count per scene
     denoiser: str = "none"
     objects_per_scene: IntRange = (1, 3)
     classes: tuple[str, ...] = ("bottle",)
@@ -136,6 +139,15 @@ class SceneConfig:
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
+
+    def samples_for(self, seed: int) -> int:
+        """The scene's samples per pixel: the count, or one drawn from the range by a generator of its own
+        (seeded by the scene seed), so every other draw of the scene stays as it was."""
+        if isinstance(self.samples, int):
+            return self.samples
+        import numpy as np
+        rng = np.random.default_rng([int(seed) % (2 ** 63), SAMPLES_SEED_SALT])
+        return int(rng.integers(self.samples[0], self.samples[1] + 1))
 
     @property
     def name(self) -> str:
@@ -234,7 +246,11 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
             raise v.err("resolution", f"must be [width, height], got {r!r}")
         kw["resolution"] = (v.number(r[0], "resolution", True, 8), v.number(r[1], "resolution", True, 8))
     if "samples" in d:
-        kw["samples"] = v.number(d["samples"], "samples", True, 1)
+        if isinstance(d["samples"], (list, tuple)):
+            lo, hi = v.range_(d["samples"], "samples", True, 1, 4096)
+            kw["samples"] = lo if lo == hi else (lo, hi)
+        else:
+            kw["samples"] = v.number(d["samples"], "samples", True, 1)
     if "denoiser" in d:
         kw["denoiser"] = v.choice(d["denoiser"], "denoiser", DENOISERS)
     if "objects_per_scene" in d:

@@ -58,7 +58,7 @@ def _apply_render_settings(cfg: SceneConfig, seed: int) -> None:
     import bpy
 
     bproc.camera.set_resolution(*cfg.resolution)
-    bproc.renderer.set_max_amount_of_samples(cfg.samples)
+    bproc.renderer.set_max_amount_of_samples(cfg.samples_for(seed))
     if _STATE["denoiser"] != cfg.denoiser:
         bproc.renderer.set_denoiser(None if cfg.denoiser == "none" else "INTEL")
         _STATE["denoiser"] = cfg.denoiser
@@ -262,6 +262,8 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
                                         ({sampled["background_id"]} if cfg.background.kind in ("hdri", "floor")
                                          else set()))})
     sampled.update(framing)
+    if not isinstance(cfg.samples, int):
+        sampled["samples"] = cfg.samples_for(seed)
     if cfg.effects != EffectsConfig():   # drawn last: configs without effects keep their scenes
         sampled["effects"] = postfx.sample_effects(cfg.effects, rng)
     return placed, sampled

@@ -187,3 +187,16 @@ def test_motion_blur_streaks_a_point_along_its_angle_and_keeps_old_names():
     drawn = postfx.sample_effects(mo.effects, rng)
     assert 2.0 <= drawn["motion_px"] <= 6.0 and 0.0 <= drawn["motion_angle_deg"] < 180.0
     assert "motion_px" not in postfx.sample_effects(fx.effects, rng)   # not drawn: older scenes stay the same
+
+
+def test_samples_as_a_range_draw_one_count_per_scene():
+    c = SceneConfig.from_mapping({"samples": [4, 32], "denoiser": "fast"})
+    counts = [c.samples_for(seed) for seed in range(200)]
+    assert min(counts) >= 4 and max(counts) <= 32 and len(set(counts)) > 15
+    assert counts == [c.samples_for(seed) for seed in range(200)]                 # seeded
+    assert SceneConfig.from_mapping({"samples": [16, 16]}) == SceneConfig()         # one count is the int form
+    assert SceneConfig.from_mapping(c.to_mapping()) == c and c.to_mapping()["samples"] == [4, 32]
+    assert SceneConfig().samples_for(3) == 16
+    for bad, words in (([0, 8], ">= 1"), ([8, 4], "empty range"), ([4, 5000], "<= 4096"), ("x", "integer")):
+        msg = _err({"samples": bad})
+        assert "key 'samples'" in msg and words in msg, msg

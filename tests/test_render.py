@@ -457,17 +457,18 @@ def test_ray_two_node_cluster_survives_losing_a_node(tmp_path, cfg_file, prim_lo
 
 def test_photo_background_keeps_boxes_exact(tmp_path, render_manifest):
     """A magenta plate behind the objects: every pixel off the plate's colour lies on an annotated box (+4 px for
-    JPEG's chroma blur), the photo shows everywhere else, and the effects are recorded per image."""
+    JPEG's chroma blur and the motion streak), the photo shows everywhere else, and the effects and the drawn
+    sample count are recorded per image."""
     from PIL import Image
 
     plates = tmp_path / "plates"
     plates.mkdir()
     Image.new("RGB", (80, 60), (255, 0, 255)).save(plates / "magenta.png")
     cfg = tmp_path / "photo.yaml"
-    cfg.write_text("resolution: [64, 48]\nsamples: 4\nobjects_per_scene: [1, 2]\nclasses: [bottle]\n"
+    cfg.write_text("resolution: [64, 48]\nsamples: [2, 6]\nobjects_per_scene: [1, 2]\nclasses: [bottle]\n"
                    "camera: {distance: [0.8, 1.2], elevation_deg: [20, 40]}\n"
                    f"background: {{kind: photo, dir: {plates}}}\n"
-                   "effects: {jpeg_quality: [100, 100], exposure_ev: [0, 0.2]}\nseed: 5\n")
+                   "effects: {jpeg_quality: [100, 100], exposure_ev: [0, 0.2], motion_px: [1, 2]}\nseed: 5\n")
     out = tmp_path / "ds"
     _cli("--config", cfg, "--n", 3, "--out", out, "--workers", 1)
     coco, side = _load(out)
@@ -477,6 +478,7 @@ def test_photo_background_keeps_boxes_exact(tmp_path, render_manifest):
         s = side["images"][str(im["id"])]
         assert s["background_kind"] == "photo" and s["background_id"] == "magenta.png"
         assert s["effects"]["jpeg_quality"] == 100 and 0 <= s["effects"]["exposure_ev"] <= 0.2
+        assert 1 <= s["effects"]["motion_px"] <= 2 and 2 <= s["samples"] <= 6   # motion streaks stay in the margin
         g = np.asarray(Image.open(out / im["file_name"]).convert("RGB"))[..., 1].astype(int)
         near = np.zeros(g.shape, bool)
         for a in (a for a in coco["annotations"] if a["image_id"] == im["id"]):
