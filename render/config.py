@@ -6,7 +6,7 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
     resolution: [320, 240]          # [w, h] pixels
     samples: 16                     # Cycles samples per pixel (adaptive sampling stops earlier); a range
                                     # [8, 32] draws one count per scene (sidecar `samples`)
-    denoiser: none                  # none | fast (Intel Open Image Denoise)
+    denoiser: fast                  # fast (Intel Open Image Denoise, the default) | none (path-tracing grain)
     objects_per_scene: [1, 3]       # annotated objects of `classes`
     classes: [bottle]               # class names from assets_manifest.yaml
     distractors: [0, 0]             # objects of other manifest classes, not annotated
@@ -25,7 +25,9 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
     blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels (defocus)
     seed: 0
 
-Missing keys take the defaults above; ranges are [min, max] sampled uniformly (integers for counts).
+Missing keys take the defaults above (the denoiser's default was `none` before OIDN became the default; configs
+stored with `denoiser: none` keep their names, a config file without the key now renders denoised under a new
+name); ranges are [min, max] sampled uniformly (integers for counts).
 Keys added after the first release (`effects`, `effects.motion_px`, `background.dir`,
 `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
 from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
@@ -100,7 +102,7 @@ class EffectsConfig:
 class SceneConfig:
     resolution: tuple[int, int] = (320, 240)
     samples: int | IntRange = 16            # per pixel; a range [lo, hi] draws one count per scene
-    denoiser: str = "none"
+    denoiser: str = "fast"
     objects_per_scene: IntRange = (1, 3)
     classes: tuple[str, ...] = ("bottle",)
     distractors: IntRange = (0, 0)

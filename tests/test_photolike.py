@@ -36,8 +36,9 @@ def photo_dir(tmp_path):
 
 def test_old_configs_keep_their_names():
     # names fixed before `effects` and `background.dir` existed: those keys are written only when used
-    assert SceneConfig().name == "cfg-b78fddd690"
-    assert SceneConfig.from_mapping({"background": {"kind": "hdri", "ids": ["a"]},
+    assert SceneConfig.from_mapping({"denoiser": "none"}).name == "cfg-b78fddd690"   # the old default, as stored
+    assert SceneConfig().denoiser == "fast" and SceneConfig().name != "cfg-b78fddd690"
+    assert SceneConfig.from_mapping({"background": {"kind": "hdri", "ids": ["a"]}, "denoiser": "none",
                                      "blur_sigma_px": [1, 2]}).name == "cfg-8f41b59e87"
     assert "effects" not in SceneConfig().to_mapping() and "dir" not in SceneConfig().to_mapping()["background"]
 
