@@ -99,6 +99,24 @@ class Filtered:
         filter_small_objects(ctx.sets / "baseline", out, min_px=ctx.opts.min_px)
 
 
+def run_plates(ctx: VariantContext, resolution: tuple[int, int]) -> Path:
+    """RUN/plates: background plates cut from the exposed photos once per run (render/plates.py), shared by the
+    photo-like sets; box-free crops of 10 % of a photo are accepted where larger ones do not exist."""
+    from render.api import make_plates
+    o, plates = ctx.opts, ctx.sets.parent / "plates"
+    if not (plates / "plates.json").exists():
+        try:
+            make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), resolution, force=True)
+        except UserError:   # photos filled by their objects: accept smaller box-free crops, else say so
+            try:
+                make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), resolution, force=True,
+                            min_frac=0.1)
+            except UserError as e:
+                raise UserError(f"{e}; the photo-like sets need background plates: leave them out with "
+                                "--variants baseline,filtered,on-surface") from None
+    return plates.resolve()
+
+
 class AlignedPhoto:
     description = ("the aligned plan rendered photo-like: plates cut from the exposed photos behind the objects, "
                    "denoised, camera effects")
@@ -108,26 +126,27 @@ class AlignedPhoto:
         import yaml
 
         from core.io import load_yaml
-        from render.api import make_plates
         from render.api import photo_like
         run_dir, o = ctx.sets.parent, ctx.opts
         plan = load_yaml(run_dir / next(iter(selector_sets(o).values()))[1], "plan")   # the first selector's
-        plates = run_dir / "plates"
-        if not (plates / "plates.json").exists():
-            size = tuple(plan["entries"][0]["config"].get("resolution", [320, 240]))
-            try:
-                make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), size, force=True)
-            except UserError:   # photos filled by their objects: accept smaller box-free crops, else say so
-                try:
-                    make_plates(str(o.real_json), str(o.images), str(o.split), str(plates), size, force=True,
-                                min_frac=0.1)
-                except UserError as e:
-                    raise UserError(f"{e}; the aligned-photo set needs background plates: leave it out with "
-                                    "--variants baseline,filtered,on-surface") from None
-        plan["entries"] = [{**e, "config": photo_like(e["config"], plates.resolve())} for e in plan["entries"]]
+        plates = run_plates(ctx, tuple(plan["entries"][0]["config"].get("resolution", [320, 240])))
+        plan["entries"] = [{**e, "config": photo_like(e["config"], plates)} for e in plan["entries"]]
         path = run_dir / "plan-photo.yaml"
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
         ctx.render(path, None, out, o.seed * 1000 + 1)
+
+
+class BaselinePhoto:
+    description = "the baseline rendered photo-like (the same plates and effects as aligned-photo)"
+    needs: tuple[str, ...] = ()
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        from render.api import photo_like
+        from render.config import SceneConfig
+        base = baseline_mapping(ctx.grid_mapping)
+        plates = run_plates(ctx, tuple(SceneConfig.from_mapping(base, f"{ctx.opts.grid} (baseline)").resolution))
+        cfg = SceneConfig.from_mapping(photo_like(base, plates), f"{ctx.opts.grid} (baseline-photo)")
+        ctx.render(cfg, ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
 
 
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
@@ -135,6 +154,7 @@ VARIANTS.register("baseline", Baseline)
 VARIANTS.register("filtered", Filtered)
 VARIANTS.register("on-surface", OnSurface)
 VARIANTS.register("aligned-photo", AlignedPhoto)
+VARIANTS.register("baseline-photo", BaselinePhoto)
 
 
 def comparison_names(opts: Any) -> list[str]:

@@ -77,7 +77,7 @@ def test_every_stage_wrote_its_outputs(demo_run):
         assert all(lo <= hi for lo, hi in plan["predicted_ci"].values()) and set(plan["predicted_ci"]) == {"area_frac", "cy"}
         for cfg in plan["probe_images"]:
             assert (out / "probes" / ".more" / cfg / "r1" / "DONE").exists()
-    for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered", "aligned-photo"):
+    for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered", "aligned-photo", "baseline-photo"):
         assert (out / "sets" / v / "DONE").exists(), v
     base = json.loads((out / "sets" / "baseline" / "coco_annotations.json").read_text())
     assert len(base["images"]) == 6 and base["info"]["config"]["placement"] == "floating"
@@ -92,14 +92,18 @@ def test_every_stage_wrote_its_outputs(demo_run):
               json.loads((out / "target" / "coco_annotations.json").read_text())["images"]}
     assert plates["plates"] and all(target[p["source"]] in exposed for p in plates["plates"])   # never a test photo
     assert {s["background_kind"] for s in photo.values()} == {"photo"}
+    base_photo = json.loads((out / "sets" / "baseline-photo" / "coco_annotations.json").read_text())["info"]["config"]
+    assert base_photo["background"]["kind"] == "photo" and base_photo["placement"] == "floating"
     assert {s["background_id"] for s in photo.values()} <= {p["file"] for p in plates["plates"]}
     dist = json.loads((out / "distances.json").read_text())
-    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned", "aligned-mix", "aligned-photo"}
+    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned", "aligned-mix", "aligned-photo",
+                         "baseline-photo"}
     assert all(d["realism"]["kid"] is not None and d["realism"]["se"] > 0 for d in dist.values())
     assert all(dist["aligned"]["db"][m] >= 0 for m in ("area_frac", "cy"))
     results = sorted(p.name for p in (out / "benchmark" / "results").glob("*.json"))
     assert results == sorted(f"{v}__yolo__seed0.json" for v in
-                             ("aligned", "aligned-mix", "aligned-photo", "baseline", "filtered", "on-surface",
+                             ("aligned", "aligned-mix", "aligned-photo", "baseline", "baseline-photo", "filtered",
+                              "on-surface",
                               "real")), results
     rec = json.loads((out / "benchmark" / "results" / "aligned__yolo__seed0.json").read_text())
     assert 0.0 <= rec["test"]["map"] <= 1.0 and rec["epochs"] == 1
@@ -129,7 +133,8 @@ def test_resume_after_kill_rerenders_nothing_complete(demo_run):
     # a second rerun does nothing but the report
     r = _demo(out)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned-photo, aligned, " \
+    assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned-photo, " \
+           "baseline-photo, aligned, " \
            "aligned-mix: complete, skipped" in r.stdout
 
 
