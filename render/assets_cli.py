@@ -1,6 +1,6 @@
 """`synthgap assets ...`: import meshes / HDRIs into assets_manifest.yaml, and check every entry.
 
-    synthgap assets import-sweethome3d --classes "chair,dining table,cup,bottle" [--max-per-class 12]
+    synthgap assets import-sweethome3d --classes "chair,dining table,cup,bottle" [--max-per-class 12] [--clutter]
     synthgap assets import-hdri --names apartment,lobby,studio
     synthgap assets check [--no-render] [--ids a,b]
     synthgap assets list
@@ -62,27 +62,31 @@ def cmd_import_sweethome3d(args) -> int:
     from render import sweethome3d as sh
     from core.progress import Progress
 
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    if not classes:
-        raise UserError("--classes: give at least one class, e.g. --classes 'chair,dining table,cup,bottle'")
+    classes = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
+    if not classes and not args.clutter:
+        raise UserError("--classes: give at least one class, e.g. --classes 'chair,dining table,cup,bottle' "
+                        "(or --clutter)")
     furniture = Path(args.furniture_dir)
     manifest = _load(args.manifest)
     try:
         pieces = sh.read_all(furniture)
-        chosen = sh.select(pieces, classes, args.max_per_class)
+        chosen = [(p, c, "mesh") for p, c in sh.select(pieces, classes, args.max_per_class)] if classes else []
+        if args.clutter:
+            chosen += [(p, None, "clutter") for p in sh.clutter_split(pieces)[0][:args.max_clutter]]
     except ValueError as e:
         raise UserError(str(e)) from None
     entries = []
     with Progress(len(chosen), "extract") as prog:
-        for piece, cls in chosen:
-            entries.append(sh.entry_for(piece, cls, furniture))
+        for piece, cls, kind in chosen:
+            entries.append(sh.entry_for(piece, cls, furniture, kind=kind))
             prog.update(1, postfix=piece.cat_id)
     if not args.no_floor_textures:
         entries += sh.floor_entries(furniture)
     added, replaced = _merge_write(manifest, entries)
     counts = Counter(e.cls for e in entries if e.kind == "mesh")
     print(f"{manifest.path}: {added} added, {replaced} replaced "
-          f"({', '.join(f'{c}: {counts[c]}' for c in classes)}; floor textures: "
+          f"({', '.join(f'{c}: {counts[c]}' for c in classes)}{'; ' if classes else ''}clutter: "
+          f"{sum(e.kind == 'clutter' for e in entries)}; floor textures: "
           f"{sum(e.kind == 'floor_texture' for e in entries)})")
     return 0
 
@@ -217,7 +221,7 @@ def count_table(manifest) -> str:
         lic = Counter(a.licence for a in real)
         rows.append((c, str(len(real)), str(len(ms) - len(real)), "real" if real else "primitive",
                      ", ".join(f"{k} {v}" for k, v in sorted(lic.items())) or "-"))
-    for kind in ("hdri", "floor_texture"):
+    for kind in ("clutter", "hdri", "floor_texture"):
         bs = manifest.backgrounds(kind)
         lic = Counter(a.licence for a in bs)
         rows.append((f"[{kind}]", str(len(bs)), "-", "-", ", ".join(f"{k} {v}" for k, v in sorted(lic.items())) or "-"))
@@ -237,7 +241,7 @@ def cmd_check(args) -> int:
     problems = file_problems(manifest, ids)
     if not args.no_render:
         bad_files = {p.split(": asset ", 1)[1].split(":", 1)[0] for p in problems if ": asset " in p}
-        probe_ids = {a.id for a in manifest.assets if a.kind == "mesh" and not a.is_primitive
+        probe_ids = {a.id for a in manifest.assets if a.kind in ("mesh", "clutter") and not a.is_primitive
                      and (not ids or a.id in ids) and a.id not in bad_files}
         if probe_ids:
             more, _ = render_problems(manifest, probe_ids)
@@ -296,8 +300,11 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="synthgap assets", description="meshes and backgrounds in assets_manifest.yaml")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("import-sweethome3d", parents=[common], help="extract Sweet Home 3D models of some classes, add them to the manifest")
-    p.add_argument("--classes", required=True, help="comma-separated, e.g. 'chair,dining table,cup,bottle'")
+    p.add_argument("--classes", default=None, help="comma-separated, e.g. 'chair,dining table,cup,bottle'")
     p.add_argument("--max-per-class", type=int, default=None, help="first N of each class in CLASS_TABLE order")
+    p.add_argument("--clutter", action="store_true", help="also every small piece that is no class and looks like "
+                   "none (kind clutter: unlabelled objects around the targets; rule: render/sweethome3d.py)")
+    p.add_argument("--max-clutter", type=int, default=None, help="first N clutter pieces by catalogue id")
     p.add_argument("--furniture-dir", default=str(sh.DEFAULT_FURNITURE_DIR))
     p.add_argument("--no-floor-textures", action="store_true", help="do not add the CC0 floor textures")
     p.set_defaults(func=cmd_import_sweethome3d)
@@ -317,4 +324,6 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if getattr(args, "max_per_class", None) is not None and args.max_per_class < 1:
         raise UserError("--max-per-class must be >= 1")
+    if getattr(args, "max_clutter", None) is not None and args.max_clutter < 1:
+        raise UserError("--max-clutter must be >= 1")
     return args.func(args)

@@ -5,7 +5,7 @@ assets_manifest.yaml lists exist with its checksum, on a fresh machine, from Deb
   base64 in `hdri/<name>.exr.js`); the package tarball is fetched once with `npm pack` into
   $SYNTHGAP_CACHE/npm/.
 - `cache:sweethome3d/<folder>/<file>`: extracted from the `*.sh3f` zips of the Debian package
-  `sweethome3d-furniture` (a mesh brings its whole model folder: MTL, textures, licence file).
+  `sweethome3d-furniture` (a mesh or clutter model brings its whole model folder: MTL, textures, licence file).
 
 Idempotent: a stamp keyed by the manifest's cache entries makes a second run take milliseconds; a file with
 a wrong checksum is re-made once, then reported. Exit 0 when everything holds, 1 with one line per problem.
@@ -24,7 +24,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from render.manifest import AssetEntry, Manifest, ManifestError, asset_cache_dir, load_manifest, sha256_file
+from render.manifest import (SHAPED_KINDS, AssetEntry, Manifest, ManifestError, asset_cache_dir, load_manifest,
+                             sha256_file)
 
 NPM_PACKAGE = "@pmndrs/assets"
 NPM_VERSION = "1.7.0"       # pinned: the manifest's HDRI checksums are of this version's files
@@ -129,7 +130,7 @@ def make_sh3d(entry: AssetEntry, member: str, index: dict[str, Path], furniture_
     if member not in index:
         raise ValueError(f"{member} is in no {furniture_dir}/*.sh3f (is sweethome3d-furniture installed?)")
     lib = index[member].stem
-    if entry.kind == "mesh":
+    if entry.kind in SHAPED_KINDS:
         pieces = [p for p in sh.read_catalogue(index[member]) if p.model == member]
         if not pieces:
             raise ValueError(f"{index[member]}: {member} is not a catalogue model")
@@ -158,7 +159,7 @@ def ensure_assets(manifest: Manifest, furniture_dir: Path, force: bool = False) 
             continue
         try:
             if dest.exists():  # wrong checksum: make it again from the source
-                if rel.startswith(sh.CACHE_SUBDIR + "/") and a.kind == "mesh":
+                if rel.startswith(sh.CACHE_SUBDIR + "/") and a.kind in SHAPED_KINDS:
                     shutil.rmtree(dest.parent)
                 else:
                     dest.unlink()

@@ -22,13 +22,15 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
                                     # behind the objects, composited by the render's alpha (render/postfx.py)
     effects: {exposure_ev: [0, 0], white_balance_k: [6500, 6500], noise_sigma: [0, 0], jpeg_quality: [95, 95],
               motion_px: [0, 0]}    # camera effects after the render, boxes untouched (render/postfx.py)
+    clutter: {count: [0, 0], occlude: 0}   # unlabelled everyday objects (manifest kind clutter) around the
+                                    # targets; occlude: chance per scene that one stands in a target's sight line
     blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels (defocus)
     seed: 0
 
 Missing keys take the defaults above (the denoiser's default was `none` before OIDN became the default; configs
 stored with `denoiser: none` keep their names, a config file without the key now renders denoised under a new
 name); ranges are [min, max] sampled uniformly (integers for counts).
-Keys added after the first release (`effects`, `effects.motion_px`, `background.dir`,
+Keys added after the first release (`effects`, `effects.motion_px`, `clutter`, `background.dir`,
 `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
 from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
 relative one is resolved against the working directory when first parsed) and must hold .jpg/.jpeg/.png files.
@@ -51,7 +53,7 @@ PLACEMENTS = ("surface", "floating")
 BACKGROUND_KINDS = ("color", "hdri", "floor", "photo")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
-LATER_KEYS = (("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
+LATER_KEYS = (("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
               ("camera", "roll_deg"))
 SAMPLES_SEED_SALT = 0x5A3F
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -99,6 +101,12 @@ class EffectsConfig:
 
 
 @dataclass(frozen=True)
+class ClutterConfig:
+    count: IntRange = (0, 0)                # unlabelled manifest `clutter` objects per scene
+    occlude: float = 0.0                    # chance per scene that one of them stands in a target's line of sight
+
+
+@dataclass(frozen=True)
 class SceneConfig:
     resolution: tuple[int, int] = (320, 240)
     samples: int | IntRange = 16            # per pixel; a range [lo, hi] draws one count per scene
@@ -113,6 +121,7 @@ class SceneConfig:
     blur_sigma_px: Range = (0.0, 0.0)
     seed: int = 0
     effects: EffectsConfig = field(default_factory=EffectsConfig)
+    clutter: ClutterConfig = field(default_factory=ClutterConfig)
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     @classmethod
@@ -230,7 +239,7 @@ class _V:
 
 
 _TOP = ("resolution", "samples", "denoiser", "objects_per_scene", "classes", "distractors", "camera",
-        "placement", "lights", "background", "blur_sigma_px", "seed", "effects")
+        "placement", "lights", "background", "blur_sigma_px", "seed", "effects", "clutter")
 
 
 def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConfig:
@@ -297,6 +306,16 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
         kw["background"] = _background(v, d["background"])
     if "effects" in d:
         kw["effects"] = _effects(v, d["effects"])
+    if "clutter" in d:
+        c = v.mapping(d["clutter"], "clutter", ("count", "occlude"))
+        ck: dict[str, Any] = {}
+        if "count" in c:
+            ck["count"] = v.range_(c["count"], "clutter.count", True, 0, 64)
+        if "occlude" in c:
+            ck["occlude"] = v.number(c["occlude"], "clutter.occlude", False, 0.0)
+            if ck["occlude"] > 1.0:
+                raise v.err("clutter.occlude", f"is a chance, must be <= 1, got {c['occlude']!r}")
+        kw["clutter"] = ClutterConfig(**ck)
     if "blur_sigma_px" in d:
         kw["blur_sigma_px"] = v.range_(d["blur_sigma_px"], "blur_sigma_px", False, 0.0, 50.0)
     if "seed" in d:

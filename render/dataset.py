@@ -131,6 +131,9 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
         for c in cfg.classes:
             if not manifest.meshes([c]):
                 raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
+        if cfg.clutter.count[1] > 0 and not manifest.clutter():
+            raise UserError(f"{source}: key 'clutter.count': {list(cfg.clutter.count)} but {manifest.path} lists no "
+                            "clutter assets (`synthgap assets import-sweethome3d --clutter`, then `make setup`)")
     _check_asset_files(entries, manifest)
 
 
@@ -142,7 +145,7 @@ def _check_asset_files(entries: list[tuple[SceneConfig, int]], manifest) -> None
     for cfg, _ in entries:
         classes = list(cfg.classes) + ([c for c in manifest.class_names() if c not in cfg.classes]
                                        if cfg.distractors[1] > 0 else [])
-        for e in manifest.meshes(classes):
+        for e in manifest.meshes(classes) + (manifest.clutter() if cfg.clutter.count[1] > 0 else []):
             need[e.id] = e
         if cfg.background.kind in kinds:
             for e in manifest.backgrounds(kinds[cfg.background.kind]):

@@ -7,7 +7,8 @@ Schema (one mapping):
     assets:
       - id: sh3d-bottle-wine            # unique, [a-z0-9._-]
         class: bottle                   # COCO-style class name (meshes); backgrounds have no class
-        kind: mesh                      # mesh | hdri | floor_texture
+        kind: mesh                      # mesh | clutter | hdri | floor_texture (clutter: unlabelled
+                                        #   everyday objects placed around the targets, no class)
         format: obj                     # obj | primitive | exr | hdr | png | jpg
         path: cache:sweethome3d/x.obj   # relative to the manifest's folder, absolute, or `cache:` =
                                         #   $SYNTHGAP_CACHE/assets/ ; for format primitive: cube|cylinder|sphere|cone
@@ -30,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("mesh", "hdri", "floor_texture")
-FORMATS = {"mesh": ("obj", "primitive"), "hdri": ("exr", "hdr"), "floor_texture": ("png", "jpg")}
+KINDS = ("mesh", "clutter", "hdri", "floor_texture")
+FORMATS = {"mesh": ("obj", "primitive"), "clutter": ("obj", "primitive"), "hdri": ("exr", "hdr"),
+           "floor_texture": ("png", "jpg")}
+SHAPED_KINDS = ("mesh", "clutter")          # kinds that are 3-D models (size_cm required, loaded like meshes)
 PRIMITIVES = ("cube", "cylinder", "sphere", "cone")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -173,6 +176,12 @@ class Manifest:
     def backgrounds(self, kind: str) -> list[AssetEntry]:
         return [a for a in self.assets if a.kind == kind]
 
+    def clutter(self) -> list[AssetEntry]:
+        """Unlabelled everyday objects (kind clutter): never a class, never an annotation. Real models win, as
+        for meshes: the primitives stand in only while the manifest lists no real clutter."""
+        entries = self.backgrounds("clutter")
+        return [a for a in entries if not a.is_primitive] or entries
+
     def to_mapping(self) -> dict[str, Any]:
         return {"version": 1, "assets": [a.to_mapping() for a in self.assets]}
 
@@ -220,6 +229,8 @@ def parse_entry(path: Path, i: int, raw: Any) -> AssetEntry:
             raise _err(path, where, "missing field 'size_cm' (required for meshes)")
     elif cls is not None:
         raise _err(path, where, f"field 'class' is only for meshes (kind {kind})")
+    if kind == "clutter" and "size_cm" not in raw:
+        raise _err(path, where, "missing field 'size_cm' (required for clutter)")
     if kind == "mesh" and cls not in COCO_CLASSES:
         raise _err(path, where, f"field 'class' must be a COCO class name (e.g. bottle, cup, chair, "
                                 f"dining table), got {cls!r}")

@@ -30,7 +30,8 @@ patch_blenderproc(bproc)
 
 _PRIMITIVE_OPS = {"cube": "CUBE", "cylinder": "CYLINDER", "sphere": "SPHERE", "cone": "CONE"}
 _STATE: dict[str, Any] = {"init": False, "denoiser": None, "transparent": False}
-ANNOTATED_PREFIX, DISTRACTOR_PREFIX = "sg_obj_", "sg_distractor_"
+ANNOTATED_PREFIX, DISTRACTOR_PREFIX, CLUTTER_PREFIX = "sg_obj_", "sg_distractor_", "sg_clutter_"
+CLUTTER_SALT = 0xC1A7
 
 
 @dataclass
@@ -142,6 +143,50 @@ def _int_range(r, rng) -> int:
     return int(rng.integers(int(r[0]), int(r[1]) + 1))
 
 
+def _add_clutter(cfg: SceneConfig, manifest: Manifest, rng: np.random.Generator) -> list[Placed]:
+    """`clutter.count` unlabelled objects drawn from the manifest's clutter (never annotated: not `annotated`,
+    and clutter has no class, so no category id)."""
+    n = _int_range(cfg.clutter.count, rng) if cfg.clutter.count[1] > 0 else 0
+    pool = manifest.clutter() if n else []
+    out = []
+    for k in range(n):
+        entry = pool[int(rng.integers(len(pool)))]
+        objs = load_mesh(entry, rng)
+        objs[0].set_name(f"{CLUTTER_PREFIX}{k}")
+        out.append(Placed(f"{CLUTTER_PREFIX}{k}", entry, objs, False))
+    return out
+
+
+def _occlude(clutter: list[Placed], targets: list[Placed], cam: np.ndarray, cfg: SceneConfig,
+             rng: np.random.Generator) -> str | None:
+    """With chance clutter.occlude, move the smallest clutter object into the line of sight of a random target,
+    in front of it as things stand in front of each other on a table: its centre at 70-90 % of the way from
+    the camera to the target's centre, sideways by up to half the target's width; on a surface it keeps its
+    support height, floating it is centred on that point. -> the occluder's asset id, or None."""
+    import bpy
+
+    if not targets or rng.uniform() >= cfg.clutter.occlude:
+        return None
+    size = [float(np.max(np.subtract(*scene_assets.object_bounds(c.objs[0])[::-1]))) for c in clutter]
+    pick = clutter[int(np.argmin(size))]
+    occ, tgt = pick.objs[0], targets[int(rng.integers(len(targets)))].objs[0]
+    lo, hi = (np.asarray(b) for b in scene_assets.object_bounds(tgt))
+    c = (lo + hi) / 2
+    point = cam + float(rng.uniform(0.7, 0.9)) * (c - cam)
+    ray = (c - cam) / max(np.linalg.norm(c - cam), 1e-9)
+    side = np.cross(ray, [0.0, 0.0, 1.0])
+    side /= max(np.linalg.norm(side), 1e-9)
+    point = point + side * float(rng.uniform(-0.5, 0.5)) * float(np.linalg.norm((hi - lo)[:2]))
+    olo, ohi = (np.asarray(b) for b in scene_assets.object_bounds(occ))
+    loc = np.asarray(occ.get_location(), dtype=float)
+    shift = point - (olo + ohi) / 2
+    if cfg.placement == "surface":
+        shift[2] = 0.0
+    occ.set_location((loc + shift).tolist())
+    bpy.context.view_layer.update()
+    return pick.entry.id
+
+
 def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
     """render.scene_assets: `surface` stands objects upright (yaw only) on the floor or, for small ones, on
     a table top of the scene, footprints not overlapping; `floating` gives free poses above the floor.
@@ -219,6 +264,9 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
         objs = load_mesh(entry, rng)
         objs[0].set_name(f"{DISTRACTOR_PREFIX}{k}")
         placed.append(Placed(f"{DISTRACTOR_PREFIX}{k}", entry, objs, False))
+    crng = np.random.default_rng([int(seed) % (2 ** 63), CLUTTER_SALT])   # its own draws: configs without
+    clutter = _add_clutter(cfg, manifest, crng)                            # clutter keep their scenes
+    placed += clutter
     placement = _place(placed, cfg, rng)
     bpy.context.view_layer.update()  # matrix_world of the moved objects
 
@@ -235,6 +283,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
     if cfg.camera.framed:   # its own generator: configs without framing keep every other draw
         rot, framing = framed_rotation(np.asarray(rot), cfg, seed)
     bproc.camera.add_camera_pose(bproc.math.build_transformation_mat(cam, rot))
+    occluder = _occlude(clutter, [p for p in placed if p.annotated], cam, cfg, crng) if clutter else None
 
     # lights: point lights on the upper hemisphere around the objects
     lights = []
@@ -262,6 +311,8 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
                                         ({sampled["background_id"]} if cfg.background.kind in ("hdri", "floor")
                                          else set()))})
     sampled.update(framing)
+    if clutter:
+        sampled.update(n_clutter=len(clutter), clutter_occluder=occluder)
     if not isinstance(cfg.samples, int):
         sampled["samples"] = cfg.samples_for(seed)
     if cfg.effects != EffectsConfig():   # drawn last: configs without effects keep their scenes

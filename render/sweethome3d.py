@@ -126,7 +126,46 @@ EXCLUDED: dict[str, str] = {
     "Scopia#ext_table": "40 cm high garden table",
     "Scopia#table3": "90 cm high bar-height table",
     "Scopia#bar_chair": "bar stool",
+    "Blend Swap CC-BY#luckyBamboo": "its MTL names a texture the package lacks (Bamboo/Textures/Granite.jpg)",
 }
+
+# Clutter (manifest kind `clutter`): every catalogue piece small enough for a table top - no side over
+# CLUTTER_MAX_CM, at least CLUTTER_MIN_CM high - that is neither a class model (CLASS_TABLE, EXCLUDED) nor
+# looks like a target: names matching LOOKALIKE (bottles, cups, glasses, jars, vases, seats, tables...) stay
+# out, so a clutter object is never an unlabelled bottle or cup, and neither do the wall and ceiling fittings
+# (WALL_FITTING) nor the categories in CLUTTER_SKIP_CATEGORIES. `clutter_split()` returns both lists, with
+# the reason for each piece left out (tests/test_assets.py reviews them).
+CLUTTER_MAX_CM = 60.0
+CLUTTER_MIN_CM = 3.0
+CLUTTER_SKIP_CATEGORIES = ("Doors and windows", "Staircases", "Vehicles")
+LOOKALIKE = re.compile(r"bottle|flacon|\bcups?\b|cup\b|mug|glass|jar\b|\bpot\b|pott|creamer|milk|shaker|\boil\b|"
+                       r"yogh?urt|vase|chair|table|stool|\bcan\b|carton|tetrapak|kettle|teapot|coffee|espresso|"
+                       r"spice|sugar|butter|soap|lip ?stick|medicine|cosmetic|candle|squeezer|grinder|blender|"
+                       r"mixer|thermos|flask|wine|beer|cocktail|lily|orchid|tulip|flower", re.I)   # flowers: in vases
+WALL_FITTING = re.compile(r"plug|switch|socket|intercom|\bwall\b|ceiling|fluorescent|smoke detector|surveillance|"
+                          r"cctv|emergency|entry|porch|radiator|boiler|hood|towel rack|toilet paper|hanger|bell|"
+                          r"lantern|outdoor|garden|faucet|hose", re.I)
+
+
+def clutter_split(pieces: dict[str, CataloguePiece]) -> tuple[list[CataloguePiece], dict[str, str]]:
+    """(the clutter pieces in catalogue-id order, {catalogue id: why left out} for the other small ones)."""
+    keep, out = [], {}
+    for cat_id in sorted(pieces):
+        p = pieces[cat_id]
+        if max(p.width, p.depth, p.height) > CLUTTER_MAX_CM or p.height < CLUTTER_MIN_CM:
+            continue
+        text = f"{p.name} {cat_id.split('#', 1)[-1]}"
+        why = ("a class model" if cat_id in CLASS_TABLE else EXCLUDED.get(cat_id) or
+               (f"category {p.category}" if p.category in CLUTTER_SKIP_CATEGORIES else None) or
+               (f"looks like a target ({LOOKALIKE.search(text).group(0)!r})" if LOOKALIKE.search(text) else None) or
+               (f"a wall or outdoor fitting ({WALL_FITTING.search(text).group(0)!r})"
+                if WALL_FITTING.search(text) else None))
+        if why:
+            out[cat_id] = why
+        else:
+            keep.append(p)
+    return keep, out
+
 
 # Floor textures taken from CC0 models of the package (photo textures of wood and marble).
 FLOOR_TEXTURES: dict[str, tuple[str, str]] = {
@@ -368,8 +407,10 @@ def fit_size(size: tuple[float, float, float], ext: tuple[float, ...]) -> tuple[
     return size, False
 
 
-def entry_for(piece: CataloguePiece, cls: str, furniture_dir: Path, dest_root: Path | None = None) -> AssetEntry:
-    """Extract the model and describe it as a manifest entry (checksum of the extracted OBJ)."""
+def entry_for(piece: CataloguePiece, cls: str | None, furniture_dir: Path, dest_root: Path | None = None,
+              kind: str = "mesh") -> AssetEntry:
+    """Extract the model and describe it as a manifest entry of `kind` (mesh with class `cls`, or clutter
+    with none; checksum of the extracted OBJ)."""
     obj = extract_model(piece, furniture_dir, dest_root)
     licence, lib_author = LIBRARIES.get(piece.library, ("", ""))
     with zipfile.ZipFile(Path(furniture_dir) / f"{piece.library}.sh3f") as z:
@@ -382,7 +423,7 @@ def entry_for(piece: CataloguePiece, cls: str, furniture_dir: Path, dest_root: P
     author = f"{piece.creator} ({lib_author})" if piece.creator else lib_author
     rot = blender_rotation(piece.model_rotation)
     size, swapped = fit_size((piece.width, piece.depth, piece.height), blender_extent(obj_extent(obj), rot))
-    return AssetEntry(id=asset_id(piece), kind="mesh", format="obj", path=cache_path(piece), licence=licence,
+    return AssetEntry(id=asset_id(piece), kind=kind, format="obj", path=cache_path(piece), licence=licence,
                       author=author, cls=cls, size_cm=size, rotation_deg=rot,
                       source=f"Debian sweethome3d-furniture: {piece.library}.sh3f, {piece.cat_id} "
                              f"({piece.name!r}, category {piece.category!r})"

@@ -170,6 +170,27 @@ def test_repo_manifest_matches_class_table(manifest):
     assert len(hdris) >= 4 and all(h.licence == "CC0-1.0" and "Poly Haven" in h.author for h in hdris)
 
 
+def test_clutter_rule_keeps_targets_and_lookalikes_out(pieces, manifest):
+    """Clutter = the small catalogue pieces that are no class and look like none (render/sweethome3d.py); the
+    manifest's Sweet Home 3D clutter is exactly that list, without a class, so never a category."""
+    keep, out = sh.clutter_split(pieces)
+    assert len(keep) >= 100
+    for p in keep:
+        assert p.cat_id not in sh.CLASS_TABLE and p.cat_id not in sh.EXCLUDED, p.cat_id
+        assert max(p.width, p.depth, p.height) <= sh.CLUTTER_MAX_CM and p.height >= sh.CLUTTER_MIN_CM, p.cat_id
+        assert not re.search(r"bottle|cup|glass|mug|vase|jar|flacon|chair|table|stool", f"{p.name} {p.cat_id}",
+                             re.I), (p.cat_id, p.name)
+    for name in ("Wine bottle", "Coffee mug", "Vase", "Flacon", "Medicine bottle", "White lily"):
+        ids = [k for k, p in pieces.items() if p.name == name]
+        assert ids and not set(ids) & {p.cat_id for p in keep}, name
+    assert out["Scopia#vase1"].startswith("looks like a target") and out["Scopia#wine_bottle"] == "a class model"
+    in_manifest = {re.search(r"\.sh3f, (.+?#\S+) \(", a.source).group(1) for a in manifest.clutter()
+                   if a.id.startswith("sh3d-")}
+    assert in_manifest == {p.cat_id for p in keep}
+    assert all(a.cls is None and a.size_cm for a in manifest.backgrounds("clutter"))
+    assert set(manifest.class_names()) == set(ISSUE_CLASSES)        # clutter adds no category
+
+
 # ---- manifest validation: each kind of bad entry ---------------------------------------------------
 _GOOD = {"id": "x-bottle", "class": "bottle", "kind": "mesh", "format": "obj", "path": "cache:m/x.obj",
          "size_cm": [7, 7, 30], "rotation_deg": [90, 0, 0], "licence": "CC0-1.0", "author": "someone",
@@ -196,6 +217,8 @@ _GOOD = {"id": "x-bottle", "class": "bottle", "kind": "mesh", "format": "obj", "
     ({"colour": "red"}, "unknown field(s) colour"),
     ({"format": "primitive", "path": "torus"}, "must be one of cube, cylinder"),
     ({"kind": "hdri", "format": "exr", "path": "cache:hdri/a.exr"}, "'class' is only for meshes"),
+    ({"kind": "clutter"}, "'class' is only for meshes"),
+    ({"kind": "clutter", "class": None, "size_cm": None}, "missing field 'size_cm' (required for clutter)"),
 ])
 def test_manifest_rejects_bad_entry(change, msg):
     raw = {k: v for k, v in {**_GOOD, **change}.items() if v is not None}

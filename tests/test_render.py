@@ -490,6 +490,33 @@ def test_photo_background_keeps_boxes_exact(tmp_path, render_manifest):
     assert inside_hits > 0
 
 
+def test_clutter_is_placed_never_annotated_and_credited(tmp_path, render_manifest):
+    """Clutter (manifest kind clutter: real models when the cache has them, else the primitives) stands around
+    the targets and, with occlude 1, one piece in a target's line of sight; no clutter object ever gets an
+    annotation; the clutter models are in the images' asset ids and credited in the COCO info.licenses."""
+    cfg = tmp_path / "clutter.yaml"
+    cfg.write_text("resolution: [64, 48]\nsamples: 2\nobjects_per_scene: [1, 2]\nclasses: [bottle]\n"
+                   "camera: {distance: [1.0, 1.4], elevation_deg: [15, 35]}\n"
+                   "clutter: {count: [3, 3], occlude: 1.0}\nseed: 8\n")
+    out = tmp_path / "ds"
+    _cli("--config", cfg, "--n", 3, "--out", out, "--workers", 1)
+    coco, side = _load(out)
+    clutter_ids = {a.id for a in render_manifest.clutter()}
+    assert coco["annotations"], "no object in frame"
+    assert all(side["annotations"][str(a["id"])]["object"].startswith("sg_obj_") for a in coco["annotations"])
+    assert {c["name"] for c in coco["categories"]} == set(render_manifest.class_names())   # clutter: no class
+    for im in coco["images"]:
+        s = side["images"][str(im["id"])]
+        on = [p for p in s["placement"] if p["object"].startswith("sg_clutter_")]
+        assert s["n_clutter"] == 3 and len(on) == 3 and not any(p["annotated"] for p in on)
+        assert {p["asset_id"] for p in on} <= clutter_ids and s["clutter_occluder"] in clutter_ids
+        assert {p["asset_id"] for p in on} <= set(s["asset_ids"])
+    used = {p["asset_id"] for im in side["images"].values() for p in im["placement"] if p["asset_id"] in clutter_ids}
+    credited = {x["asset_id"]: x for x in coco["info"]["licenses"]}
+    assert used and used <= set(credited)
+    assert all(credited[a]["licence"] == render_manifest.by_id(a).licence for a in used)
+
+
 def test_framing_puts_single_objects_where_asked(tmp_path, render_manifest):
     """One object per scene with framing ranges: box centres follow the drawn targets and cover the range."""
     cfg = tmp_path / "frame.yaml"
