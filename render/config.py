@@ -24,13 +24,16 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
               motion_px: [0, 0]}    # camera effects after the render, boxes untouched (render/postfx.py)
     clutter: {count: [0, 0], occlude: 0}   # unlabelled everyday objects (manifest kind clutter) around the
                                     # targets; occlude: chance per scene that one stands in a target's sight line
+    materials: {hue_shift: [0, 0], saturation: [1, 1], value: [1, 1], roughness: [], transmission: [0, 0]}
+                                    # per-object jitter of every material (render/scene.py `jitter_materials`);
+                                    # roughness [] keeps the model's
     blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels (defocus)
     seed: 0
 
 Missing keys take the defaults above (the denoiser's default was `none` before OIDN became the default; configs
 stored with `denoiser: none` keep their names, a config file without the key now renders denoised under a new
 name); ranges are [min, max] sampled uniformly (integers for counts).
-Keys added after the first release (`effects`, `effects.motion_px`, `clutter`, `background.dir`,
+Keys added after the first release (`effects`, `effects.motion_px`, `clutter`, `materials`, `background.dir`,
 `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
 from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
 relative one is resolved against the working directory when first parsed) and must hold .jpg/.jpeg/.png files.
@@ -53,7 +56,7 @@ PLACEMENTS = ("surface", "floating")
 BACKGROUND_KINDS = ("color", "hdri", "floor", "photo")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
-LATER_KEYS = (("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
+LATER_KEYS = (("materials",), ("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
               ("camera", "roll_deg"))
 SAMPLES_SEED_SALT = 0x5A3F
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -101,6 +104,15 @@ class EffectsConfig:
 
 
 @dataclass(frozen=True)
+class MaterialsConfig:
+    hue_shift: Range = (0.0, 0.0)           # added to every base colour's hue (0..1, wraps), per object
+    saturation: Range = (1.0, 1.0)          # base colour saturation factor, per object
+    value: Range = (1.0, 1.0)               # base colour value (brightness) factor, per object
+    roughness: tuple = ()                   # [min, max]: Principled roughness per object; () keeps the model's
+    transmission: Range = (0.0, 0.0)        # Principled transmission weight per object (glass, clear plastic)
+
+
+@dataclass(frozen=True)
 class ClutterConfig:
     count: IntRange = (0, 0)                # unlabelled manifest `clutter` objects per scene
     occlude: float = 0.0                    # chance per scene that one of them stands in a target's line of sight
@@ -122,6 +134,7 @@ class SceneConfig:
     seed: int = 0
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     clutter: ClutterConfig = field(default_factory=ClutterConfig)
+    materials: MaterialsConfig = field(default_factory=MaterialsConfig)
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     @classmethod
@@ -239,7 +252,7 @@ class _V:
 
 
 _TOP = ("resolution", "samples", "denoiser", "objects_per_scene", "classes", "distractors", "camera",
-        "placement", "lights", "background", "blur_sigma_px", "seed", "effects", "clutter")
+        "placement", "lights", "background", "blur_sigma_px", "seed", "effects", "clutter", "materials")
 
 
 def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConfig:
@@ -306,6 +319,14 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
         kw["background"] = _background(v, d["background"])
     if "effects" in d:
         kw["effects"] = _effects(v, d["effects"])
+    if "materials" in d:
+        m = v.mapping(d["materials"], "materials", ("hue_shift", "saturation", "value", "roughness", "transmission"))
+        mk: dict[str, Any] = {}
+        for key, lo, hi in (("hue_shift", -0.5, 0.5), ("saturation", 0.0, 4.0), ("value", 0.0, 4.0),
+                            ("roughness", 0.0, 1.0), ("transmission", 0.0, 1.0)):
+            if key in m:
+                mk[key] = v.range_(m[key], f"materials.{key}", False, lo, hi)
+        kw["materials"] = MaterialsConfig(**mk)
     if "clutter" in d:
         c = v.mapping(d["clutter"], "clutter", ("count", "occlude"))
         ck: dict[str, Any] = {}

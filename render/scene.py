@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from render import annotate, postfx, scene_assets  # noqa: E402
 from render.bproc_compat import hard_exit, in_blenderproc_run, patch_blenderproc  # noqa: E402
-from render.config import EffectsConfig, SceneConfig, hex_to_rgb, photo_files  # noqa: E402
+from render.config import EffectsConfig, MaterialsConfig, SceneConfig, hex_to_rgb, photo_files  # noqa: E402
 from render.manifest import AssetEntry, Manifest  # noqa: E402
 from render.shards import SceneTask, image_file_name  # noqa: E402
 
@@ -31,7 +31,7 @@ patch_blenderproc(bproc)
 _PRIMITIVE_OPS = {"cube": "CUBE", "cylinder": "CYLINDER", "sphere": "SPHERE", "cone": "CONE"}
 _STATE: dict[str, Any] = {"init": False, "denoiser": None, "transparent": False}
 ANNOTATED_PREFIX, DISTRACTOR_PREFIX, CLUTTER_PREFIX = "sg_obj_", "sg_distractor_", "sg_clutter_"
-CLUTTER_SALT = 0xC1A7
+CLUTTER_SALT, MATERIAL_SALT = 0xC1A7, 0x3A7E
 
 
 @dataclass
@@ -141,6 +141,45 @@ def _pick_background(cfg: SceneConfig, manifest: Manifest, kind: str, rng: np.ra
 # ---- one scene --------------------------------------------------------------------------------------
 def _int_range(r, rng) -> int:
     return int(rng.integers(int(r[0]), int(r[1]) + 1))
+
+
+def jitter_materials(obj, m: MaterialsConfig, rng: np.random.Generator) -> dict[str, float]:
+    """One draw per object, applied to each of its Principled materials: the base colour's hue shifted and its
+    saturation and value scaled (a plain colour directly; a textured one through a Hue/Saturation/Value node
+    between the texture and the shader), roughness set when a range is given, transmission weight set.
+    -> the drawn values (sidecar placement[].material)."""
+    import colorsys
+
+    d = {"hue_shift": float(rng.uniform(*m.hue_shift)), "saturation": float(rng.uniform(*m.saturation)),
+         "value": float(rng.uniform(*m.value)), "transmission": float(rng.uniform(*m.transmission))}
+    if m.roughness:
+        d["roughness"] = float(rng.uniform(*m.roughness))
+    seen = set()
+    for slot in obj.blender_obj.material_slots:
+        mat = slot.material
+        if mat is None or not mat.use_nodes or mat.name in seen:
+            continue
+        seen.add(mat.name)
+        tree = mat.node_tree
+        for bsdf in [n for n in tree.nodes if n.type == "BSDF_PRINCIPLED"]:
+            base = bsdf.inputs["Base Color"]
+            if base.is_linked:
+                hsv = tree.nodes.new("ShaderNodeHueSaturation")
+                hsv.inputs["Hue"].default_value = (0.5 + d["hue_shift"]) % 1.0
+                hsv.inputs["Saturation"].default_value = d["saturation"]
+                hsv.inputs["Value"].default_value = d["value"]
+                tree.links.new(base.links[0].from_socket, hsv.inputs["Color"])
+                tree.links.new(hsv.outputs["Color"], base)
+            else:
+                r, g, b, a = base.default_value
+                h, sat, val = colorsys.rgb_to_hsv(r, g, b)
+                base.default_value = (*colorsys.hsv_to_rgb((h + d["hue_shift"]) % 1.0, min(1.0, sat * d["saturation"]),
+                                                           val * d["value"]), a)
+            if "roughness" in d and not bsdf.inputs["Roughness"].is_linked:
+                bsdf.inputs["Roughness"].default_value = d["roughness"]
+            if d["transmission"] > 0:
+                bsdf.inputs["Transmission Weight"].default_value = d["transmission"]
+    return {k: round(v, 4) for k, v in d.items()}
 
 
 def _add_clutter(cfg: SceneConfig, manifest: Manifest, rng: np.random.Generator) -> list[Placed]:
@@ -268,6 +307,10 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
     clutter = _add_clutter(cfg, manifest, crng)                            # clutter keep their scenes
     placed += clutter
     placement = _place(placed, cfg, rng)
+    if cfg.materials != MaterialsConfig():   # its own draws: configs without it keep their scenes
+        mrng = np.random.default_rng([int(seed) % (2 ** 63), MATERIAL_SALT])
+        for rec, p in zip(placement, placed):
+            rec["material"] = jitter_materials(p.objs[0], cfg.materials, mrng)
     bpy.context.view_layer.update()  # matrix_world of the moved objects
 
     # camera: distance / elevation / azimuth around the annotated objects' centre (world bounding boxes)

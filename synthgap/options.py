@@ -45,6 +45,11 @@ class RunOptions:
     finetune_epochs: int | None = None
     bootstrap: int = 300                     # draws for the reports' intervals
 
+    @property
+    def probe_cap(self) -> int:
+        """Most probe images per chosen config: --probe-max, else 4 x --probe-n."""
+        return self.probe_max if self.probe_max is not None else 4 * self.probe_n
+
 
 def _list(text: str | None) -> list[str] | None:
     return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
@@ -139,11 +144,9 @@ def check_options(opts: RunOptions) -> None:
     from synthgap.variants import set_names
     if opts.total < 1 or opts.probe_n < 1:
         raise UserError("--total and --probe-n must be >= 1")
-    if opts.probe_max is None:
-        opts.probe_max = 4 * opts.probe_n
-    if opts.probe_max < opts.probe_n or not opts.probe_ci > 0:
+    if opts.probe_cap < opts.probe_n or not opts.probe_ci > 0:
         raise UserError(f"--probe-max must be >= --probe-n ({opts.probe_n}) and --probe-ci > 0, got "
-                        f"{opts.probe_max} and {opts.probe_ci}")
+                        f"{opts.probe_cap} and {opts.probe_ci}")
     from benchmark.run import check_training
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")

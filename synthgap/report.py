@@ -79,7 +79,7 @@ def _prediction_section(dist: dict, metas: list[str], plans: dict, opts: RunOpti
     md = ["", "### Predicted from the probes vs realised", "",
           "Predicted: the plan's D_B from its probe renders, with the 95 % interval of resampling the probes' images "
           f"(align/select.py, \"Probe adequacy\"; probes grow while an interval is wider than {opts.probe_ci}, up to "
-          f"{opts.probe_max} images per chosen config). Realised: the rendered set's D_B.", "",
+          f"{opts.probe_cap} images per chosen config). Realised: the rendered set's D_B.", "",
           "| set | probe images per chosen config | " + " | ".join(f"{m}: predicted [95 %] / realised" for m in metas)
           + " |", "|---" * (len(metas) + 2) + "|"]
     notes = []

@@ -44,7 +44,7 @@ def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list
             "split_content": hashlib.sha256(Path(opts.split).read_bytes()).hexdigest()[:16],
             "exposed_images": file_fingerprint(exposed_files),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
-            "probe_ci": opts.probe_ci, "probe_max": opts.probe_max,
+            "probe_ci": opts.probe_ci, "probe_max": opts.probe_cap,
             "metadata": opts.metadata, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
             "seed": opts.seed}
 
@@ -169,7 +169,7 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
         plans = {m: SELECTORS.get(m)(seed=opts.seed, real=real_t).select(fit, probes, opts.total) for m in methods}
         wide = {m: p.wide(opts.probe_ci) for m, p in plans.items() if p.wide(opts.probe_ci)}
         grow = sorted({e.config_name for m in wide for e in plans[m].entries
-                       if e.config_name in by_name and plans[m].probe_images[e.config_name] < opts.probe_max})
+                       if e.config_name in by_name and plans[m].probe_images[e.config_name] < opts.probe_cap})
         if not wide or not grow:
             break
         rnd += 1
@@ -181,7 +181,7 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
                    opts.seed * 1000 + 100 + index[name] + 10_000 * rnd)
     for m, ws in wide.items():
         note = (f"predicted D_B interval still wider than --probe-ci {opts.probe_ci} after {rnd} probe round(s) "
-                "(" + ", ".join(f"{k} {w:.3f}" for k, w in ws.items()) + f"; probes at --probe-max {opts.probe_max} "
+                "(" + ", ".join(f"{k} {w:.3f}" for k, w in ws.items()) + f"; probes at --probe-max {opts.probe_cap} "
                 "images or not from the grid): treat the prediction as rough, or raise --probe-max")
         log(f"selector {m}: {note}")
         plans[m].notes.append(note)

@@ -66,6 +66,14 @@ def test_photo_and_effects_keys_roundtrip(photo_dir, monkeypatch):
     ({"effects": {"noise_sigma": [0, "x"]}}, "effects.noise_sigma", "number"),
     ({"effects": {"motion_px": [-1, 3]}}, "effects.motion_px", ">= 0"),
     ({"effects": {"motion_px": [2, 100]}}, "effects.motion_px", "<= 64"),
+    ({"clutter": {"count": [2, 1]}}, "clutter.count", "empty range"),
+    ({"clutter": {"count": [0, 99]}}, "clutter.count", "<= 64"),
+    ({"clutter": {"occlude": 1.5}}, "clutter.occlude", "<= 1"),
+    ({"clutter": {"many": 3}}, "clutter.many", "unknown key"),
+    ({"materials": {"hue_shift": [-0.7, 0]}}, "materials.hue_shift", ">= -0.5"),
+    ({"materials": {"roughness": [0.2, 1.5]}}, "materials.roughness", "<= 1"),
+    ({"materials": {"transmission": [0.5]}}, "materials.transmission", "range [min, max]"),
+    ({"materials": {"shine": [0, 1]}}, "materials.shine", "unknown key"),
 ])
 def test_bad_photo_and_effects_keys(bad, key, words):
     msg = _err(bad)
@@ -201,3 +209,13 @@ def test_samples_as_a_range_draw_one_count_per_scene():
     for bad, words in (([0, 8], ">= 1"), ([8, 4], "empty range"), ([4, 5000], "<= 4096"), ("x", "integer")):
         msg = _err({"samples": bad})
         assert "key 'samples'" in msg and words in msg, msg
+
+
+def test_clutter_and_materials_keys_keep_old_names():
+    plain = SceneConfig.from_mapping({"denoiser": "none"})
+    assert "clutter" not in plain.to_mapping() and "materials" not in plain.to_mapping()
+    c = SceneConfig.from_mapping({"clutter": {"count": [2, 5], "occlude": 0.3},
+                                  "materials": {"value": [0.7, 1.3], "roughness": [0.1, 0.9]}})
+    assert c.to_mapping()["clutter"] == {"count": [2, 5], "occlude": 0.3}
+    assert c.to_mapping()["materials"]["roughness"] == [0.1, 0.9] and SceneConfig.from_mapping(c.to_mapping()) == c
+    assert SceneConfig().materials.roughness == () and c.name != SceneConfig().name

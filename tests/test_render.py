@@ -517,6 +517,37 @@ def test_clutter_is_placed_never_annotated_and_credited(tmp_path, render_manifes
     assert all(credited[a]["licence"] == render_manifest.by_id(a).licence for a in used)
 
 
+def test_material_jitter_changes_objects_not_boxes(tmp_path, render_manifest):
+    """The same scenes with `materials: {value: [0.3, 0.3], ...}`: every object's pixels darker, the boxes and
+    the background the same; the drawn values per object in the sidecar."""
+    base = ("resolution: [64, 48]\nsamples: 4\nobjects_per_scene: [1, 2]\nclasses: [bottle]\n"
+            "camera: {distance: [0.8, 1.0], elevation_deg: [15, 30]}\nbackground: {kind: color, ids: ['#808080']}\n"
+            "seed: 6\n")
+    outs = {}
+    for name, extra in (("plain", ""), ("dark", "materials: {value: [0.3, 0.3], roughness: [0.5, 0.9]}\n")):
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(base + extra)
+        outs[name] = tmp_path / name
+        _cli("--config", cfg, "--n", 3, "--out", outs[name], "--workers", 1)
+    (plain, ps), (dark, ds) = _load(outs["plain"]), _load(outs["dark"])
+    assert [a["bbox"] for a in plain["annotations"]] == [a["bbox"] for a in dark["annotations"]] and plain["annotations"]
+    from PIL import Image
+    inside = {k: [] for k in outs}
+    for k, (coco, _) in (("plain", (plain, ps)), ("dark", (dark, ds))):
+        for a in coco["annotations"]:
+            im = next(i for i in coco["images"] if i["id"] == a["image_id"])
+            g = np.asarray(Image.open(outs[k] / im["file_name"]).convert("L"), dtype=float)
+            mask = np.zeros(g.shape, bool)
+            x, y, w, h = (int(round(v)) for v in a["bbox"])
+            mask[y:y + h, x:x + w] = True
+            inside[k].append(g[mask].mean())
+    assert np.mean(inside["dark"]) < np.mean(inside["plain"]) - 5, inside
+    for s in ds["images"].values():
+        mats = [p["material"] for p in s["placement"]]
+        assert mats and all(m["value"] == 0.3 and 0.5 <= m["roughness"] <= 0.9 for m in mats)
+    assert all("material" not in p for s in ps["images"].values() for p in s["placement"])
+
+
 def test_framing_puts_single_objects_where_asked(tmp_path, render_manifest):
     """One object per scene with framing ranges: box centres follow the drawn targets and cover the range."""
     cfg = tmp_path / "frame.yaml"
