@@ -320,23 +320,9 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
     if "effects" in d:
         kw["effects"] = _effects(v, d["effects"])
     if "materials" in d:
-        m = v.mapping(d["materials"], "materials", ("hue_shift", "saturation", "value", "roughness", "transmission"))
-        mk: dict[str, Any] = {}
-        for key, lo, hi in (("hue_shift", -0.5, 0.5), ("saturation", 0.0, 4.0), ("value", 0.0, 4.0),
-                            ("roughness", 0.0, 1.0), ("transmission", 0.0, 1.0)):
-            if key in m:
-                mk[key] = v.range_(m[key], f"materials.{key}", False, lo, hi)
-        kw["materials"] = MaterialsConfig(**mk)
+        kw["materials"] = _materials(v, d["materials"])
     if "clutter" in d:
-        c = v.mapping(d["clutter"], "clutter", ("count", "occlude"))
-        ck: dict[str, Any] = {}
-        if "count" in c:
-            ck["count"] = v.range_(c["count"], "clutter.count", True, 0, 64)
-        if "occlude" in c:
-            ck["occlude"] = v.number(c["occlude"], "clutter.occlude", False, 0.0)
-            if ck["occlude"] > 1.0:
-                raise v.err("clutter.occlude", f"is a chance, must be <= 1, got {c['occlude']!r}")
-        kw["clutter"] = ClutterConfig(**ck)
+        kw["clutter"] = _clutter(v, d["clutter"])
     if "blur_sigma_px" in d:
         kw["blur_sigma_px"] = v.range_(d["blur_sigma_px"], "blur_sigma_px", False, 0.0, 50.0)
     if "seed" in d:
@@ -382,6 +368,28 @@ def photo_files(folder: str | Path) -> list[Path]:
             raise UserError(f"{index}: not a plates index ({e}); delete it to use every image of the folder") from None
         return sorted(folder / f for f in listed if (folder / f).is_file())
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+
+
+def _materials(v: _V, d: Any) -> MaterialsConfig:
+    m = v.mapping(d, "materials", ("hue_shift", "saturation", "value", "roughness", "transmission"))
+    k: dict[str, Any] = {}
+    for key, lo, hi in (("hue_shift", -0.5, 0.5), ("saturation", 0.0, 4.0), ("value", 0.0, 4.0),
+                        ("roughness", 0.0, 1.0), ("transmission", 0.0, 1.0)):
+        if key in m:
+            k[key] = v.range_(m[key], f"materials.{key}", False, lo, hi)
+    return MaterialsConfig(**k)
+
+
+def _clutter(v: _V, d: Any) -> ClutterConfig:
+    c = v.mapping(d, "clutter", ("count", "occlude"))
+    k: dict[str, Any] = {}
+    if "count" in c:
+        k["count"] = v.range_(c["count"], "clutter.count", True, 0, 64)
+    if "occlude" in c:
+        k["occlude"] = v.number(c["occlude"], "clutter.occlude", False, 0.0)
+        if k["occlude"] > 1.0:
+            raise v.err("clutter.occlude", f"is a chance, must be <= 1, got {c['occlude']!r}")
+    return ClutterConfig(**k)
 
 
 def _effects(v: _V, d: Any) -> EffectsConfig:

@@ -143,6 +143,24 @@ def _int_range(r, rng) -> int:
     return int(rng.integers(int(r[0]), int(r[1]) + 1))
 
 
+def _add_lights(cfg: SceneConfig, poi: np.ndarray, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Point lights on the upper hemisphere around the objects; -> their sidecar records."""
+    lights = []
+    for _ in range(_int_range(cfg.lights.count, rng)):
+        le, la = math.radians(rng.uniform(20, 80)), rng.uniform(0, 2 * math.pi)
+        r = float(rng.uniform(1.0, 3.0))
+        loc = poi + r * np.array([math.cos(le) * math.cos(la), math.cos(le) * math.sin(la), math.sin(le)])
+        energy, temp = float(rng.uniform(*cfg.lights.energy)), float(rng.uniform(*cfg.lights.color_temp_k))
+        light = bproc.types.Light()
+        light.set_type("POINT")
+        light.set_location(loc.tolist())
+        light.set_energy(energy)
+        light.set_color(list(annotate.kelvin_to_rgb(temp)))
+        lights.append({"energy": round(energy, 3), "color_temp_k": round(temp, 1),
+                       "location": [round(float(x), 4) for x in loc]})
+    return lights
+
+
 def jitter_materials(obj, m: MaterialsConfig, rng: np.random.Generator) -> dict[str, float]:
     """One draw per object, applied to each of its Principled materials: the base colour's hue shifted and its
     saturation and value scaled (a plain colour directly; a textured one through a Hue/Saturation/Value node
@@ -328,20 +346,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
     bproc.camera.add_camera_pose(bproc.math.build_transformation_mat(cam, rot))
     occluder = _occlude(clutter, [p for p in placed if p.annotated], cam, cfg, crng) if clutter else None
 
-    # lights: point lights on the upper hemisphere around the objects
-    lights = []
-    for _ in range(_int_range(cfg.lights.count, rng)):
-        le, la = math.radians(rng.uniform(20, 80)), rng.uniform(0, 2 * math.pi)
-        r = float(rng.uniform(1.0, 3.0))
-        loc = poi + r * np.array([math.cos(le) * math.cos(la), math.cos(le) * math.sin(la), math.sin(le)])
-        energy, temp = float(rng.uniform(*cfg.lights.energy)), float(rng.uniform(*cfg.lights.color_temp_k))
-        light = bproc.types.Light()
-        light.set_type("POINT")
-        light.set_location(loc.tolist())
-        light.set_energy(energy)
-        light.set_color(list(annotate.kelvin_to_rgb(temp)))
-        lights.append({"energy": round(energy, 3), "color_temp_k": round(temp, 1),
-                       "location": [round(float(x), 4) for x in loc]})
+    lights = _add_lights(cfg, poi, rng)
 
     # objects get their pass_index only in enable_segmentation_output(): renumber this scene's objects,
     # else the instance map misses them and COCO silently gets no annotations.

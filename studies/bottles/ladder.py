@@ -7,6 +7,9 @@ Steps (each 150 images at 240x320, the aligned plan's configs with only these ke
   photo     + background plates cut from the 30 *exposed* photos (`synthgap plates`), objects' shadows caught on
               them, lit by each plate's mean colour; Intel OIDN denoising
   photo-fx  + camera effects: exposure +-0.5 EV, white balance 4000-8000 K, sensor noise sd 2-6, JPEG 60-95
+  photo-full + 2-5 unlabelled clutter objects from the Sweet Home 3D catalogue (one in front of a target in 30 %
+              of the scenes), per-object material jitter (hue +-0.05, saturation and value x0.7-1.3, roughness
+              0.1-0.8) and motion blur 0-2 px (FULL below)
 For each: KID (+- its standard error) and FID to the real exposed photos and to the real test photos
 (align/realism.py), a contact sheet of 12 renders beside 12 exposed photos, and the render time per image.
 Detectors are trained afterwards by run_parallel.py over OUT/sets (see RESULTS.md for the command).
@@ -28,7 +31,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-STEPS = ["flat", "hdri", "clutter", "photo", "photo-fx"]
+STEPS = ["flat", "hdri", "clutter", "photo", "photo-fx", "photo-full"]
+FULL = {"clutter": {"count": [2, 5], "occlude": 0.3},
+        "materials": {"hue_shift": [-0.05, 0.05], "saturation": [0.7, 1.3], "value": [0.7, 1.3],
+                      "roughness": [0.1, 0.8]}}
 
 
 def step_config(base: dict, step: str, plates: Path) -> dict:
@@ -41,6 +47,9 @@ def step_config(base: dict, step: str, plates: Path) -> dict:
     if k >= 3:
         from render.postfx import photo_like
         c = photo_like(c, plates, effects=k >= 4)
+    if k >= 5:
+        c = {**c, **copy.deepcopy(FULL)}
+        c["effects"] = {**c["effects"], "motion_px": [0, 2]}
     return c
 
 
