@@ -19,7 +19,9 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
     background: {kind: color, ids: []}   # color: ids = "#rrggbb" choices (empty: random colour);
                                     # hdri / floor: manifest asset ids (empty: any of that kind);
                                     # photo: {kind: photo, dir: DIR} - a photo of DIR (e.g. `synthgap plates`)
-                                    # behind the objects, composited by the render's alpha (render/postfx.py)
+                                    # behind the objects, composited by the render's alpha (render/postfx.py);
+                                    # room: a textured floor (ids: floor_texture assets), four walls, and the
+                                    # objects on a dining table of the manifest (render/scene.py `build_room`)
     effects: {exposure_ev: [0, 0], white_balance_k: [6500, 6500], noise_sigma: [0, 0], jpeg_quality: [95, 95],
               motion_px: [0, 0]}    # camera effects after the render, boxes untouched (render/postfx.py)
     clutter: {count: [0, 0], occlude: 0}   # unlabelled everyday objects (manifest kind clutter) around the
@@ -53,7 +55,7 @@ from core.io import load_yaml
 
 DENOISERS = ("none", "fast")
 PLACEMENTS = ("surface", "floating")
-BACKGROUND_KINDS = ("color", "hdri", "floor", "photo")
+BACKGROUND_KINDS = ("color", "hdri", "floor", "photo", "room")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
 LATER_KEYS = (("materials",), ("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
@@ -327,7 +329,11 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
         kw["blur_sigma_px"] = v.range_(d["blur_sigma_px"], "blur_sigma_px", False, 0.0, 50.0)
     if "seed" in d:
         kw["seed"] = v.number(d["seed"], "seed", True, 0)
-    return SceneConfig(**kw)
+    cfg = SceneConfig(**kw)
+    if cfg.background.kind == "room" and cfg.placement != "surface":
+        raise v.err("background.kind", "room stands the objects on a table: it needs placement surface, "
+                    f"not {cfg.placement}")
+    return cfg
 
 
 def _background(v: _V, d: Any) -> BackgroundConfig:

@@ -112,7 +112,7 @@ def _plan_entries(plan: dict, source: str, classes: list[str]) -> list[tuple[Sce
     return out
 
 
-ASSET_BACKGROUNDS = {"hdri": "hdri", "floor": "floor_texture"}   # background kind -> manifest asset kind
+ASSET_BACKGROUNDS = {"hdri": "hdri", "floor": "floor_texture", "room": "floor_texture"}   # kind -> asset kind
 
 
 def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: str) -> None:
@@ -131,6 +131,8 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
         for c in cfg.classes:
             if not manifest.meshes([c]):
                 raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
+        if k == "room" and not manifest.meshes(["dining table"]):
+            raise UserError(f"{source}: key 'background.kind': room needs a dining table mesh in {manifest.path}")
         if cfg.clutter.count[1] > 0 and not manifest.clutter():
             raise UserError(f"{source}: key 'clutter.count': {list(cfg.clutter.count)} but {manifest.path} lists no "
                             "clutter assets (`synthgap assets import-sweethome3d --clutter`, then `make setup`)")
@@ -145,6 +147,8 @@ def _check_asset_files(entries: list[tuple[SceneConfig, int]], manifest) -> None
     for cfg, _ in entries:
         classes = list(cfg.classes) + ([c for c in manifest.class_names() if c not in cfg.classes]
                                        if cfg.distractors[1] > 0 else [])
+        if cfg.background.kind == "room":
+            classes.append("dining table")
         for e in manifest.meshes(classes) + (manifest.clutter() if cfg.clutter.count[1] > 0 else []):
             need[e.id] = e
         if cfg.background.kind in kinds:

@@ -103,7 +103,7 @@ def setup_background(cfg: SceneConfig, manifest: Manifest, rng: np.random.Genera
     """World background, and the support plane (z=0) for surface placement or a floor texture.
     Returns the sampled values for the sidecar."""
     kind, out = cfg.background.kind, {"background_kind": cfg.background.kind}
-    need_plane = cfg.placement == "surface" or kind == "floor"
+    need_plane = cfg.placement == "surface" or kind in ("floor", "room")
     if kind == "color":
         rgb = hex_to_rgb(str(rng.choice(list(cfg.background.ids)))) if cfg.background.ids else \
             tuple(float(x) for x in rng.uniform(0.05, 0.95, 3))
@@ -117,10 +117,10 @@ def setup_background(cfg: SceneConfig, manifest: Manifest, rng: np.random.Genera
         world = postfx.mean_linear_colour(postfx.load_photo(pick, *cfg.resolution))
         bproc.renderer.set_world_background(list(world), strength=1.0)
         out.update(background_id=pick.name, background_world_rgb=[round(c, 4) for c in world])
-    else:  # floor: neutral world light, textured support plane
+    else:  # floor / room: neutral world light, textured support plane (room: and walls, build_room)
         bproc.renderer.set_world_background([0.6, 0.6, 0.6], strength=0.7)
-    if need_plane:  # sg_support at z=0: textured (floor) or a random plain colour
-        entry = _pick_background(cfg, manifest, "floor_texture", rng) if kind == "floor" else None
+    if need_plane:  # sg_support at z=0: textured (floor, room) or a random plain colour
+        entry = _pick_background(cfg, manifest, "floor_texture", rng) if kind in ("floor", "room") else None
         plane, info = scene_assets.make_floor(bproc, entry, rng)
         if kind == "photo":   # the plane shows only the objects' shadows on the photo
             plane.blender_obj.is_shadow_catcher = True
@@ -141,6 +141,28 @@ def _pick_background(cfg: SceneConfig, manifest: Manifest, kind: str, rng: np.ra
 # ---- one scene --------------------------------------------------------------------------------------
 def _int_range(r, rng) -> int:
     return int(rng.integers(int(r[0]), int(r[1]) + 1))
+
+
+ROOM_TABLE = "sg_room_table"
+
+
+def build_room(cfg: SceneConfig, manifest: Manifest, rng: np.random.Generator, sampled: dict[str, Any]) -> Placed:
+    """kind room: four walls of a light, muted colour around the scene (half-size: the farthest camera
+    distance + 0.5-1.5 m, 2.4-3 m high) and a dining table of the manifest, unannotated, in the middle: the
+    layout stands the small objects (targets, clutter) on its top. -> the table."""
+    import colorsys
+
+    half = float(cfg.camera.distance[1] + rng.uniform(0.5, 1.5))
+    height = float(rng.uniform(2.4, 3.0))
+    rgb = colorsys.hsv_to_rgb(float(rng.uniform()), float(rng.uniform(0.0, 0.25)), float(rng.uniform(0.55, 0.95)))
+    scene_assets.make_walls(bproc, half, height, rgb)
+    tables = manifest.meshes(["dining table"])
+    entry = tables[int(rng.integers(len(tables)))]
+    objs = load_mesh(entry, rng)
+    objs[0].set_name(ROOM_TABLE)
+    sampled.update(room_half_m=round(half, 3), room_height_m=round(height, 3),
+                   wall_rgb=[round(float(c), 4) for c in rgb], room_table=entry.id)
+    return Placed(ROOM_TABLE, entry, objs, False)
 
 
 def _add_lights(cfg: SceneConfig, poi: np.ndarray, rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -252,7 +274,7 @@ def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> 
     support ('floor', a table's object name, or 'free'), support_z and min_z (world z of the lowest vertex,
     metres): on a surface min_z == support_z."""
     objs = [p.objs[0] for p in placed]
-    outer = [not p.annotated for p in placed]
+    outer = [not p.annotated and p.name != ROOM_TABLE for p in placed]   # a room's table stands in the middle
     support: dict[str, tuple[str, float | None]] = {}
     if cfg.placement == "surface":
         for f in scene_assets.layout_surface(objs, [p.entry.cls for p in placed], rng, outer=outer):
@@ -321,6 +343,8 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
         objs = load_mesh(entry, rng)
         objs[0].set_name(f"{DISTRACTOR_PREFIX}{k}")
         placed.append(Placed(f"{DISTRACTOR_PREFIX}{k}", entry, objs, False))
+    if cfg.background.kind == "room":
+        placed.append(build_room(cfg, manifest, rng, sampled))
     crng = np.random.default_rng([int(seed) % (2 ** 63), CLUTTER_SALT])   # its own draws: configs without
     clutter = _add_clutter(cfg, manifest, crng)                            # clutter keep their scenes
     placed += clutter
@@ -356,7 +380,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
                     "n_objects": n_obj, "n_distractors": n_dis, "lights": lights,
                     "blur_sigma_px": float(rng.uniform(*cfg.blur_sigma_px)), "placement": placement,
                     "asset_ids": sorted({p.entry.id for p in placed} |
-                                        ({sampled["background_id"]} if cfg.background.kind in ("hdri", "floor")
+                                        ({sampled["background_id"]} if cfg.background.kind in ("hdri", "floor", "room")
                                          else set()))})
     sampled.update(framing)
     if clutter:

@@ -157,6 +157,38 @@ def make_floor(bproc, entry=None, rng: np.random.Generator | None = None, half_s
     return plane, info
 
 
+def make_walls(bproc, half_m: float, height_m: float, rgb) -> list:
+    """Four walls of plain colour `rgb` around the origin (a square room of half-size half_m), each facing
+    inwards and transparent from behind (Cycles: Backfacing mixes in a Transparent BSDF), so a camera outside
+    the room still sees in and the world still lights it."""
+    walls = []
+    for k, (loc, rot, scale) in enumerate((
+            ((0.0, half_m, height_m / 2), (math.pi / 2, 0.0, 0.0), (half_m, height_m / 2, 1.0)),
+            ((0.0, -half_m, height_m / 2), (-math.pi / 2, 0.0, 0.0), (half_m, height_m / 2, 1.0)),
+            ((half_m, 0.0, height_m / 2), (0.0, -math.pi / 2, 0.0), (height_m / 2, half_m, 1.0)),
+            ((-half_m, 0.0, height_m / 2), (0.0, math.pi / 2, 0.0), (height_m / 2, half_m, 1.0)))):
+        w = bproc.object.create_primitive("PLANE")
+        w.set_name(f"sg_wall_{k}")
+        w.set_location(list(loc))
+        w.set_rotation_euler(list(rot))
+        w.set_scale(list(scale))
+        mat = bproc.material.create(f"wall_{k}")
+        mat.set_principled_shader_value("Base Color", [*map(float, rgb), 1.0])
+        mat.set_principled_shader_value("Roughness", 0.9)
+        tree = mat.blender_obj.node_tree
+        bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
+        out = next(n for n in tree.nodes if n.type == "OUTPUT_MATERIAL")
+        geo, clear, mix = (tree.nodes.new(t) for t in ("ShaderNodeNewGeometry", "ShaderNodeBsdfTransparent",
+                                                       "ShaderNodeMixShader"))
+        tree.links.new(geo.outputs["Backfacing"], mix.inputs["Fac"])
+        tree.links.new(bsdf.outputs["BSDF"], mix.inputs[1])
+        tree.links.new(clear.outputs["BSDF"], mix.inputs[2])
+        tree.links.new(mix.outputs["Shader"], out.inputs["Surface"])
+        w.add_material(mat)
+        walls.append(w)
+    return walls
+
+
 def _tile_uvs(plane, repeats: float, offset, angle: float) -> None:
     mesh = plane.get_mesh()
     if not mesh.uv_layers:

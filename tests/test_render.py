@@ -548,6 +548,30 @@ def test_material_jitter_changes_objects_not_boxes(tmp_path, render_manifest):
     assert all("material" not in p for s in ps["images"].values() for p in s["placement"])
 
 
+def test_room_puts_the_objects_on_a_table_between_walls(tmp_path, render_manifest):
+    """background kind room: a floor texture, four walls, a dining table of the manifest (never annotated) with
+    the bottles standing on its top; the camera still sees them."""
+    cfg = tmp_path / "room.yaml"
+    cfg.write_text("resolution: [64, 48]\nsamples: 2\nobjects_per_scene: [1, 2]\nclasses: [bottle]\n"
+                   "camera: {distance: [0.9, 1.2], elevation_deg: [20, 35]}\nbackground: {kind: room}\nseed: 2\n")
+    out = tmp_path / "ds"
+    _cli("--config", cfg, "--n", 3, "--out", out, "--workers", 1)
+    coco, side = _load(out)
+    assert coco["annotations"] and all(side["annotations"][str(a["id"])]["class"] == "bottle"
+                                       for a in coco["annotations"])
+    tables = {a.id for a in render_manifest.meshes(["dining table"])}
+    for s in side["images"].values():
+        assert s["background_kind"] == "room" and s["room_table"] in tables and len(s["wall_rgb"]) == 3
+        assert s["room_half_m"] >= 1.2 + 0.5
+        targets = [p for p in s["placement"] if p["annotated"]]
+        assert targets and all(p["support"] == "sg_room_table" and p["support_z"] > 0.3 for p in targets), targets
+        assert s["room_table"] in s["asset_ids"] and s["background_id"] in s["asset_ids"]   # table, floor credited
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("background: {kind: room}\nplacement: floating\n")
+    p = _cli("--config", bad, "--n", 1, "--out", tmp_path / "x", check=False)
+    assert p.returncode == 2 and "key 'background.kind': room stands the objects on a table" in p.stderr
+
+
 def test_framing_puts_single_objects_where_asked(tmp_path, render_manifest):
     """One object per scene with framing ranges: box centres follow the drawn targets and cover the range."""
     cfg = tmp_path / "frame.yaml"

@@ -10,6 +10,8 @@ Steps (each 150 images at 240x320, the aligned plan's configs with only these ke
   photo-full + 2-5 unlabelled clutter objects from the Sweet Home 3D catalogue (one in front of a target in 30 %
               of the scenes), per-object material jitter (hue +-0.05, saturation and value x0.7-1.3, roughness
               0.1-0.8) and motion blur 0-2 px (FULL below)
+  room-full  photo-full without the plates: a room (textured floor, four walls, the objects on a dining table)
+              instead, OIDN, the same effects, clutter and materials - the look without any photo
 For each: KID (+- its standard error) and FID to the real exposed photos and to the real test photos
 (align/realism.py), a contact sheet of 12 renders beside 12 exposed photos, and the render time per image.
 Detectors are trained afterwards by run_parallel.py over OUT/sets (see RESULTS.md for the command).
@@ -31,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-STEPS = ["flat", "hdri", "clutter", "photo", "photo-fx", "photo-full"]
+STEPS = ["flat", "hdri", "clutter", "photo", "photo-fx", "photo-full", "room-full"]
 FULL = {"clutter": {"count": [2, 5], "occlude": 0.3},
         "materials": {"hue_shift": [-0.05, 0.05], "saturation": [0.7, 1.3], "value": [0.7, 1.3],
                       "roughness": [0.1, 0.8]}}
@@ -50,6 +52,9 @@ def step_config(base: dict, step: str, plates: Path) -> dict:
     if k >= 5:
         c = {**c, **copy.deepcopy(FULL)}
         c["effects"] = {**c["effects"], "motion_px": [0, 2]}
+    if step == "room-full":
+        c["background"] = {"kind": "room"}
+        c["placement"] = "surface"
     return c
 
 
