@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ EPILOG = """examples:
   synthgap align compare out/aligned --real REAL.json --images DIR --split split.json --category bottle --out cmp/
   synthgap align fit --real REAL.json --images DIR --split split.json --category bottle --out fit.json
   synthgap align select --fit fit.json --probes out/probes --total 2000 --out plan.yaml
+  synthgap align filter out/baseline --real REAL.json --images DIR --split split.json --out out/feature-filtered
 A source is a dataset dir (coco_annotations.json [+ sidecar.json]), a COCO json (+ --images), or a saved
 metadata table (.csv / .json from `align metadata`). With --split only the exposed images are used unless
 --subset says otherwise."""
@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for compare.json and hist_<metadata>.png")
     p.add_argument("--realism", action="store_true", help="also KID (with its standard error) and FID between "
                    "the two sets' images, on ImageNet MobileNetV2 features (align/realism.py; COCO sources)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("filter", help="drop the images that look least like the real ones (feature scores, "
+                       "elbow cut) -> a new dataset dir")
+    p.add_argument("source", help="a finished dataset dir (synthetic or real: coco_annotations.json + images)")
+    _add_source_opts(p, real=True)
+    p.add_argument("--score", choices=("knn", "kde"), default="knn", help="align/feature_filter.py (default knn)")
+    p.add_argument("--out", required=True, help="the filtered dataset dir to write")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("fit", help="GMM + silhouette on the real metadata -> fit.json")
@@ -207,7 +215,8 @@ def cmd_compare(args) -> int:
     real = _realism(args, srcs) if args.realism else None
     if real:
         print(f"\nrealism: KID {real['kid']:.4f} ± {real['se']:.4f} (se, {real['B']} bootstrap draws), "
-              f"FID {real['fid']:.1f}; {real['n_real']} vs {real['n_synth']} images, {real['extractor']} features")
+              f"FID {real['fid']:.1f}, KNN precision {real['precision']:.2f} / recall {real['recall']:.2f}; "
+              f"{real['n_real']} vs {real['n_synth']} images, {real['extractor']} features")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -217,6 +226,28 @@ def cmd_compare(args) -> int:
                                                  "png": {m: p.name for m, p in pngs.items()},
                                                  **({"realism": real} if real else {})})
         print(f"\nwrote {out / 'compare.json'} and {len(pngs)} histogram PNGs in {out}")
+    return 0
+
+
+def cmd_filter(args) -> int:
+    from align.feature_filter import filter_dataset
+    from core.coco import load_coco
+    from core.io import check_out_dir
+    if not args.real:
+        raise UserError("--real: the real COCO json (or dataset dir) the images are scored against")
+    src = Path(args.source)
+    if not (src / "coco_annotations.json").is_file() or not (src / "DONE").exists():
+        raise UserError(f"{src}: not a finished dataset dir (coco_annotations.json + DONE)")
+    out = check_out_dir(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out}: --out is not empty (choose a new folder)")
+    real = load_coco(args.real, args.images)
+    ids = _split_ids(args.split, real.json_path, args.subset) if args.split else None
+    rep = filter_dataset(src, real, ids, out, score=args.score)
+    cut = "no elbow: nothing dropped" if rep["cut"] is None else f"cut at {args.score} score {rep['cut']:.4g}"
+    print(f"{out}: {rep['images_out']} of {rep['images_in']} images kept ({cut}; {rep['extractor']} features)")
+    if not args.quiet and rep["dropped"]:
+        print("dropped: " + ", ".join(rep["dropped"][:20]) + (" ..." if len(rep["dropped"]) > 20 else ""))
     return 0
 
 
@@ -333,5 +364,6 @@ def cmd_select(args) -> int:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
-    return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select}[args.cmd](args)
+    return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select,
+            "filter": cmd_filter}[args.cmd](args)
 

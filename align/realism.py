@@ -39,7 +39,6 @@ def kid(real: np.ndarray, synth: np.ndarray, B: int = 200, seed: int = 0) -> dic
     for _ in range(B):
         i, j = rng.integers(0, len(real), len(real)), rng.integers(0, len(synth), len(synth))
         a, b, c = kr[np.ix_(i, i)], ks[np.ix_(j, j)], kx[np.ix_(i, j)]
-        n, m = len(i), len(j)
         # a resampled image paired with its own copy is a diagonal term: leave out pairs of the same draw
         same_a, same_b = i[:, None] == i[None, :], j[:, None] == j[None, :]
         boots.append(a[~same_a].sum() / max(1, (~same_a).sum()) + b[~same_b].sum() / max(1, (~same_b).sum())
@@ -67,7 +66,11 @@ def fid(real: np.ndarray, synth: np.ndarray) -> float:
 
 def realism(real_cs, real_ids: list[int] | None, synth_cs, synth_ids: list[int] | None = None,
             B: int = 200) -> dict:
-    """KID (with its standard error) and FID between two CocoSets' images (features cached per image set)."""
+    """KID (with its standard error), FID and KNN precision / recall (align/feature_filter.py) between two
+    CocoSets' images (features cached per image set)."""
+    from align.feature_filter import precision_recall
     from align.features import EXTRACTOR, coco_features
     fr, fs = coco_features(real_cs, real_ids), coco_features(synth_cs, synth_ids)
-    return {**kid(fr, fs, B=B), "fid": fid(fr, fs), "extractor": EXTRACTOR}
+    pr = precision_recall(fr, fs)
+    return {**kid(fr, fs, B=B), "fid": fid(fr, fs), "precision": pr["precision"], "recall": pr["recall"],
+            "extractor": EXTRACTOR}

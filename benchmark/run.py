@@ -10,7 +10,6 @@ RUN_DIR layout:
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time

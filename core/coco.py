@@ -150,6 +150,43 @@ def damaged_image(dataset_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def write_subset_dir(src: str | os.PathLike, dst: str | os.PathLike, keep_ids: set[int], info: dict) -> list[dict]:
+    """DST as the finished dataset dir SRC cut to the images `keep_ids` (their annotations, their sidecar
+    records, LICENSES.txt), images hard-linked (copied across devices), `info` merged into the COCO info with
+    `derived_from`; DONE written last. -> the kept annotations."""
+    import shutil
+
+    from core.io import atomic_write_json, atomic_write_text
+    src, dst = Path(src), Path(dst)
+    coco = read_json(src / COCO_NAME, "COCO")
+    side_path = src / "sidecar.json"
+    sidecar = read_json(side_path, "sidecar") if side_path.exists() else None
+    images = [im for im in coco["images"] if im["id"] in keep_ids]
+    anns = [a for a in coco["annotations"] if a["image_id"] in keep_ids]
+    if dst.exists():
+        shutil.rmtree(dst)
+    for im in images:
+        if not (src / im["file_name"]).exists():
+            raise UserError(f"{src / COCO_NAME}: image {im['id']}: file_name {im['file_name']!r} not found")
+        (dst / im["file_name"]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src / im["file_name"], dst / im["file_name"])
+        except OSError:
+            shutil.copy2(src / im["file_name"], dst / im["file_name"])
+    atomic_write_json(dst / COCO_NAME, dict(coco, images=images, annotations=anns,
+                                            info={**(coco.get("info") or {}), "derived_from": str(src), **info}),
+                      indent=None)
+    if sidecar is not None:
+        keep_ann = {str(a["id"]) for a in anns}
+        atomic_write_json(dst / "sidecar.json", {
+            "images": {k: v for k, v in sidecar.get("images", {}).items() if int(k) in keep_ids},
+            "annotations": {k: v for k, v in sidecar.get("annotations", {}).items() if k in keep_ann}}, indent=None)
+    if (src / "LICENSES.txt").exists():
+        shutil.copy2(src / "LICENSES.txt", dst / "LICENSES.txt")
+    atomic_write_text(dst / "DONE", "derived\n")
+    return anns
+
+
 def _image_problem(im: dict, images_dir: Path, check_files: bool) -> tuple[str | None, Path | None]:
     iid = im["id"]
     w, h = im.get("width"), im.get("height")

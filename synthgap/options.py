@@ -93,8 +93,9 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--seed", type=int, default=None, help=f"master seed of the renders and the fit (default: {d.seed})")
     a("--selectors", default=None, help="comma list of selectors, each renders its own aligned set: " + "; ".join(
         f"{n}: {SELECTORS.get(n).description}" for n in SELECTORS.names()))
-    a("--variants", default=None, help="comma list of comparison sets (default all): " + "; ".join(
-        f"{n}: {VARIANTS.get(n).description}" for n in VARIANTS.names()))
+    a("--variants", default=None, help="comma list of comparison sets (default all but the opt-in ones): " +
+      "; ".join(f"{n}{'' if getattr(VARIANTS.get(n), 'default', True) else ' (opt-in)'}: "
+                f"{VARIANTS.get(n).description}" for n in VARIANTS.names()))
     a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all)")
     from benchmark.regimes import REGIMES
     a("--regimes", default=None, help=f"training regimes (default: {','.join(d.regimes)}): " + "; ".join(

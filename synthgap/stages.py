@@ -284,7 +284,7 @@ def _realism_against_exposed(opts: RunOptions):
         except UserError as e:
             log(f"realism of {v}: not computed ({e})")
             return None
-        return {k: r[k] for k in ("kid", "se", "fid", "n_real", "n_synth", "extractor")}
+        return {k: r[k] for k in ("kid", "se", "fid", "precision", "recall", "n_real", "n_synth", "extractor")}
     return of
 
 

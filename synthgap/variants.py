@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from core.coco import write_subset_dir
 from core.errors import UserError
-from core.io import atomic_write_json, atomic_write_text, read_json
+from core.io import atomic_write_text, read_json
 from core.registry import Registry
 
 COCO_NAME = "coco_annotations.json"
-SIDECAR_NAME = "sidecar.json"
 
 
 @dataclass
@@ -149,17 +148,33 @@ class BaselinePhoto:
         ctx.render(cfg, ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
 
 
+class FeatureFiltered:
+    description = ("the baseline minus the images that look least like the exposed photos (KNN score on image "
+                   "features, cut at the elbow; align/feature_filter.py)")
+    needs: tuple[str, ...] = ("baseline",)
+    default = False          # opt in: --variants ...,feature-filtered
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        from align.feature_filter import filter_dataset
+        from core.coco import load_coco, load_split
+        o = ctx.opts
+        real = load_coco(o.real_json, o.images)
+        filter_dataset(ctx.sets / "baseline", real, list(load_split(o.split, real).exposed), out, score="knn")
+
+
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
 VARIANTS.register("baseline", Baseline)
 VARIANTS.register("filtered", Filtered)
 VARIANTS.register("on-surface", OnSurface)
 VARIANTS.register("aligned-photo", AlignedPhoto)
 VARIANTS.register("baseline-photo", BaselinePhoto)
+VARIANTS.register("feature-filtered", FeatureFiltered)
 
 
 def comparison_names(opts: Any) -> list[str]:
     """The comparison sets of a run, with what they need, in registry order."""
-    want = list(opts.variants) if opts.variants is not None else VARIANTS.names()
+    want = list(opts.variants) if opts.variants is not None else [
+        n for n in VARIANTS.names() if getattr(VARIANTS.get(n), "default", True)]
     need = set(want)
     for name in want:
         need.update(VARIANTS.get(name).needs)
@@ -198,16 +213,6 @@ class FilterReport:
     dropped_images: int
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def filter_small_objects(src: str | os.PathLike, dst: str | os.PathLike, min_px: float = 50.0) -> FilterReport:
     """The thesis' *filtered* variant: no object smaller than `min_px` remains, in images or annotations.
 
@@ -224,7 +229,6 @@ def filter_small_objects(src: str | os.PathLike, dst: str | os.PathLike, min_px:
     if not (src / "DONE").exists():
         raise UserError(f"{src}: not a complete dataset dir (no DONE marker)")
     coco = read_json(src / COCO_NAME, "COCO")
-    sidecar = read_json(src / SIDECAR_NAME, "sidecar") if (src / SIDECAR_NAME).exists() else None
     small_imgs = set()
     for a in coco["annotations"]:
         if "bbox" not in a or len(a["bbox"]) != 4:
@@ -232,29 +236,7 @@ def filter_small_objects(src: str | os.PathLike, dst: str | os.PathLike, min_px:
         if max(a["bbox"][2], a["bbox"][3]) < min_px:
             small_imgs.add(a["image_id"])
     images = [im for im in coco["images"] if im["id"] not in small_imgs]
-    keep_ids = {im["id"] for im in images}
-    anns = [a for a in coco["annotations"] if a["image_id"] in keep_ids]
-    if dst.exists():
-        shutil.rmtree(dst)
-    for im in images:
-        if not (src / im["file_name"]).exists():
-            raise UserError(f"{src / COCO_NAME}: image {im['id']}: file_name {im['file_name']!r} not found")
-        _link_or_copy(src / im["file_name"], dst / im["file_name"])
-    out = dict(coco, images=images, annotations=anns)
-    info = dict(out.get("info") or {})
-    info["derived_from"] = str(src)
-    info["filter"] = {"rule": "drop images showing an object whose bbox longer side < min_px", "min_px": min_px}
-    out["info"] = info
-    atomic_write_json(dst / COCO_NAME, out, indent=None)
-    if sidecar is not None:
-        keep_ann = {str(a["id"]) for a in anns}
-        atomic_write_json(dst / SIDECAR_NAME, {
-            "images": {k: v for k, v in sidecar.get("images", {}).items() if int(k) in keep_ids},
-            "annotations": {k: v for k, v in sidecar.get("annotations", {}).items() if k in keep_ann},
-        }, indent=None)
-    for extra in ("LICENSES.txt",):
-        if (src / extra).exists():
-            shutil.copy2(src / extra, dst / extra)
-    atomic_write_text(dst / "DONE", "filtered\n")
+    anns = write_subset_dir(src, dst, {im["id"] for im in images}, {
+        "filter": {"rule": "drop images showing an object whose bbox longer side < min_px", "min_px": min_px}})
     return FilterReport(len(coco["images"]), len(images), len(coco["annotations"]), len(anns),
                         len(coco["images"]) - len(images))

