@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "`align fit --real TABLE`")
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("shapes", help="score each mesh of a synthetic set by how its object crops fit the real "
+                       "ones; list the worst (drop them with exclude_assets)")
+    p.add_argument("synthetic", help="a finished synthetic dataset dir with its sidecar.json")
+    _add_source_opts(p, real=True)
+    p.add_argument("--out", help="shapes.json to write (the table and the ids to drop)")
+
     p = sub.add_parser("fit", help="GMM + silhouette on the real metadata -> fit.json")
     _add_source_opts(p, real=True)
     p.add_argument("--metadata", help="comma list (default area_frac,cy [+depth when present])")
@@ -296,6 +302,28 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_shapes(args) -> int:
+    from align.feature_filter import shape_scores
+    from core.coco import load_coco
+    from core.io import read_json
+    if not args.real:
+        raise UserError("--real: the real COCO json (or dataset dir) the shapes are scored against")
+    syn = Path(args.synthetic)
+    if not (syn / "sidecar.json").is_file() or not (syn / "DONE").exists():
+        raise UserError(f"{syn}: not a finished synthetic dataset dir with a sidecar.json")
+    real = load_coco(args.real, args.images, category=args.category)
+    ids = _split_ids(args.split, real.json_path, args.subset) if args.split else None
+    rows = shape_scores(load_coco(syn, category=args.category), read_json(syn / "sidecar.json", "sidecar"), real, ids)
+    print("| mesh | boxes | kde score (higher = less like the photos) | dropped |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['asset_id']} | {r['boxes']} | {r['score']:.2f} | {'yes' if r['drop'] else ''} |")
+    drop = [r["asset_id"] for r in rows if r["drop"]]
+    print(f"drop: {drop or 'none (no elbow)'}" + (f"  -> exclude_assets: {drop}" if drop else ""))
+    if args.out:
+        atomic_write_json(Path(args.out), {"shapes": rows, "exclude_assets": drop})
+    return 0
+
+
 def _realism(args, srcs: list[str]) -> dict:
     """KID / FID between the compared sets' images: A (or --real, its --split subset when given) and B."""
     from align.realism import realism
@@ -410,5 +438,5 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
     return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select,
-            "filter": cmd_filter, "predict": cmd_predict}[args.cmd](args)
+            "filter": cmd_filter, "predict": cmd_predict, "shapes": cmd_shapes}[args.cmd](args)
 

@@ -14,6 +14,10 @@ point (the curve's knee, where the scores start to climb steeply); every image s
 dropped. Where the sorted curve bends the other way (no point below the line by more than ELBOW_MIN of the
 scaled range) there is no knee and nothing is dropped. At most MAX_DROP of the images are dropped.
 
+Shape alignment (`shape_scores`): the same `kde` score on object crops instead of whole images, averaged per
+mesh; the meshes above the elbow of those averages look least like the real objects and are dropped
+(`exclude_assets` in a SceneConfig renders without them).
+
 KNN precision / recall (Kynkäänniemi et al. 2019), on the same features: precision = the share of synthetic
 images that fall inside the real manifold (within the distance from some real image to its K-th nearest real
 neighbour), recall = the share of real images inside the synthetic manifold (same rule, sides swapped).
@@ -112,3 +116,25 @@ def filter_dataset(src, real_cs, real_ids: list[int] | None, dst, score: str = "
               "dropped": [by_id[i] for i, k in zip(ids, keep) if not k]}
     write_subset_dir(src, dst, kept, {"feature_filter": {k: v for k, v in report.items() if k != "dropped"}})
     return report
+
+
+def shape_scores(syn_cs, sidecar: dict, real_cs, real_ids: list[int] | None) -> list[dict]:
+    """Shape alignment (thesis §5.4.2): per mesh (the sidecar's asset_id of each synthetic box), the mean `kde`
+    outlier score of its box crops (align/features.py crop_features) under the real boxes' crops, sorted worst
+    first; the shapes above the elbow of those means are marked `drop`. -> [{asset_id, boxes, score, drop}]."""
+    from align.features import crop_features
+    fs, ids = crop_features(syn_cs)
+    fr, _ = crop_features(real_cs, real_ids)
+    per_box = kde_scores(fs, fr)
+    anns = sidecar.get("annotations", {})
+    by_asset: dict[str, list[float]] = {}
+    for a, sc in zip(ids, per_box):
+        aid = (anns.get(str(a)) or {}).get("asset_id")
+        if aid:
+            by_asset.setdefault(aid, []).append(float(sc))
+    names = sorted(by_asset)
+    means = np.array([np.mean(by_asset[n]) for n in names])
+    cut = elbow(means) if len(names) >= 3 else None
+    rows = [{"asset_id": n, "boxes": len(by_asset[n]), "score": round(float(m), 4),
+             "drop": bool(cut is not None and m > cut)} for n, m in zip(names, means)]
+    return sorted(rows, key=lambda r: -r["score"])

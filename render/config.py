@@ -29,13 +29,15 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
     materials: {hue_shift: [0, 0], saturation: [1, 1], value: [1, 1], roughness: [], transmission: [0, 0]}
                                     # per-object jitter of every material (render/scene.py `jitter_materials`);
                                     # roughness [] keeps the model's
+    exclude_assets: []              # mesh ids never drawn for the classes (e.g. from `synthgap align shapes`)
     blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels (defocus)
     seed: 0
 
 Missing keys take the defaults above (the denoiser's default was `none` before OIDN became the default; configs
 stored with `denoiser: none` keep their names, a config file without the key now renders denoised under a new
 name); ranges are [min, max] sampled uniformly (integers for counts).
-Keys added after the first release (`effects`, `effects.motion_px`, `clutter`, `materials`, `background.dir`,
+Keys added after the first release (`effects`, `effects.motion_px`, `clutter`, `materials`, `exclude_assets`,
+`background.dir`,
 `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
 from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
 relative one is resolved against the working directory when first parsed) and must hold .jpg/.jpeg/.png files.
@@ -58,7 +60,7 @@ PLACEMENTS = ("surface", "floating")
 BACKGROUND_KINDS = ("color", "hdri", "floor", "photo", "room")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
-LATER_KEYS = (("materials",), ("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
+LATER_KEYS = (("exclude_assets",), ("materials",), ("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
               ("camera", "roll_deg"))
 SAMPLES_SEED_SALT = 0x5A3F
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -137,6 +139,7 @@ class SceneConfig:
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     clutter: ClutterConfig = field(default_factory=ClutterConfig)
     materials: MaterialsConfig = field(default_factory=MaterialsConfig)
+    exclude_assets: tuple[str, ...] = ()    # mesh ids never drawn (e.g. the shapes `align shapes` dropped)
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     @classmethod
@@ -254,7 +257,8 @@ class _V:
 
 
 _TOP = ("resolution", "samples", "denoiser", "objects_per_scene", "classes", "distractors", "camera",
-        "placement", "lights", "background", "blur_sigma_px", "seed", "effects", "clutter", "materials")
+        "placement", "lights", "background", "blur_sigma_px", "seed", "effects", "clutter", "materials",
+        "exclude_assets")
 
 
 def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConfig:
@@ -323,6 +327,8 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
         kw["effects"] = _effects(v, d["effects"])
     if "materials" in d:
         kw["materials"] = _materials(v, d["materials"])
+    if "exclude_assets" in d:
+        kw["exclude_assets"] = v.str_list(d["exclude_assets"], "exclude_assets", False)
     if "clutter" in d:
         kw["clutter"] = _clutter(v, d["clutter"])
     if "blur_sigma_px" in d:

@@ -131,6 +131,11 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
         for c in cfg.classes:
             if not manifest.meshes([c]):
                 raise UserError(f"{source}: key 'classes': no mesh of class {c!r} in {manifest.path}")
+            if not [e for e in manifest.meshes([c]) if e.id not in cfg.exclude_assets]:
+                raise UserError(f"{source}: key 'exclude_assets': excludes every mesh of class {c!r}")
+        unknown = [i for i in cfg.exclude_assets if i not in {a.id for a in manifest.assets}]
+        if unknown:
+            raise UserError(f"{source}: key 'exclude_assets': {unknown[0]!r} is not an asset of {manifest.path}")
         if k == "room" and not manifest.meshes(["dining table"]):
             raise UserError(f"{source}: key 'background.kind': room needs a dining table mesh in {manifest.path}")
         if cfg.clutter.count[1] > 0 and not manifest.clutter():

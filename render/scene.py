@@ -330,7 +330,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
     n_obj = _int_range(cfg.objects_per_scene, rng)
     for k in range(n_obj):
         cls = cfg.classes[int(rng.integers(len(cfg.classes)))]
-        choices = manifest.meshes([cls])
+        choices = [e for e in manifest.meshes([cls]) if e.id not in cfg.exclude_assets]
         entry = choices[int(rng.integers(len(choices)))]
         objs = load_mesh(entry, rng)
         objs[0].set_name(f"{ANNOTATED_PREFIX}{k}")

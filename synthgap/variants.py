@@ -162,6 +162,34 @@ class FeatureFiltered:
         filter_dataset(ctx.sets / "baseline", real, list(load_split(o.split, real).exposed), out, score="knn")
 
 
+class ShapeAligned:
+    description = ("the aligned plan without the meshes whose object crops look least like the photos' (scored "
+                   "on the baseline's crops, elbow cut; align/feature_filter.py shape_scores; RUN/shapes.json)")
+    needs: tuple[str, ...] = ("baseline",)
+    default = False          # opt in: --variants ...,shape-aligned
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        import yaml
+
+        from align.feature_filter import shape_scores
+        from core.coco import load_coco, load_split
+        from core.io import atomic_write_json, load_yaml
+        o, run_dir = ctx.opts, ctx.sets.parent
+        real = load_coco(o.real_json, o.images, category=o.category)
+        base = ctx.sets / "baseline"
+        rows = shape_scores(load_coco(base, category=o.category), read_json(base / "sidecar.json", "sidecar"), real,
+                            list(load_split(o.split, real).exposed))
+        drop = [r["asset_id"] for r in rows if r["drop"]]
+        atomic_write_json(run_dir / "shapes.json", {"scored_on": "sets/baseline", "shapes": rows,
+                                                     "exclude_assets": drop})
+        plan = load_yaml(run_dir / next(iter(selector_sets(o).values()))[1], "plan")   # the first selector's
+        plan["entries"] = [{**e, "config": {**e["config"], "exclude_assets": drop}} if drop else e
+                           for e in plan["entries"]]
+        path = run_dir / "plan-shapes.yaml"
+        atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
+        ctx.render(path, None, out, o.seed * 1000 + 1)
+
+
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
 VARIANTS.register("baseline", Baseline)
 VARIANTS.register("filtered", Filtered)
@@ -169,6 +197,7 @@ VARIANTS.register("on-surface", OnSurface)
 VARIANTS.register("aligned-photo", AlignedPhoto)
 VARIANTS.register("baseline-photo", BaselinePhoto)
 VARIANTS.register("feature-filtered", FeatureFiltered)
+VARIANTS.register("shape-aligned", ShapeAligned)
 
 
 def comparison_names(opts: Any) -> list[str]:

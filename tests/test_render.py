@@ -572,6 +572,28 @@ def test_room_puts_the_objects_on_a_table_between_walls(tmp_path, render_manifes
     assert p.returncode == 2 and "key 'background.kind': room stands the objects on a table" in p.stderr
 
 
+def test_exclude_assets_keeps_those_meshes_out(tmp_path, render_manifest):
+    """exclude_assets: the listed meshes are never drawn; an unknown id, or one list that leaves a class without
+    meshes, is a one-line error before any render."""
+    ids = [a.id for a in render_manifest.meshes(["bottle"])]
+    cfg = tmp_path / "ex.yaml"
+    base = ("resolution: [64, 48]\nsamples: 2\nobjects_per_scene: [2, 2]\nclasses: [bottle]\n"
+            "camera: {distance: [1.0, 1.2], elevation_deg: [20, 30]}\nseed: 3\n")
+    cfg.write_text(base + f"exclude_assets: {ids[1:]}\n")
+    if len(ids) > 1:
+        out = tmp_path / "ds"
+        _cli("--config", cfg, "--n", 3, "--out", out, "--workers", 1)
+        coco, side = _load(out)
+        assert coco["annotations"] and {side["annotations"][str(a["id"])]["asset_id"]
+                                         for a in coco["annotations"]} == {ids[0]}
+    cfg.write_text(base + f"exclude_assets: {ids}\n")
+    p = _cli("--config", cfg, "--n", 1, "--out", tmp_path / "x", check=False)
+    assert p.returncode == 2 and "key 'exclude_assets': excludes every mesh of class 'bottle'" in p.stderr
+    cfg.write_text(base + "exclude_assets: [no-such-mesh]\n")
+    p = _cli("--config", cfg, "--n", 1, "--out", tmp_path / "y", check=False)
+    assert p.returncode == 2 and "'no-such-mesh' is not an asset of" in p.stderr
+
+
 def test_framing_puts_single_objects_where_asked(tmp_path, render_manifest):
     """One object per scene with framing ranges: box centres follow the drawn targets and cover the range."""
     cfg = tmp_path / "frame.yaml"
