@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir")
     rep.add_argument("--samples", type=int, default=3, help="test images with drawn detections per cell shown")
     rep.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the intervals")
+    rep.add_argument("--samplewise", action="store_true", help="add the sample-wise section: per real test box, "
+                     "the nearest training crop's feature distance vs the best detection IoU")
     return p
 
 
@@ -108,7 +110,7 @@ def main(argv: list[str]) -> int:
         return 0
     if args.cmd == "report":
         from benchmark.report import write_report
-        md = write_report(args.run_dir, samples=args.samples, B=args.bootstrap)
+        md = write_report(args.run_dir, samples=args.samples, B=args.bootstrap, samplewise=args.samplewise)
         print(f"benchmark: report {md} and {md.with_suffix('.html')}")
         return 0
     return 2

@@ -334,9 +334,10 @@ def _intro(run_dir: Path, run: dict, n_test: int) -> list[str]:
             "over the test images.", "", "## Results", ""]
 
 
-def write_report(run_dir: str | Path, samples: int = 3, B: int = 300) -> Path:
+def write_report(run_dir: str | Path, samples: int = 3, B: int = 300, samplewise: bool = False) -> Path:
     """Write RUN_DIR/report.md (+ report_files/) and RUN_DIR/report.html. -> the .md path. `B` bootstrap
-    draws for the intervals (RUN_DIR/intervals.json caches them)."""
+    draws for the intervals (RUN_DIR/intervals.json caches them); `samplewise` adds benchmark/samplewise.py's
+    section (feature extraction of every set)."""
     from benchmark.intervals import Intervals, comparisons
     run_dir = Path(run_dir)
     data = load_run(run_dir)
@@ -359,5 +360,11 @@ def write_report(run_dir: str | Path, samples: int = 3, B: int = 300) -> Path:
     md.append("![mean D_B vs test mAP](report_files/scatter.png)" if sc else
               "No scatter: no variant has both a D_B and a test mAP.")
     md += _hist_section(data, order, figs)
+    if samplewise:
+        from benchmark.samplewise import samplewise as sample_section
+        sw, png = sample_section(run_dir, data)
+        md += sw + (["", "![nearest training crop vs best IoU](report_files/samplewise.png)"] if png else [])
+        if png:
+            figs.append(("samplewise.png", "nearest training crop vs best IoU", png))
     md += _detections_section(run_dir, data, order, samples, figs)
     return save_report(run_dir, "report", "synthgap benchmark report", md, figs)
