@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of sidecar metadata to predict (default %(default)s)")
     p.add_argument("--out", required=True, help="the real metadata table to write (.csv or .json): use it as "
                    "`align fit --real TABLE`")
+    p.add_argument("--extractor", default=None, help="features: the ImageNet MobileNetV2 (default), a benchmark "
+                   "Faster R-CNN cell's best.pt (its trained backbone), or tv:<torchvision model> from the hub cache")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("shapes", help="score each mesh of a synthetic set by how its object crops fit the real "
@@ -285,7 +287,7 @@ def cmd_predict(args) -> int:
         raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
     syn_cs = load_coco(syn_dir, category=args.category)
     syn_t = metadata_for_dir(syn_dir, category=args.category)
-    feats, ann_ids = crop_features(syn_cs)
+    feats, ann_ids = crop_features(syn_cs, extractor=args.extractor)
     row = {int(a): i for i, a in enumerate(syn_t.data["ann_id"]) if np.isfinite(a)}
     targets = {m: np.array([syn_t.data[m][row[a]] if m in syn_t.data and a in row else np.nan for a in ann_ids])
                for m in wanted}
@@ -294,7 +296,7 @@ def cmd_predict(args) -> int:
     ids = _split_ids(args.split, real_cs.json_path, args.subset) if args.split else None
     real_t = compute_metadata(real_cs.json_path, real_cs.images_dir, category=args.category, image_ids=ids,
                               dataset="real-predicted", progress=not args.quiet)
-    rfeats, rids = crop_features(real_cs, ids)
+    rfeats, rids = crop_features(real_cs, ids, extractor=args.extractor)
     table, done = predict_table(real_t, rfeats, rids, models)
     print("\n".join(r2_table(models)))
     table.save(args.out)

