@@ -277,7 +277,8 @@ def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> 
     outer = [not p.annotated and p.name != ROOM_TABLE for p in placed]   # a room's table stands in the middle
     support: dict[str, tuple[str, float | None]] = {}
     if cfg.placement == "surface":
-        for f in scene_assets.layout_surface(objs, [p.entry.cls for p in placed], rng, outer=outer):
+        group = ROOM_TABLE if any(p.name == ROOM_TABLE for p in placed) else None
+        for f in scene_assets.layout_surface(objs, [p.entry.cls for p in placed], rng, outer=outer, group_on=group):
             support[f.obj.get_name()] = (f.support, f.support_z)
     else:
         scene_assets.pose_floating(objs, rng, outer=outer)

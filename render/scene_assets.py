@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 SMALL_HEIGHT_M = 0.45       # items lower than this may stand on a table top
+GROUP_M = 0.2            # a group of objects on a room's table: each within this of the first one (metres)
 TABLE_EDGE_MARGIN_M = 0.03  # keep small items this far inside the table top's footprint
 
 
@@ -239,7 +240,7 @@ def _free_spot(r: float, taken: list[tuple[np.ndarray, float]], rng, lo: np.ndar
 
 def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generator, outer: list[bool] | None = None,
                    table_classes: tuple[str, ...] = ("dining table",), gap_m: float = 0.02,
-                   ring_width_m: float = 0.6) -> list[Footprint]:
+                   ring_width_m: float = 0.6, group_on: str | None = None) -> list[Footprint]:
     """Stand every object upright on a support plane with a random yaw, footprints not overlapping.
 
     Big items stand on the floor (z = 0): `outer` ones (distractors) in a ring around the others, the rest
@@ -248,7 +249,9 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
     its highest point, in the table's own frame, shrunk by TABLE_EDGE_MARGIN_M; so round and rotated tops
     work), else on the floor. Each object's lowest point ends on its support plane: its base is at z = 0 in
     mesh coordinates and only yaw is applied. Returns the footprints (support 'floor' or the table's object
-    name, support_z the plane's height)."""
+    name, support_z the plane's height). `group_on` (a table's object name, a room's): the inner small items go
+    on that table first and stand in a group, each within GROUP_M of the first one's spot, as photographed objects
+    do; the outer ones spread over every table."""
     outer = list(outer) if outer is not None else [False] * len(objs)
     fps = []
     for o, c in zip(objs, classes):
@@ -297,10 +300,18 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
         _apply(t)
         hull, top_z = table_top(t.obj)
         tops.append((t, hull, top_z, []))
+    anchor: list = []
     for f in sorted(small, key=lambda f: (is_outer[id(f)], -f.radius)):
-        for k in (rng.permutation(len(tops)) if tops else []):
+        order = [int(k) for k in rng.permutation(len(tops))] if tops else []
+        grouped = group_on is not None and not is_outer[id(f)]
+        if grouped:
+            order = sorted(order, key=lambda k: tops[k][0].obj.get_name() != group_on)
+        for k in order:
             t, hull, top_z, taken = tops[int(k)]
-            local = _spot_in_polygon(f.radius + TABLE_EDGE_MARGIN_M, hull, taken, rng)
+            near = anchor[0] if grouped and anchor and t.obj.get_name() == group_on else None
+            local = _spot_in_polygon(f.radius + TABLE_EDGE_MARGIN_M, hull, taken, rng, near=near)
+            if local is not None and grouped and not anchor and t.obj.get_name() == group_on:
+                anchor.append((local, GROUP_M))
             if local is not None:
                 taken.append((local, f.radius))
                 c, s_ = math.cos(t.yaw), math.sin(t.yaw)
@@ -366,18 +377,26 @@ def inset_distance(p: np.ndarray, hull: np.ndarray) -> float:
 
 
 def _spot_in_polygon(r: float, hull: np.ndarray, taken: list[tuple[np.ndarray, float]], rng,
-                     tries: int = 60) -> np.ndarray | None:
-    """A uniform point of the polygon at least r inside its edges, its disc (radius r) clear of `taken`."""
+                     tries: int = 60, near: tuple[np.ndarray, float] | None = None) -> np.ndarray | None:
+    """A uniform point of the polygon at least r inside its edges, its disc (radius r) clear of `taken`; with
+    `near` = (centre, d) within d + r of that centre when such a point is found (else anywhere)."""
     if len(hull) < 3:
         return None
     lo, hi = hull.min(axis=0) + r, hull.max(axis=0) - r
     if np.any(hi < lo):
         return None
-    for _ in range(tries):
-        xy = rng.uniform(lo, hi)
-        if inset_distance(xy, hull) >= r and all(np.linalg.norm(xy - c) >= (r - TABLE_EDGE_MARGIN_M) + rc
-                                                 for c, rc in taken):
-            return xy
+    boxes = [(lo, hi)]
+    if near is not None:
+        c, d = near
+        nlo, nhi = np.maximum(lo, c - d - r), np.minimum(hi, c + d + r)
+        if np.all(nhi >= nlo):
+            boxes.insert(0, (nlo, nhi))
+    for blo, bhi in boxes:
+        for _ in range(tries):
+            xy = rng.uniform(blo, bhi)
+            if inset_distance(xy, hull) >= r and all(np.linalg.norm(xy - c) >= (r - TABLE_EDGE_MARGIN_M) + rc
+                                                     for c, rc in taken):
+                return xy
     return None
 
 
