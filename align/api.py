@@ -8,10 +8,19 @@
     SELECTORS (registry): SELECTORS.get(name)(seed=, real=).select(fit, probes, total) -> Plan (plan.yaml)
     select_configs(fit, probes, total, real=, seed=, method=) (the same, by name); plan_mixture_table(plan, probes)
     realism(real_cs, real_ids, synth_cs, synth_ids=None, B=200) -> {kid, se, fid, ...}; kid(x, y), fid(x, y)
-    extract(image_paths) -> (n, 1280) features (the one extractor, cached); coco_features(cs, ids=None)
+    extract(image_paths or (path, box) crops, extractor=None) -> (n, 1280) features (cached); coco_features(cs,
+    ids=None); crop_features(cs, ids=None, extractor=None) -> (rows, annotation ids)
+    knn_scores / kde_scores(synth, real), elbow(scores), keep_mask(scores), precision_recall(real, synth),
+    pairwise_distances(a, b); filter_dataset(src, real_cs, real_ids, dst, score=) (feature filtering);
+    shape_scores(syn_cs, sidecar, real_cs, real_ids) (shape alignment)
+    fit_models(feats, {metadata: values}) -> {metadata: MetadataModel(r2, ...)}; predict_table(real, feats, ids,
+    models) (metadata predicted from features)
 """
 from align.distances import DistanceResult, bhattacharyya, compare_tables
-from align.features import coco_features, extract, find_backbone_weights
+from align.feature_filter import (elbow, filter_dataset, kde_scores, keep_mask, knn_scores, pairwise_distances,
+                                  precision_recall, shape_scores)
+from align.features import coco_features, crop_features, extract, find_backbone_weights
+from align.predict_metadata import MetadataModel, fit_models, predict_table
 from align.gmm import Fit, fit_gmm
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.realism import fid, kid, realism
@@ -21,4 +30,6 @@ from align.selectors import SELECTORS
 __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "Fit", "fit_gmm", "MetadataTable",
            "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
            "plan_mixture_table", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
-           "find_backbone_weights"]
+           "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",
+           "knn_scores", "pairwise_distances", "precision_recall", "shape_scores", "MetadataModel", "fit_models",
+           "predict_table"]

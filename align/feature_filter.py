@@ -31,7 +31,8 @@ ELBOW_MIN = 0.05
 MAX_DROP = 0.5
 
 
-def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) Euclidean distances between the rows of a and of b."""
     aa, bb = (a * a).sum(1)[:, None], (b * b).sum(1)[None, :]
     return np.sqrt(np.maximum(aa + bb - 2.0 * a @ b.T, 0.0))
 
@@ -39,7 +40,7 @@ def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def knn_scores(synth: np.ndarray, real: np.ndarray, k: int = 5) -> np.ndarray:
     """Mean distance of each synthetic row to its k nearest real rows (module docstring)."""
     k = max(1, min(k, len(real)))
-    d = np.sort(_dist(np.asarray(synth, float), np.asarray(real, float)), axis=1)[:, :k]
+    d = np.sort(pairwise_distances(np.asarray(synth, float), np.asarray(real, float)), axis=1)[:, :k]
     return d.mean(axis=1)
 
 
@@ -86,10 +87,10 @@ def precision_recall(real: np.ndarray, synth: np.ndarray, k: int = 5) -> dict[st
 
     def radii(x):
         kk = max(1, min(k, len(x) - 1))
-        return np.sort(_dist(x, x), axis=1)[:, kk]      # column 0 is the point itself
+        return np.sort(pairwise_distances(x, x), axis=1)[:, kk]      # column 0 is the point itself
 
     def inside(points, ref):
-        return float((_dist(points, ref) <= radii(ref)[None, :]).any(1).mean())
+        return float((pairwise_distances(points, ref) <= radii(ref)[None, :]).any(1).mean())
     return {"precision": inside(synth, real), "recall": inside(real, synth), "k": k}
 
 

@@ -35,8 +35,7 @@ def best_iou(gt: dict, dets: list[dict]) -> float:
 
 def samplewise(run_dir: Path, data: dict) -> tuple[list[str], bytes | None]:
     """(markdown lines, scatter PNG) for a benchmark run (module docstring)."""
-    from align.feature_filter import _dist
-    from align.features import crop_features
+    from align.api import crop_features, pairwise_distances
     from core.coco import load_coco, load_split
     from core.stats import spearman_perm
     run = data["run"]
@@ -56,7 +55,7 @@ def samplewise(run_dir: Path, data: dict) -> tuple[list[str], bytes | None]:
         fs, _ = crop_features(load_coco(run["variants"][r["variant"]], category=run.get("category")))
         if not len(fs) or not (run_dir / r["predictions"]).exists():
             continue
-        d = _dist(fr, fs).min(axis=1)
+        d = pairwise_distances(fr, fs).min(axis=1)
         dets = read_json(run_dir / r["predictions"])
         ious = np.array([best_iou(gts[i], dets) for i in gt_ids])
         sp = spearman_perm(d.tolist(), ious.tolist(), n_perm=2000)

@@ -155,7 +155,7 @@ class FeatureFiltered:
     default = False          # opt in: --variants ...,feature-filtered
 
     def build(self, ctx: VariantContext, out: Path) -> None:
-        from align.feature_filter import filter_dataset
+        from align.api import filter_dataset
         from core.coco import load_coco, load_split
         o = ctx.opts
         real = load_coco(o.real_json, o.images)
@@ -171,7 +171,7 @@ class ShapeAligned:
     def build(self, ctx: VariantContext, out: Path) -> None:
         import yaml
 
-        from align.feature_filter import shape_scores
+        from align.api import shape_scores
         from core.coco import load_coco, load_split
         from core.io import atomic_write_json, load_yaml
         o, run_dir = ctx.opts, ctx.sets.parent
