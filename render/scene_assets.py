@@ -302,24 +302,7 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
         tops.append((t, hull, top_z, []))
     anchor: list = []
     for f in sorted(small, key=lambda f: (is_outer[id(f)], -f.radius)):
-        order = [int(k) for k in rng.permutation(len(tops))] if tops else []
-        grouped = group_on is not None and not is_outer[id(f)]
-        if grouped:
-            order = sorted(order, key=lambda k: tops[k][0].obj.get_name() != group_on)
-        for k in order:
-            t, hull, top_z, taken = tops[int(k)]
-            near = anchor[0] if grouped and anchor and t.obj.get_name() == group_on else None
-            local = _spot_in_polygon(f.radius + TABLE_EDGE_MARGIN_M, hull, taken, rng, near=near)
-            if local is not None and grouped and not anchor and t.obj.get_name() == group_on:
-                anchor.append((local, GROUP_M))
-            if local is not None:
-                taken.append((local, f.radius))
-                c, s_ = math.cos(t.yaw), math.sin(t.yaw)
-                f.xy = np.asarray(t.xy, dtype=float) + np.array([c * local[0] - s_ * local[1],
-                                                                 s_ * local[0] + c * local[1]])
-                f.z, f.support = top_z, t.obj.get_name()
-                break
-        else:
+        if not _on_a_table(f, tops, rng, group_on if not is_outer[id(f)] else None, anchor):
             floor_spot(f)
     for f in fps:
         f.support_z = float(f.z)
@@ -328,6 +311,29 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
             f.yaw = float(rng.uniform(0, 2 * math.pi))
         _apply(f)
     return fps
+
+
+def _on_a_table(f: Footprint, tops: list, rng: np.random.Generator, group_on: str | None, anchor: list) -> bool:
+    """Put a small item on a free spot of a table top (tables in random order; with `group_on`, that table
+    first and near `anchor`, the group's first spot, which the first item there sets). -> placed or not."""
+    order = [int(k) for k in rng.permutation(len(tops))] if tops else []
+    if group_on is not None:
+        order = sorted(order, key=lambda k: tops[k][0].obj.get_name() != group_on)
+    for k in order:
+        t, hull, top_z, taken = tops[k]
+        grouping = group_on is not None and t.obj.get_name() == group_on
+        local = _spot_in_polygon(f.radius + TABLE_EDGE_MARGIN_M, hull, taken, rng,
+                                 near=anchor[0] if grouping and anchor else None)
+        if local is None:
+            continue
+        if grouping and not anchor:
+            anchor.append((local, GROUP_M))
+        taken.append((local, f.radius))
+        c, s_ = math.cos(t.yaw), math.sin(t.yaw)
+        f.xy = np.asarray(t.xy, dtype=float) + np.array([c * local[0] - s_ * local[1], s_ * local[0] + c * local[1]])
+        f.z, f.support = top_z, t.obj.get_name()
+        return True
+    return False
 
 
 def _apply(f: Footprint) -> None:
