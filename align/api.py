@@ -11,18 +11,25 @@
     extract(image_paths or (path, box) crops, extractor=None) -> (n, 1280) features (cached); coco_features(cs,
     ids=None); crop_features(cs, ids=None, extractor=None) -> (rows, annotation ids)
     knn_scores / kde_scores(synth, real), elbow(scores), keep_mask(scores), precision_recall(real, synth),
-    pairwise_distances(a, b); filter_dataset(src, real_cs, real_ids, dst, score=) (feature filtering);
+    pairwise_distances(a, b); filter_dataset(src, real_cs, real_ids, dst, score=, images_dir=) (feature
+    filtering; src a dataset dir or any COCO json); blackout_objects(...) (the object-level action);
     shape_scores(syn_cs, sidecar, real_cs, real_ids) (shape alignment)
     fit_models(feats, {metadata: values}) -> {metadata: MetadataModel(r2, ...)}; predict_table(real, feats, ids,
     models) (metadata predicted from features)
+    rank_metrics(zoo_table), fit_weights / score_set / held_out_scores / evaluate / transfer / predicted_ranks,
+    Weights, distance_row(compare results, realism), load_zoo(path), zoo_weights(zoo), auto_metadata(zoo, where,
+    allowed) (align/quality.py: ranking sets without training)
 """
 from align.distances import DistanceResult, bhattacharyya, compare_tables
-from align.feature_filter import (elbow, filter_dataset, kde_scores, keep_mask, knn_scores, pairwise_distances,
+from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_scores, keep_mask, knn_scores,
+                                  pairwise_distances,
                                   precision_recall, shape_scores)
 from align.features import coco_features, crop_features, extract, find_backbone_weights
 from align.predict_metadata import MetadataModel, fit_models, predict_table
 from align.gmm import Fit, fit_gmm
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
+from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
+                            predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)
 from align.realism import fid, kid, realism
 from align.select import Plan, PlanEntry, Probe, load_probes, plan_mixture_table, select_configs
 from align.selectors import SELECTORS
@@ -31,5 +38,7 @@ __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "Fit", "fit_gmm"
            "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
            "plan_mixture_table", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
            "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",
-           "knn_scores", "pairwise_distances", "precision_recall", "shape_scores", "MetadataModel", "fit_models",
-           "predict_table"]
+           "knn_scores", "pairwise_distances", "blackout_objects", "precision_recall", "shape_scores",
+           "MetadataModel", "fit_models",
+           "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
+           "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights"]

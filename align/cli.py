@@ -13,6 +13,8 @@ from core.errors import UserError
 
 from core.io import atomic_write_json
 
+from align.quality import distance_row, load_zoo, score_set, zoo_weights
+
 EPILOG = """examples:
   synthgap align metadata ../shared/realsets/bottles/annotations_coco.json --images ../shared/realsets/bottles/images \\
       --split ../shared/realsets/bottles/split.json --category bottle --out real.csv
@@ -57,13 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for compare.json and hist_<metadata>.png")
     p.add_argument("--realism", action="store_true", help="also KID (with its standard error) and FID between "
                    "the two sets' images, on ImageNet MobileNetV2 features (align/realism.py; COCO sources)")
+    p.add_argument("--zoo", help="a finished `synthgap zoo` (folder or zoo.json): print B's training-free quality "
+                   "score with the zoo's weights and where it would rank among the zoo's sets (use with --realism)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("filter", help="drop the images that look least like the real ones (feature scores, "
                        "elbow cut) -> a new dataset dir")
-    p.add_argument("source", help="a finished dataset dir (synthetic or real: coco_annotations.json + images)")
+    p.add_argument("source", help="a finished dataset dir (coco_annotations.json + images), or any COCO json "
+                   "(its images in --source-images): a real training set filtered against other real photos works too")
     _add_source_opts(p, real=True)
+    p.add_argument("--source-images", help="image folder of a COCO json source (default: the json's folder)")
     p.add_argument("--score", choices=("knn", "kde"), default="knn", help="align/feature_filter.py (default knn)")
+    p.add_argument("--action", choices=("drop", "blackout"), default="drop", help="drop the images above the "
+                   "elbow, or black out the objects whose crops score above it and drop their boxes (default drop)")
     p.add_argument("--out", required=True, help="the filtered dataset dir to write")
     p.add_argument("--quiet", action="store_true")
 
@@ -232,11 +240,14 @@ def cmd_compare(args) -> int:
     for m, r in res.items():
         print(f"{m:<22}{r.n_a:>7}{r.n_b:>7}{_fmt(r.mean_a, 11)}{_fmt(r.mean_b, 11)}{_fmt(r.db, 9)}"
               f"{_fmt(r.bc, 8)}{r.n_bins:>6}{_fmt(r.w1, 11)}" + (f"  ({r.reason})" if r.reason else ""))
+    zoo = load_zoo(args.zoo) if args.zoo else None     # a bad --zoo fails before the slow realism
     real = _realism(args, srcs) if args.realism else None
     if real:
         print(f"\nrealism: KID {real['kid']:.4f} ± {real['se']:.4f} (se, {real['B']} bootstrap draws), "
               f"FID {real['fid']:.1f}, KNN precision {real['precision']:.2f} / recall {real['recall']:.2f}; "
               f"{real['n_real']} vs {real['n_synth']} images, {real['extractor']} features")
+    if zoo:
+        print(zoo_line(zoo, distance_row(res, real), args.zoo))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -249,22 +260,45 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def zoo_line(zoo: dict, row: dict, where: str) -> str:
+    """B's quality score with a zoo's weights and its place among the zoo's own sets (scored the same way)."""
+    w = zoo_weights(zoo)
+    sc = score_set(w, row)
+    if sc is None:
+        return f"\nquality score: n/a (B has none of the metrics {where} weights: {', '.join(w.w)}; try --realism)"
+    others = [score_set(w, r["distances"]) for r in zoo["sets"].values()]
+    rank = 1 + sum(o is not None and o < sc for o in others)
+    return (f"\nquality score {sc:.2f} (weights of {where}; lower = predicted better): it would rank {rank} of "
+            f"{len(others) + 1} among the zoo's sets")
+
+
+def _cut_text(cut: float | None, score: str) -> str:
+    return "no elbow: nothing dropped" if cut is None else f"cut at {score} score {cut:.4g}"
+
+
 def cmd_filter(args) -> int:
-    from align.feature_filter import filter_dataset
+    from align.feature_filter import blackout_objects, filter_dataset
     from core.coco import load_coco
     from core.io import check_out_dir
     if not args.real:
         raise UserError("--real: the real COCO json (or dataset dir) the images are scored against")
     src = Path(args.source)
-    if not (src / "coco_annotations.json").is_file() or not (src / "DONE").exists():
-        raise UserError(f"{src}: not a finished dataset dir (coco_annotations.json + DONE)")
+    if src.is_file():
+        load_coco(src, args.source_images)             # any COCO json: checked (and its images) before writing
+    elif not (src / "coco_annotations.json").is_file() or not (src / "DONE").exists():
+        raise UserError(f"{src}: not a finished dataset dir (coco_annotations.json + DONE) nor a COCO json")
     out = check_out_dir(args.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out}: --out is not empty (choose a new folder)")
     real = load_coco(args.real, args.images)
     ids = _split_ids(args.split, real.json_path, args.subset) if args.split else None
-    rep = filter_dataset(src, real, ids, out, score=args.score)
-    cut = "no elbow: nothing dropped" if rep["cut"] is None else f"cut at {args.score} score {rep['cut']:.4g}"
+    if args.action == "blackout":
+        rep = blackout_objects(src, real, ids, out, score=args.score, images_dir=args.source_images)
+        print(f"{out}: {rep['objects_out']} of {rep['objects_in']} objects kept, the others blacked out "
+              f"({_cut_text(rep['cut'], args.score)}; {rep['extractor']} features); all {rep['images']} images kept")
+        return 0
+    rep = filter_dataset(src, real, ids, out, score=args.score, images_dir=args.source_images)
+    cut = _cut_text(rep["cut"], args.score)
     print(f"{out}: {rep['images_out']} of {rep['images_in']} images kept ({cut}; {rep['extractor']} features)")
     if not args.quiet and rep["dropped"]:
         print("dropped: " + ", ".join(rep["dropped"][:20]) + (" ..." if len(rep["dropped"]) > 20 else ""))

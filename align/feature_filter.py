@@ -14,6 +14,10 @@ point (the curve's knee, where the scores start to climb steeply); every image s
 dropped. Where the sorted curve bends the other way (no point below the line by more than ELBOW_MIN of the
 scaled range) there is no knee and nothing is dropped. At most MAX_DROP of the images are dropped.
 
+Object level (`blackout_objects`, the thesis' second action): the same scores on object crops (the box with
+align/features.py's context margin) against the real boxes' crops, the same elbow; each object above it is
+painted black (its mask, else its box) and its annotation dropped; every image is kept.
+
 Shape alignment (`shape_scores`): the same `kde` score on object crops instead of whole images, averaged per
 mesh; the meshes above the elbow of those averages look least like the real objects and are dropped
 (`exclude_assets` in a SceneConfig renders without them).
@@ -97,15 +101,16 @@ def precision_recall(real: np.ndarray, synth: np.ndarray, k: int = 5) -> dict[st
 SCORES = {"knn": knn_scores, "kde": kde_scores}
 
 
-def filter_dataset(src, real_cs, real_ids: list[int] | None, dst, score: str = "knn") -> dict:
-    """DST = the finished dataset dir SRC without the images whose `score` against the real images' features
-    lies above the elbow (module docstring). -> {score, cut, images_in, images_out, dropped: [file names]}."""
+def filter_dataset(src, real_cs, real_ids: list[int] | None, dst, score: str = "knn", images_dir=None) -> dict:
+    """DST = the finished dataset dir SRC (or any COCO json with its `images_dir`: a real training set against
+    another real distribution works the same) without the images whose `score` against the real images'
+    features lies above the elbow (module docstring). -> {score, cut, images_in, images_out, dropped}."""
     from align.features import EXTRACTOR, coco_features
     from core.coco import load_coco, write_subset_dir
     from core.errors import UserError
     if score not in SCORES:
         raise UserError(f"--score: one of {', '.join(SCORES)}, got {score!r}")
-    syn = load_coco(src)
+    syn = load_coco(src, images_dir)
     ids = [int(im["id"]) for im in syn.images]
     if len(ids) < 3:
         raise UserError(f"{src}: {len(ids)} images; feature filtering needs at least 3")
@@ -115,7 +120,53 @@ def filter_dataset(src, real_cs, real_ids: list[int] | None, dst, score: str = "
     by_id = {int(im["id"]): im["file_name"] for im in syn.images}
     report = {"score": score, "extractor": EXTRACTOR, "cut": cut, "images_in": len(ids), "images_out": len(kept),
               "dropped": [by_id[i] for i, k in zip(ids, keep) if not k]}
-    write_subset_dir(src, dst, kept, {"feature_filter": {k: v for k, v in report.items() if k != "dropped"}})
+    write_subset_dir(src, dst, kept, {"feature_filter": {k: v for k, v in report.items() if k != "dropped"}},
+                     images_dir=images_dir)
+    return report
+
+
+def _painter(fill: tuple[int, int, int] = (0, 0, 0)):
+    """paint(src, dst, anns): the image with each annotation's mask (its box without one) filled black."""
+    def paint(src, dst, anns):
+        from PIL import Image
+
+        from render.annotate import rle_decode
+        img = np.array(Image.open(src).convert("RGB"))
+        for a in anns:
+            seg = a.get("segmentation")
+            if isinstance(seg, dict) and isinstance(seg.get("counts"), list):
+                m = rle_decode(seg)
+            else:
+                x, y, w, h = (int(round(v)) for v in a["bbox"])
+                m = np.zeros(img.shape[:2], bool)
+                m[max(0, y):y + h, max(0, x):x + w] = True
+            img[m] = fill
+        Image.fromarray(img).save(dst, quality=95) if str(dst).lower().endswith((".jpg", ".jpeg")) \
+            else Image.fromarray(img).save(dst)
+    return paint
+
+
+def blackout_objects(src, real_cs, real_ids: list[int] | None, dst, score: str = "knn", images_dir=None) -> dict:
+    """DST = the finished dataset dir SRC with the objects whose crop `score` against the real boxes' crops lies
+    above the elbow painted black and their annotations dropped (module docstring). -> {score, cut, objects_in,
+    objects_out, images, blacked_out: [annotation ids]}."""
+    from align.features import EXTRACTOR, crop_features
+    from core.coco import load_coco, write_subset_dir
+    from core.errors import UserError
+    if score not in SCORES:
+        raise UserError(f"--score: one of {', '.join(SCORES)}, got {score!r}")
+    syn = load_coco(src, images_dir)
+    fs, ann_ids = crop_features(syn)
+    if len(ann_ids) < 3:
+        raise UserError(f"{src}: {len(ann_ids)} objects; object filtering needs at least 3")
+    fr, _ = crop_features(real_cs, real_ids)
+    keep, cut = keep_mask(SCORES[score](fs, fr))
+    drop = {int(a) for a, k in zip(ann_ids, keep) if not k}
+    report = {"score": score, "extractor": EXTRACTOR, "cut": cut, "objects_in": len(ann_ids),
+              "objects_out": len(ann_ids) - len(drop), "images": len(syn.images), "blacked_out": sorted(drop)}
+    write_subset_dir(src, dst, {int(im["id"]) for im in syn.images},
+                     {"object_filter": {k: v for k, v in report.items() if k != "blacked_out"}},
+                     drop_ann_ids=drop, paint=_painter(), images_dir=images_dir)
     return report
 
 

@@ -150,29 +150,53 @@ def damaged_image(dataset_dir: str | os.PathLike) -> str | None:
     return None
 
 
-def write_subset_dir(src: str | os.PathLike, dst: str | os.PathLike, keep_ids: set[int], info: dict) -> list[dict]:
+def _place_image(src_file: Path, dst_file: Path, paint, dropped: list[dict] | None) -> None:
+    """dst_file from src_file: painted (`paint(src, dst, dropped annotations)`) when it lost an annotation and a
+    painter is given, else hard-linked (copied across devices)."""
+    import shutil
+    dst_file.parent.mkdir(parents=True, exist_ok=True)
+    if paint is not None and dropped:
+        paint(src_file, dst_file, dropped)
+        return
+    try:
+        os.link(src_file, dst_file)
+    except OSError:
+        shutil.copy2(src_file, dst_file)
+
+
+def write_subset_dir(src: str | os.PathLike, dst: str | os.PathLike, keep_ids: set[int], info: dict,
+                     drop_ann_ids: set[int] | frozenset = frozenset(), paint=None,
+                     images_dir: str | os.PathLike | None = None) -> list[dict]:
     """DST as the finished dataset dir SRC cut to the images `keep_ids` (their annotations, their sidecar
     records, LICENSES.txt), images hard-linked (copied across devices), `info` merged into the COCO info with
-    `derived_from`; DONE written last. -> the kept annotations."""
+    `derived_from`; DONE written last. Annotations in `drop_ann_ids` are left out too; an image that held one is
+    written by `paint(src_file, dst_file, [its dropped annotations])` when given (say, to black them out)
+    instead of linked. SRC may also be any COCO json with its images in `images_dir` (default: the json's
+    folder); its images are then named images/<id>.<ext> in DST. -> the kept annotations."""
     import shutil
 
     from core.io import atomic_write_json, atomic_write_text
     src, dst = Path(src), Path(dst)
-    coco = read_json(src / COCO_NAME, "COCO")
-    side_path = src / "sidecar.json"
-    sidecar = read_json(side_path, "sidecar") if side_path.exists() else None
-    images = [im for im in coco["images"] if im["id"] in keep_ids]
-    anns = [a for a in coco["annotations"] if a["image_id"] in keep_ids]
+    foreign = src.is_file()
+    coco = read_json(src if foreign else src / COCO_NAME, "COCO")
+    root = Path(images_dir) if images_dir else (src.parent if foreign else src)
+    sidecar = None if foreign or not (src / "sidecar.json").exists() else read_json(src / "sidecar.json", "sidecar")
+    images = [dict(im) for im in coco["images"] if im["id"] in keep_ids]
+    anns = [a for a in coco["annotations"] if a["image_id"] in keep_ids and a["id"] not in drop_ann_ids]
+    dropped: dict[int, list[dict]] = {}
+    for a in coco["annotations"]:
+        if a["id"] in drop_ann_ids and a["image_id"] in keep_ids:
+            dropped.setdefault(a["image_id"], []).append(a)
     if dst.exists():
         shutil.rmtree(dst)
     for im in images:
-        if not (src / im["file_name"]).exists():
-            raise UserError(f"{src / COCO_NAME}: image {im['id']}: file_name {im['file_name']!r} not found")
-        (dst / im["file_name"]).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(src / im["file_name"], dst / im["file_name"])
-        except OSError:
-            shutil.copy2(src / im["file_name"], dst / im["file_name"])
+        f = resolve_image(root, im["file_name"]) if foreign else src / im["file_name"]
+        if f is None or not f.exists():
+            raise UserError(f"{src if foreign else src / COCO_NAME}: image {im['id']}: file_name "
+                            f"{im['file_name']!r} not found")
+        if foreign:
+            im["file_name"] = f"images/{int(im['id']):06d}{f.suffix.lower()}"
+        _place_image(f, dst / im["file_name"], paint, dropped.get(im["id"]))
     atomic_write_json(dst / COCO_NAME, dict(coco, images=images, annotations=anns,
                                             info={**(coco.get("info") or {}), "derived_from": str(src), **info}),
                       indent=None)
@@ -181,7 +205,7 @@ def write_subset_dir(src: str | os.PathLike, dst: str | os.PathLike, keep_ids: s
         atomic_write_json(dst / "sidecar.json", {
             "images": {k: v for k, v in sidecar.get("images", {}).items() if int(k) in keep_ids},
             "annotations": {k: v for k, v in sidecar.get("annotations", {}).items() if k in keep_ann}}, indent=None)
-    if (src / "LICENSES.txt").exists():
+    if not foreign and (src / "LICENSES.txt").exists():
         shutil.copy2(src / "LICENSES.txt", dst / "LICENSES.txt")
     atomic_write_text(dst / "DONE", "derived\n")
     return anns

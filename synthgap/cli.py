@@ -16,6 +16,7 @@ COMMANDS = {
     "split": ("core.split", "main", "split.json (exposed / test) from a COCO file by a reproducible rule"),
     "plates": ("render.plates", "main", "background plates for photo backgrounds from the real exposed photos"),
     "run": ("synthgap.options", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
+    "zoo": ("synthgap.zoo", "zoo_main", "a variant zoo: many sets, distances and trained mAP; rank sets without training"),
     "demo": ("synthgap.demo", "demo_main", "offline end-to-end demo on embedded defaults"),
 }
 

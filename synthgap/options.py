@@ -44,6 +44,7 @@ class RunOptions:
     mixed_share: float = 0.5
     finetune_epochs: int | None = None
     bootstrap: int = 300                     # draws for the reports' intervals
+    zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
 
     @property
     def probe_cap(self) -> int:
@@ -79,7 +80,7 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--probe-max", type=int, default=None, help="most probe images per chosen config when growing (default: 4 x "
       "--probe-n; --probe-n itself: never grow, only warn)")
     a("--metadata", default=None, help="comma list of metadata to align (default area_frac,cy + depth when the "
-      "target has it)")
+      "target has it; `auto` with --zoo: the metadata a zoo ranked as mattering)")
     a("--mode", choices=("1d", "joint"), default=None, help=f"GMM per metadata or joint (default: {d.mode})")
     a("--kmax", type=int, default=None, help=f"most GMM components tried (default: {d.kmax})")
     a("--workers", type=int, default=2, help="render worker processes / Ray tasks at once (default: %(default)s)")
@@ -157,6 +158,20 @@ def check_options(opts: RunOptions) -> None:
         raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))})")
 
 
+def apply_zoo(opts: RunOptions, zoo: str | None) -> None:
+    """--zoo: checked and kept for the report; `--metadata auto` becomes the metadata the zoo ranked."""
+    from align.api import auto_metadata, load_zoo
+    from align.metadata import NUMERIC_METADATA
+    auto = opts.metadata == ["auto"]
+    if auto and not zoo:
+        raise UserError("--metadata auto: needs --zoo (a finished `synthgap zoo`) to rank the metadata")
+    if zoo:
+        z = load_zoo(zoo)
+        opts.zoo = Path(zoo)
+        if auto:
+            opts.metadata = auto_metadata(z, str(zoo), NUMERIC_METADATA)
+
+
 def run_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
                                  "metadata, probe-render a grid, select configs, render aligned + comparison "
@@ -167,10 +182,13 @@ def run_main(argv: list[str]) -> int:
     ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: all)")
     ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
     ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
+                    "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
     add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
     args = ap.parse_args(argv)
     opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
                                  grid=Path(args.grid), out=Path(args.out), category=args.category), args)
+    apply_zoo(opts, args.zoo)
     from synthgap.stages import run
     run(opts)
     return 0

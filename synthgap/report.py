@@ -160,6 +160,28 @@ def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str])
                  "[benchmark/report.html](benchmark/report.html)."]
 
 
+def _zoo_section(opts: RunOptions, dist: dict, sets: list[str]) -> list[str]:
+    """--zoo: every set's training-free quality score (the zoo's weights, align/quality.py) and the rank it
+    predicts, before any detector is trained."""
+    from align.api import compare_tables, distance_row, load_zoo, metadata_for_dir, predicted_ranks, zoo_weights
+    from align.metadata import NUMERIC_METADATA, MetadataTable
+    z = load_zoo(opts.zoo)
+    real = MetadataTable.load(opts.out / "real_metadata.json")
+    rows = {}
+    for v in sets:
+        t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
+        metas = [m for m in NUMERIC_METADATA if real.has(m, "bbox") and t.has(m, "bbox")]
+        rows[v] = distance_row(compare_tables(real, t, metadata=metas), dist[v].get("realism"))
+    held = z["score"]["held_out"]
+    md = ["", "## Training-free quality score (the zoo's weights)", "",
+          f"Weights from `{opts.zoo}` ({len(z['sets'])} sets; there its held-out score ranked sets by mAP with "
+          f"Spearman {fmt_num(held.get('rho'), 2)}, p = {fmt_num(held.get('p'), 4)}). Lower = predicted to train "
+          "a better detector.", "", "| set | score | predicted rank |", "|---|---|---|"]
+    md += [f"| {v} | {fmt_num(sc, 2)} | {rank if rank is not None else 'n/a'} |"
+           for v, sc, rank in predicted_ranks(zoo_weights(z), rows)]
+    return md
+
+
 def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tuple[str, str, bytes]]:
     """Histograms of the aligned metadata of every set against the real exposed images (cached tables)."""
     import numpy as np
@@ -209,6 +231,8 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     metas = list(fit.get("metadata", []))
     md = _intro(opts, fit, context) + _distance_section(dist, sets, metas, plans, opts) + _plan_section(plans, opts)
     md += _hidden_section(plans, context)
+    if opts.zoo:
+        md += _zoo_section(opts, dist, sets)
     figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)
     if (out / "benchmark" / "results").is_dir() and any((out / "benchmark" / "results").glob("*.json")):
         data = load_run(out / "benchmark")

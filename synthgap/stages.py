@@ -256,7 +256,7 @@ def stage_distances(opts: RunOptions, real_t, fit) -> dict:
     dist = read_json(path, "distances") if path.exists() else {}
     names = set_names(opts)
     if _stage("5/5 distances", all(v in dist for v in names)):
-        realism = _realism_against_exposed(opts)
+        realism = realism_against_exposed(opts)
         for v in [v for v in names if v not in dist]:
             t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
             res = compare_tables(real_t, t, metadata=list(fit.metadata), level="bbox")
@@ -269,10 +269,10 @@ def stage_distances(opts: RunOptions, real_t, fit) -> dict:
     return dist
 
 
-def _realism_against_exposed(opts: RunOptions):
-    """-> realism(set name): KID (+ standard error) and FID of a set's images to the real exposed images
-    (align/realism.py; the real set is read once); None, with a log line, where the feature extractor's
-    weights are not installed."""
+def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
+    """-> realism(set name): KID (+ standard error) and FID of a set's images (in `sets`, default RUN/sets) to
+    the real exposed images (align/realism.py; the real set is read once); None, with a log line, where the
+    feature extractor's weights are not installed."""
     from align.api import realism
     from core.coco import load_coco, load_split
     real = load_coco(opts.real_json, opts.images)
@@ -280,7 +280,7 @@ def _realism_against_exposed(opts: RunOptions):
 
     def of(v: str) -> dict | None:
         try:
-            r = realism(real, exposed, load_coco(opts.out / "sets" / v), B=100)
+            r = realism(real, exposed, load_coco((sets or opts.out / "sets") / v), B=100)
         except UserError as e:
             log(f"realism of {v}: not computed ({e})")
             return None

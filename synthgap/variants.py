@@ -162,6 +162,20 @@ class FeatureFiltered:
         filter_dataset(ctx.sets / "baseline", real, list(load_split(o.split, real).exposed), out, score="knn")
 
 
+class FeatureBlackout:
+    description = ("the baseline with the objects that look least like the exposed photos' (KNN score on box-crop "
+                   "features, cut at the elbow) painted black and their boxes dropped; every image kept")
+    needs: tuple[str, ...] = ("baseline",)
+    default = False          # opt in: --variants ...,feature-blackout
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        from align.api import blackout_objects
+        from core.coco import load_coco, load_split
+        o = ctx.opts
+        real = load_coco(o.real_json, o.images)
+        blackout_objects(ctx.sets / "baseline", real, list(load_split(o.split, real).exposed), out, score="knn")
+
+
 class ShapeAligned:
     description = ("the aligned plan without the meshes whose object crops look least like the photos' (scored "
                    "on the baseline's crops, elbow cut; align/feature_filter.py shape_scores; RUN/shapes.json)")
@@ -198,6 +212,7 @@ VARIANTS.register("aligned-photo", AlignedPhoto)
 VARIANTS.register("baseline-photo", BaselinePhoto)
 VARIANTS.register("feature-filtered", FeatureFiltered)
 VARIANTS.register("shape-aligned", ShapeAligned)
+VARIANTS.register("feature-blackout", FeatureBlackout)
 
 
 def comparison_names(opts: Any) -> list[str]:

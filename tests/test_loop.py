@@ -191,3 +191,63 @@ def test_bad_run_inputs_fail_in_one_line_and_write_nothing(tmp_path, bad, messag
                        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip() == f"synthgap run: error: {message}", r.stderr
     assert not out.exists()
+
+
+ZOO_ARGS = ["--grid", str(DATA / "tiny_grid.yaml"), "--total", "6", "--zoo-images", "4", "--probe-n", "4",
+            "--epochs", "1", "--detectors", "yolo", "--imgsz", "64", "--min-px", "6", "--metadata", "area_frac,cy",
+            "--seeds", "1", "--singles", "2", "--no-real-baseline", "--variants", "baseline",
+            "--selectors", "component", "--workers", "2"]
+
+
+def _target(out: Path) -> list[str]:
+    return ["--real", str(out / "target" / "coco_annotations.json"), "--images", str(out / "target"),
+            "--split", str(out / "target_split.json")]
+
+
+def _synthgap(*argv, timeout=900):
+    return subprocess.run([sys.executable, "-m", "synthgap", *map(str, argv)], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_zoo_builds_equal_sets_ranks_them_resumes_and_feeds_the_run(demo_run, tmp_path):
+    """`synthgap zoo` on the demo's stand-in target: the run's sets + random-grid, aligned-joint and two single
+    configs, 4 images each, distances, one detector cell each, the ranking and the held-out score; a rerun
+    renders and trains nothing; `run --zoo` scores the sets in its report; `align compare --zoo` prints a score."""
+    out, zoo = demo_run[0], tmp_path / "zoo"
+    r = _synthgap("zoo", *_target(out), "--out", zoo, *ZOO_ARGS)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    z = json.loads((zoo / "zoo" / "zoo.json").read_text())
+    names = set(z["sets"])
+    assert {"baseline", "aligned", "random-grid", "aligned-joint"} <= names and len(names) == 6
+    assert sum(n.startswith("single-cfg-") for n in names) == 2
+    for n in names:
+        assert len(json.loads((zoo / "zoo" / "sets" / n / "coco_annotations.json").read_text())["images"]) == 4
+        assert z["sets"][n]["seeds"] == 1 and 0.0 <= z["sets"][n]["map"] <= 1.0
+        assert {"db:area_frac", "w1:cy", "kid", "1-recall"} <= set(z["sets"][n]["distances"])
+    assert {r["metric"] for r in z["ranking"]} >= {"db:area_frac", "db:cy", "kid", "fid"}
+    assert z["score"]["held_out"]["n"] == 6 and z["score"]["weights"]["w"]
+    md = (zoo / "zoo" / "zoo.md").read_text()
+    assert "## Which distances rank the sets like their mAP" in md and "held-out score vs mAP" in md
+    r2 = _synthgap("zoo", *_target(out), "--out", zoo, *ZOO_ARGS)
+    assert r2.returncode == 0 and "rendering" not in r2.stdout + r2.stderr, r2.stderr[-2000:]
+    assert json.loads((zoo / "zoo" / "zoo.json").read_text())["calls"] == 2
+    zoo_only = {ZOO_ARGS.index(f) + k for f in ("--zoo-images", "--singles") for k in (0, 1)}
+    run_args = [a for i, a in enumerate(ZOO_ARGS) if i not in zoo_only]
+    r3 = _synthgap("run", *_target(out), "--out", zoo, *run_args, "--no-benchmark", "--zoo", zoo / "zoo")
+    assert r3.returncode == 0, r3.stderr[-2000:]
+    report = (zoo / "report.md").read_text()
+    assert "## Training-free quality score (the zoo's weights)" in report and "| aligned |" in report
+    r4 = _synthgap("align", "compare", "--real", out / "target", "--split", out / "target_split.json",
+                   zoo / "sets" / "aligned", "--realism", "--zoo", zoo / "zoo", "--quiet")
+    assert r4.returncode == 0 and "quality score" in r4.stdout and "among the zoo's sets" in r4.stdout, r4.stderr
+
+
+def test_metadata_auto_takes_what_the_zoo_ranked(tmp_path):
+    from align.quality import rank_metrics
+    from synthgap.options import RunOptions, apply_zoo
+    rows = {f"s{i}": {"distances": {"db:cy": i / 10, "db:area_frac": (i * 7 % 10) / 10}, "map": 1 - i / 10}
+            for i in range(10)}
+    (tmp_path / "zoo.json").write_text(json.dumps({"ranking": rank_metrics(rows, B=50), "score": {}, "sets": rows}))
+    opts = RunOptions(Path("r"), Path("i"), Path("s"), Path("g"), Path("o"), metadata=["auto"])
+    apply_zoo(opts, str(tmp_path))
+    assert opts.metadata == ["cy"] and opts.zoo == tmp_path

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 SRC="${SRC:-runs/study-bottles-framing}"
 OUT="${OUT:-runs/study-bottles-probes}"
 mkdir -p "$OUT/sets"
-for f in run.json real_metadata.json fit.json; do [ -e "$OUT/$f" ] || cp "$SRC/$f" "$OUT/$f"; done
+for f in real_metadata.json fit.json; do [ -e "$OUT/$f" ] || cp "$SRC/$f" "$OUT/$f"; done
 [ -e "$OUT/probes" ] || cp -al "$SRC/probes" "$OUT/probes"
 [ -e "$OUT/sets/baseline" ] || cp -al "$SRC/sets/baseline" "$OUT/sets/baseline"
 OUT="$OUT" exec studies/bottles/run_framing.sh "$@"

@@ -1,0 +1,247 @@
+"""`synthgap zoo`: a variant zoo - many synthetic sets of equal image count, each with its distances to the
+real exposed images and the test mAP of detectors trained on it - and what it shows: which distances rank the
+sets like their mAP, and a training-free quality score (align/quality.py) checked on held-out sets.
+
+Stages (each resumable; OUT is a run folder of `synthgap run`, the zoo lives in OUT/zoo/):
+    1. the run's stages 1-4 and its distances (fit, probes, selection, sets; no benchmark)       OUT/...
+    2. the zoo's sets, N images each (N = --zoo-images, default --total)                        OUT/zoo/sets/<set>/
+       - every set of the run holding >= N images, cut to N drawn at random (seeded; a smaller set is left
+         out, said in the log and the report);
+       - random-grid: every grid config in equal shares (a plan over the whole grid);
+       - single-<config>: --singles configs of the grid, evenly spaced in its order, N images each;
+       - aligned-joint (aligned-1d when the run fits joint): the component selector on the other GMM mode.
+    3. distances of every zoo set to the real exposed images: D_B and W1 of every numeric metadata both
+       sides have, KID, FID, KNN precision / recall                                           OUT/zoo/distances.json
+    4. the benchmark on every zoo set (the run's detectors, epochs, seeds, init; regime synthetic)  OUT/zoo/benchmark/
+    5. the analysis: per-metric Spearman with mAP (permutation p, bootstrap interval), the quality score's
+       held-out Spearman beside KID's, the weights (--transfer: another target's zoo scored with these
+       weights and this one with its)                                       OUT/zoo/zoo.json, zoo.md, zoo.html
+`synthgap run --metadata auto --zoo OUT/zoo` then aligns on the metadata whose D_B the zoo ranked as mattering,
+and `--zoo` puts the quality score and predicted rank of every set in the run report and `align compare`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from core.errors import UserError
+from core.io import atomic_write_json, read_json
+from core.progress import log
+
+from synthgap.options import RunOptions, add_common_args, apply_args
+
+ZOO_JSON = "zoo.json"
+
+
+def zoo_dir(opts: RunOptions) -> Path:
+    return opts.out / "zoo"
+
+
+def _subset(src: Path, dst: Path, n: int, seed: int) -> bool:
+    """dst = n images of the finished set src drawn at random (all of them when it has n); False when fewer."""
+    import random
+
+    from core.coco import write_subset_dir
+    ids = sorted(im["id"] for im in read_json(src / "coco_annotations.json", "COCO")["images"])
+    if len(ids) < n:
+        return False
+    if not (dst / "DONE").exists():
+        keep = set(ids) if len(ids) == n else set(random.Random(seed).sample(ids, n))
+        write_subset_dir(src, dst, keep, {"zoo": f"{n} images of {src.name}"})
+    return True
+
+
+def _grid_plan(configs: list, n: int, path: Path) -> Path:
+    """A plan over the whole grid, every config in equal shares (counts differ by at most one)."""
+    import yaml
+
+    from core.io import atomic_write_text
+    counts = [n // len(configs) + (1 if i < n % len(configs) else 0) for i in range(len(configs))]
+    entries = [{"config": c.to_mapping(), "config_name": c.name, "count": k, "component": [],
+                "why": "random over the grid"} for c, k in zip(configs, counts)]
+    atomic_write_text(path, yaml.safe_dump({"total": n, "entries": entries}, sort_keys=False))
+    return path
+
+
+def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path:
+    """The component selector's plan on the GMM fitted in the run's other mode (1d <-> joint)."""
+    from align.gmm import fit_gmm
+    from align.select import load_probes
+    from align.selectors import SELECTORS
+    if not path.exists():
+        other = fit_gmm(real_t, metadata=list(fit.metadata), mode="joint" if fit.mode == "1d" else "1d",
+                        kmax=opts.kmax, seed=opts.seed)
+        probes = load_probes(opts.out / "probes", category=opts.category)
+        SELECTORS.get("component")(seed=opts.seed, real=real_t).select(other, probes, n).to_yaml(path)
+    return path
+
+
+def singles(configs: list, k: int) -> list:
+    """k configs evenly spaced in the grid's order (all of them when the grid has <= k)."""
+    if len(configs) <= k:
+        return list(configs)
+    return [configs[round(i * (len(configs) - 1) / (k - 1))] for i in range(k)] if k > 1 else [configs[0]]
+
+
+def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, render) -> tuple[list[str], list[str]]:
+    """Stage 2. -> (the zoo's set names, notes on sets left out)."""
+    from synthgap.variants import set_names
+    z, names, notes = zoo_dir(opts), [], []
+    sets = z / "sets"
+    for i, v in enumerate(set_names(opts)):
+        if _subset(opts.out / "sets" / v, sets / v, n, opts.seed * 1000 + 700 + i):
+            names.append(v)
+        else:
+            notes.append(f"{v}: fewer than {n} images in the run, left out of the zoo")
+            log(notes[-1])
+    todo = [("random-grid", lambda: _grid_plan(configs, n, z / "plan-grid.yaml"), None, 400)]
+    other = "aligned-joint" if fit.mode == "1d" else "aligned-1d"
+    todo.append((other, lambda: _other_mode_plan(opts, real_t, fit, n, z / f"plan-{other}.yaml"), None, 500))
+    todo += [(f"single-{c.name}", (lambda c=c: c), n, 300 + j) for j, c in enumerate(singles(configs, k))]
+    for name, what, count, s in todo:
+        if not (sets / name / "DONE").exists():
+            log(f"zoo set {name}: rendering {n} images")
+            render(what(), count, sets / name, opts.seed * 1000 + s)
+        names.append(name)
+    return names, notes
+
+
+def _row(real_t, t, realism: dict | None) -> dict:
+    """A set's distances: db:/w1: per numeric metadata both tables have, kid, fid, 1-precision, 1-recall."""
+    from align.api import compare_tables, distance_row
+    from align.metadata import NUMERIC_METADATA
+    metas = [m for m in NUMERIC_METADATA if real_t.has(m, "bbox") and t.has(m, "bbox")]
+    return distance_row(compare_tables(real_t, t, metadata=metas, level="bbox"), realism)
+
+
+def stage_distances(opts: RunOptions, real_t, names: list[str]) -> dict:
+    """Stage 3: OUT/zoo/distances.json, {set: {metric: value}}, a set at a time (resumable)."""
+    from align.metadata import metadata_for_dir
+    from synthgap.stages import realism_against_exposed
+    path = zoo_dir(opts) / "distances.json"
+    dist = read_json(path, "zoo distances") if path.exists() else {}
+    todo = [v for v in names if v not in dist]
+    realism = realism_against_exposed(opts, zoo_dir(opts) / "sets") if todo else None
+    for i, v in enumerate(todo):
+        log(f"zoo distances {i + 1}/{len(todo)}: {v}")
+        t = metadata_for_dir(zoo_dir(opts) / "sets" / v, category=opts.category, dataset=v)
+        dist[v] = _row(real_t, t, realism(v))
+        atomic_write_json(path, dist)
+    return dist
+
+
+def stage_benchmark(opts: RunOptions, fit, names: list[str]) -> Path:
+    """Stage 4: the run's detectors on every zoo set (regime synthetic), scored on the real test images."""
+    from benchmark.run import RunSpec, run_matrix
+    out = zoo_dir(opts) / "benchmark"
+    run_matrix(RunSpec(variants=[(v, str(zoo_dir(opts) / "sets" / v)) for v in names],
+                       real_json=str(opts.real_json), images_dir=str(opts.images), split=str(opts.split),
+                       out=str(out), detectors=list(opts.detectors), epochs=opts.epochs, seeds=list(opts.seeds),
+                       imgsz=opts.imgsz, category=opts.category, real_baseline=opts.real_baseline,
+                       metadata=list(fit.metadata), regimes=["synthetic"], init=opts.init,
+                       yolo_weights=opts.yolo_weights, mean_metadata=list(fit.metadata)))
+    return out
+
+
+def zoo_table(bench: Path, dist: dict, detector: str, B: int) -> dict:
+    """{set: {"distances", "map" (mean over seeds), "map_sd", "seeds", "map_ci" (bootstrap over test images)}}."""
+    from benchmark.intervals import Intervals
+    from benchmark.report import load_run, summarize
+    data = load_run(bench)
+    summ, iv = summarize(data), Intervals(bench, data["run"], B)
+    table = {}
+    for v, d in dist.items():
+        cell = summ.get(v, {}).get("det", {}).get(detector)
+        if cell and cell["map"][0] is not None:
+            ci = iv.cell(cell["cells"])
+            table[v] = {"distances": d, "map": cell["map"][0], "map_sd": cell["map"][1], "seeds": cell["n"],
+                        "map_ci": [ci["map"][0], ci["map"][1]] if ci.get("map") else None}
+    iv.save()
+    real = summ.get("real", {}).get("det", {}).get(detector)
+    return {"sets": table, "real_map": real["map"][0] if real else None}
+
+
+def analyse(opts: RunOptions, names: list[str], notes: list[str], dist: dict, transfer: Path | None) -> dict:
+    """Stage 5: OUT/zoo/zoo.json (the table, the ranking, the score's evaluation)."""
+    from align.api import Weights, evaluate, load_zoo, rank_metrics
+    from align.api import transfer as transfer_to
+    det = opts.detectors[0]
+    t = zoo_table(zoo_dir(opts) / "benchmark", {v: dist[v] for v in names}, det, opts.bootstrap)
+    table = t["sets"]
+    res = {"detector": det, "target": str(opts.real_json), "images_per_set": None, "notes": notes,
+           "real_map": t["real_map"], "sets": table, "ranking": rank_metrics(table), "score": evaluate(table),
+           "options": {"epochs": opts.epochs, "seeds": list(opts.seeds), "init": opts.init, "total": opts.total}}
+    if transfer is not None:
+        other = load_zoo(transfer)
+        res["transfer"] = {"from": str(transfer), **transfer_to(Weights.from_dict(other["score"]["weights"]), table)}
+    atomic_write_json(zoo_dir(opts) / ZOO_JSON, res)
+    return res
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="synthgap zoo", description="A variant zoo: the run's sets and more, equal "
+                                 "image counts, distances and trained mAP per set; which distances rank the sets "
+                                 "like mAP; a training-free quality score. Rerun the same command to resume.")
+    for flag, h in (("--real", "real COCO json"), ("--images", "folder of the real images"),
+                    ("--split", "split.json with exposed / test image ids"), ("--grid", "grid YAML"),
+                    ("--out", "run folder (the zoo goes to OUT/zoo)")):
+        ap.add_argument(flag, required=True, help=h)
+    ap.add_argument("--category", default=None, help="class to align and benchmark (default: all)")
+    ap.add_argument("--singles", type=int, default=4, help="single grid configs in the zoo (default: %(default)s)")
+    ap.add_argument("--zoo-images", type=int, default=None, help="images per zoo set (default: --total)")
+    ap.add_argument("--transfer", default=None, help="another target's zoo (folder or zoo.json): score each zoo "
+                    "with the other's weights")
+    add_common_args(ap, ZOO_DEFAULTS)
+    return ap
+
+
+ZOO_DEFAULTS = RunOptions(Path(), Path(), Path(), Path(), Path(), total=120, detectors=["frcnn"], epochs=15,
+                          seeds=[0, 1, 2])
+
+
+def zoo_main(argv: list[str]) -> int:
+    from dataclasses import replace
+
+    from synthgap.zoo_report import write_zoo_report
+    args = _parser().parse_args(argv)
+    base = replace(ZOO_DEFAULTS, real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
+                   grid=Path(args.grid), out=Path(args.out), category=args.category, seeds=list(ZOO_DEFAULTS.seeds),
+                   detectors=list(ZOO_DEFAULTS.detectors))
+    opts = apply_args(base, args)
+    n = args.zoo_images or opts.total
+    if n < 1 or args.singles < 0:
+        raise UserError("--zoo-images must be >= 1 and --singles >= 0")
+    if args.transfer:
+        from align.api import load_zoo
+        load_zoo(args.transfer)
+    res = build_zoo(opts, n, args.singles, args.transfer)
+    report = write_zoo_report(opts, res)
+    log(f"zoo report: {report}")
+    return 0
+
+
+def build_zoo(opts: RunOptions, n: int, k: int, transfer: str | None) -> dict:
+    from dataclasses import replace
+
+    from synthgap.stages import load_inputs, make_renderer, run
+    t0 = time.time()
+    run(replace(opts, benchmark=False))
+    _, configs, _ = load_inputs(opts)
+    from align.gmm import Fit
+    from align.metadata import MetadataTable
+    real_t, fit = MetadataTable.load(opts.out / "real_metadata.json"), Fit.load(opts.out / "fit.json")
+    names, notes = build_sets(opts, configs, real_t, fit, n, k, make_renderer(opts))
+    dist = stage_distances(opts, real_t, names)
+    stage_benchmark(opts, fit, names)
+    res = analyse(opts, names, notes, dist, Path(transfer) if transfer else None)
+    calls_path = zoo_dir(opts) / "calls.json"
+    calls = read_json(calls_path, "zoo calls") if calls_path.exists() else []
+    calls.append(round(time.time() - t0))
+    atomic_write_json(calls_path, calls)
+    res["images_per_set"], res["wall_s"], res["calls"] = n, sum(calls), len(calls)
+    atomic_write_json(zoo_dir(opts) / ZOO_JSON, res)
+    log(f"zoo: {len(res['sets'])} sets, {res['wall_s']} s over {len(calls)} call(s); held-out score vs mAP: "
+        + json.dumps(res["score"]["held_out"]))
+    return res
