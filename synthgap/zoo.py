@@ -65,17 +65,39 @@ def _grid_plan(configs: list, n: int, path: Path) -> Path:
     return path
 
 
-def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path:
-    """The component selector's plan on the GMM fitted in the run's other mode (1d <-> joint)."""
+def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path | None:
+    """The component selector's plan on the GMM fitted in the run's other mode (1d <-> joint); None when it
+    picks the same configs and counts as the run's own fit at n images (the same set: not rendered twice)."""
     from align.gmm import fit_gmm
     from align.select import load_probes
     from align.selectors import SELECTORS
-    if not path.exists():
-        other = fit_gmm(real_t, metadata=list(fit.metadata), mode="joint" if fit.mode == "1d" else "1d",
-                        kmax=opts.kmax, seed=opts.seed)
-        probes = load_probes(opts.out / "probes", category=opts.category)
-        SELECTORS.get("component")(seed=opts.seed, real=real_t).select(other, probes, n).to_yaml(path)
+    if path.exists():
+        return path
+    other = fit_gmm(real_t, metadata=list(fit.metadata), mode="joint" if fit.mode == "1d" else "1d",
+                    kmax=opts.kmax, seed=opts.seed)
+    probes = load_probes(opts.out / "probes", category=opts.category)
+    sel = SELECTORS.get("component")(seed=opts.seed, real=real_t)
+    plan, own = sel.select(other, probes, n), sel.select(fit, probes, n)
+
+    def key(p):
+        return sorted((e.config_name, e.count) for e in p.entries if e.count)
+    if key(plan) == key(own):
+        return None
+    plan.to_yaml(path)
     return path
+
+
+def _same_plans(opts: RunOptions) -> dict[str, str]:
+    """{aligned set: the earlier aligned set it equals} for selectors whose plans render the same set."""
+    from synthgap.stages import plan_key
+    from synthgap.variants import selector_sets
+    seen, same = {}, {}
+    for variant, plan_file in selector_sets(opts).values():
+        key = plan_key(opts.out / plan_file)
+        if key in seen:
+            same[variant] = seen[key]
+        seen.setdefault(key, variant)
+    return same
 
 
 def singles(configs: list, k: int) -> list:
@@ -89,9 +111,12 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
     """Stage 2. -> (the zoo's set names, notes on sets left out)."""
     from synthgap.variants import set_names
     z, names, notes = zoo_dir(opts), [], []
-    sets = z / "sets"
+    sets, same = z / "sets", _same_plans(opts)
     for i, v in enumerate(set_names(opts)):
-        if _subset(opts.out / "sets" / v, sets / v, n, opts.seed * 1000 + 700 + i):
+        if v in same:
+            notes.append(f"{v}: the same set as {same[v]} in the run (equal plans), left out of the zoo")
+            log(notes[-1])
+        elif _subset(opts.out / "sets" / v, sets / v, n, opts.seed * 1000 + 700 + i):
             names.append(v)
         else:
             notes.append(f"{v}: fewer than {n} images in the run, left out of the zoo")
@@ -102,8 +127,13 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
     todo += [(f"single-{c.name}", (lambda c=c: c), n, 300 + j) for j, c in enumerate(singles(configs, k))]
     for name, what, count, s in todo:
         if not (sets / name / "DONE").exists():
+            src = what()
+            if src is None:
+                notes.append(f"{name}: its plan equals aligned's at {n} images (the same set), left out")
+                log(notes[-1])
+                continue
             log(f"zoo set {name}: rendering {n} images")
-            render(what(), count, sets / name, opts.seed * 1000 + s)
+            render(src, count, sets / name, opts.seed * 1000 + s)
         names.append(name)
     return names, notes
 
