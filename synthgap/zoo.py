@@ -240,7 +240,7 @@ def zoo_main(argv: list[str]) -> int:
                    grid=Path(args.grid), out=Path(args.out), category=args.category, seeds=list(ZOO_DEFAULTS.seeds),
                    detectors=list(ZOO_DEFAULTS.detectors))
     opts = apply_args(base, args)
-    n = args.zoo_images or opts.total
+    n = args.zoo_images if args.zoo_images is not None else opts.total
     if n < 1 or args.singles < 0:
         raise UserError("--zoo-images must be >= 1 and --singles >= 0")
     if args.transfer:
