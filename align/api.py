@@ -4,7 +4,7 @@
     metadata_for_dir(dataset_dir, category=) -> MetadataTable
     bhattacharyya(a, b) -> DistanceResult(db, bc, n_bins, w1); compare_tables(real, synth, metadata) -> {m: ...}
     fit_gmm(real_table, metadata=, mode=, kmax=, seed=) -> Fit (fit.json)
-    load_probes(probes_dir) -> {config_name: Probe(config, table)}
+    load_probes(probes_dir) -> {config_name: Probe(config, table)}; probe_dirs(probes_dir, name) -> its render dirs
     SELECTORS (registry): SELECTORS.get(name)(seed=, real=).select(fit, probes, total) -> Plan (plan.yaml)
     select_configs(fit, probes, total, real=, seed=, method=) (the same, by name); plan_mixture_table(plan, probes)
     realism(real_cs, real_ids, synth_cs, synth_ids=None, B=200) -> {kid, se, fid, ...}; kid(x, y), fid(x, y)
@@ -31,12 +31,12 @@ from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
                             predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)
 from align.realism import fid, kid, realism
-from align.select import Plan, PlanEntry, Probe, load_probes, plan_mixture_table, select_configs
+from align.select import Plan, PlanEntry, Probe, load_probes, plan_mixture_table, probe_dirs, select_configs
 from align.selectors import SELECTORS
 
 __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "Fit", "fit_gmm", "MetadataTable",
            "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
-           "plan_mixture_table", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
+           "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
            "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",
            "knn_scores", "pairwise_distances", "blackout_objects", "precision_recall", "shape_scores",
            "MetadataModel", "fit_models",

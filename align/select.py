@@ -234,6 +234,12 @@ def _probe_config(sub: Path) -> tuple[dict, str]:
     return mapping, name
 
 
+def probe_dirs(probes_dir: str | os.PathLike, name: str) -> list[Path]:
+    """A config's probe render and its grown rounds, finished ones only, in order (what load_probes reads)."""
+    root = Path(probes_dir)
+    return [d for d in [root / name, *_more_dirs(root / MORE_DIR / name, None)] if (d / "DONE").exists()]
+
+
 def _more_dirs(folder: Path, more: int | None) -> list[Path]:
     """The grown-probe rounds r1, r2, ... of one config, in round order (up to round `more` when given)."""
     if not folder.is_dir():

@@ -211,6 +211,44 @@ def write_subset_dir(src: str | os.PathLike, dst: str | os.PathLike, keep_ids: s
     return anns
 
 
+def merge_dirs(srcs: list, dst: str | os.PathLike, n: int, info: dict) -> int:
+    """DST = the first `n` images of the finished dataset dirs SRCS in turn (say a probe and its grown rounds),
+    renumbered (image and annotation ids from 1, files images/<id>.<ext>, hard-linked), sidecars remapped, the
+    first dir's categories and info (with `derived_from` and `info` merged); DONE last. -> images written."""
+    import shutil
+
+    from core.io import atomic_write_json, atomic_write_text
+    dst = Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    images, anns, side, first = [], [], {"images": {}, "annotations": {}}, None
+    for src in map(Path, srcs):
+        coco = read_json(src / COCO_NAME, "COCO")
+        first = first or coco
+        sc = read_json(src / "sidecar.json", "sidecar") if (src / "sidecar.json").exists() else {}
+        by_img: dict[int, list[dict]] = {}
+        for a in coco["annotations"]:
+            by_img.setdefault(a["image_id"], []).append(a)
+        for im in coco["images"]:
+            if len(images) >= n:
+                break
+            new_id = len(images) + 1
+            f = src / im["file_name"]
+            images.append(dict(im, id=new_id, file_name=f"images/{new_id:06d}{f.suffix.lower()}"))
+            _place_image(f, dst / images[-1]["file_name"], None, None)
+            if str(im["id"]) in sc.get("images", {}):
+                side["images"][str(new_id)] = sc["images"][str(im["id"])]
+            for a in by_img.get(im["id"], []):
+                anns.append(dict(a, id=len(anns) + 1, image_id=new_id))
+                if str(a["id"]) in sc.get("annotations", {}):
+                    side["annotations"][str(len(anns))] = sc["annotations"][str(a["id"])]
+    atomic_write_json(dst / COCO_NAME, dict(first, images=images, annotations=anns, info={
+        **(first.get("info") or {}), "derived_from": [str(s) for s in srcs], **info}), indent=None)
+    atomic_write_json(dst / "sidecar.json", side, indent=None)
+    atomic_write_text(dst / "DONE", "derived\n")
+    return len(images)
+
+
 def _image_problem(im: dict, images_dir: Path, check_files: bool) -> tuple[str | None, Path | None]:
     iid = im["id"]
     w, h = im.get("width"), im.get("height")

@@ -8,7 +8,9 @@ Stages (each resumable; OUT is a run folder of `synthgap run`, the zoo lives in 
        - every set of the run holding >= N images, cut to N drawn at random (seeded; a smaller set is left
          out, said in the log and the report);
        - random-grid: every grid config in equal shares (a plan over the whole grid);
-       - single-<config>: --singles configs of the grid, evenly spaced in its order, N images each;
+       - single-<config>: --singles configs of the grid: first those whose (grown) probes already hold N
+         images (merged from the probe renders, nothing rendered), then others evenly spaced in the grid's
+         order (rendered); a config that is a selector's whole plan is left out (that aligned set is it);
        - aligned-joint (aligned-1d when the run fits joint): the component selector on the other GMM mode.
     3. distances of every zoo set to the real exposed images: D_B and W1 of every numeric metadata both
        sides have, KID, FID, KNN precision / recall                                           OUT/zoo/distances.json
@@ -107,6 +109,42 @@ def singles(configs: list, k: int) -> list:
     return [configs[round(i * (len(configs) - 1) / (k - 1))] for i in range(k)] if k > 1 else [configs[0]]
 
 
+def pick_singles(opts: RunOptions, configs: list, k: int, n: int) -> tuple[list, list[str]]:
+    """The zoo's k single configs: those whose probes already hold n images (no render needed) first, then
+    evenly spaced others; a config that is a selector's whole plan is not taken (it is that aligned set).
+    -> (configs, notes)."""
+    import yaml
+
+    from align.api import probe_dirs
+    from synthgap.variants import selector_sets
+    whole = {}
+    for variant, plan_file in selector_sets(opts).values():
+        entries = [e for e in yaml.safe_load((opts.out / plan_file).read_text())["entries"] if e["count"]]
+        if len(entries) == 1:
+            whole[entries[0]["config_name"]] = variant
+    free = [c for c in configs if c.name not in whole and sum(
+        _count(d) for d in probe_dirs(opts.out / "probes", c.name)) >= n]
+    rest = [c for c in configs if c.name not in whole and c not in free]
+    picked = free[:k] + singles(rest, max(0, k - len(free)))
+    notes = [f"single-{c}: the whole plan of {v}, so that set already stands for it" for c, v in whole.items()]
+    return picked, notes
+
+
+def _count(d: Path) -> int:
+    return len(read_json(d / "coco_annotations.json", "COCO")["images"])
+
+
+def _single(opts: RunOptions, cfg, n: int, render):
+    """-> what renders single-<config>: None when its probes hold n images (merged into the set here)."""
+    from align.api import probe_dirs
+    from core.coco import merge_dirs
+    dirs = probe_dirs(opts.out / "probes", cfg.name)
+    if sum(_count(d) for d in dirs) >= n:
+        merge_dirs(dirs, zoo_dir(opts) / "sets" / f"single-{cfg.name}", n, {"zoo": f"{n} probe images of {cfg.name}"})
+        return "probes"
+    return cfg
+
+
 def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, render) -> tuple[list[str], list[str]]:
     """Stage 2. -> (the zoo's set names, notes on sets left out)."""
     from synthgap.variants import set_names
@@ -124,7 +162,9 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
     todo = [("random-grid", lambda: _grid_plan(configs, n, z / "plan-grid.yaml"), None, 400)]
     other = "aligned-joint" if fit.mode == "1d" else "aligned-1d"
     todo.append((other, lambda: _other_mode_plan(opts, real_t, fit, n, z / f"plan-{other}.yaml"), None, 500))
-    todo += [(f"single-{c.name}", (lambda c=c: c), n, 300 + j) for j, c in enumerate(singles(configs, k))]
+    picked, why = pick_singles(opts, configs, k, n)
+    notes += why
+    todo += [(f"single-{c.name}", (lambda c=c: _single(opts, c, n, render)), n, 300 + j) for j, c in enumerate(picked)]
     for name, what, count, s in todo:
         if not (sets / name / "DONE").exists():
             src = what()
@@ -132,8 +172,11 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
                 notes.append(f"{name}: its plan equals aligned's at {n} images (the same set), left out")
                 log(notes[-1])
                 continue
-            log(f"zoo set {name}: rendering {n} images")
-            render(src, count, sets / name, opts.seed * 1000 + s)
+            if src == "probes":
+                log(f"zoo set {name}: {n} images of its probe renders (no render)")
+            else:
+                log(f"zoo set {name}: rendering {n} images")
+                render(src, count, sets / name, opts.seed * 1000 + s)
         names.append(name)
     return names, notes
 
