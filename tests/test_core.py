@@ -121,3 +121,28 @@ def test_split_reproduces_the_bottles_split_and_is_disjoint(realset, tmp_path, c
             make_split(realset / "annotations_coco.json", bad)
     with pytest.raises(UserError, match="category 'vase'"):
         make_split(realset / "annotations_coco.json", 5, category="vase")
+
+
+def test_merge_dirs_renumbers_images_annotations_and_sidecars(tmp_path):
+    """Two finished sets merged up to 5 images: ids from 1, files images/<id>.<ext> (hard links), annotations
+    and sidecar records follow their images."""
+    from benchmark.toydata import make_toy_set
+    from core.coco import load_coco, merge_dirs
+    a, b = make_toy_set(tmp_path / "a", 3, seed=1), make_toy_set(tmp_path / "b", 4, seed=2)
+    for d in (a, b):
+        coco = json.loads((d / "coco_annotations.json").read_text())
+        (d / "sidecar.json").write_text(json.dumps({
+            "images": {str(im["id"]): {"src": f"{d.name}:{im['file_name']}"} for im in coco["images"]},
+            "annotations": {str(x["id"]): {"src": f"{d.name}:{x['id']}"} for x in coco["annotations"]}}))
+    assert merge_dirs([a, b], tmp_path / "m", 5, {"zoo": "test"}) == 5
+    m = json.loads((tmp_path / "m" / "coco_annotations.json").read_text())
+    side = json.loads((tmp_path / "m" / "sidecar.json").read_text())
+    assert [im["id"] for im in m["images"]] == [1, 2, 3, 4, 5] and (tmp_path / "m" / "DONE").exists()
+    assert [side["images"][str(i)]["src"].split(":")[0] for i in range(1, 6)] == ["a", "a", "a", "b", "b"]
+    a_anns = json.loads((a / "coco_annotations.json").read_text())["annotations"]
+    b_anns = [x for x in json.loads((b / "coco_annotations.json").read_text())["annotations"] if x["image_id"] <= 2]
+    assert len(m["annotations"]) == len(a_anns) + len(b_anns)
+    assert [x["id"] for x in m["annotations"]] == list(range(1, len(m["annotations"]) + 1))
+    assert all(side["annotations"][str(x["id"])] for x in m["annotations"]) and m["info"]["zoo"] == "test"
+    cs = load_coco(tmp_path / "m")                         # a valid dataset dir: files present, boxes inside
+    assert len(cs.images) == 5 and os.stat(tmp_path / "m" / "images" / "000004.jpg").st_nlink == 2
