@@ -314,6 +314,7 @@ def build_zoo(opts: RunOptions, n: int, k: int, transfer: str | None) -> dict:
     calls.append(round(time.time() - t0))
     atomic_write_json(calls_path, calls)
     res["images_per_set"], res["wall_s"], res["calls"] = n, sum(calls), len(calls)
+    res["aligned_metadata"] = list(fit.metadata)        # the one "mean D_B" of every report
     atomic_write_json(zoo_dir(opts) / ZOO_JSON, res)
     log(f"zoo: {len(res['sets'])} sets, {res['wall_s']} s over {len(calls)} call(s); held-out score vs mAP: "
         + json.dumps(res["score"]["held_out"]))

@@ -32,12 +32,15 @@ def _sets_section(res: dict) -> list[str]:
     by_score = _ranks({s: scores[s] for s in sets if scores.get(s) is not None}, reverse=False)
     md = ["## The sets", "", f"{res['images_per_set']} images each; detector {res['detector']} "
           f"({res['options']['epochs']} epochs, seeds {res['options']['seeds']}, start {res['options']['init']}), "
-          "regime synthetic, scored on the real test images. Score: held out (weights fitted on the other sets).",
+          "regime synthetic, scored on the real test images. Score: held out (weights fitted on the other sets). "
+          f"Mean D_B: over the aligned metadata ({', '.join(res.get('aligned_metadata') or ['area_frac', 'cy'])}), "
+          "as in every report.",
           "", "| set | mAP50-95 (mean ± sd) | 95 % interval | KID | mean D_B | score | rank by score | rank by mAP |",
           "|---|---|---|---|---|---|---|---|"]
     for s in sorted(sets, key=lambda s: by_map[s]):
         r, d = sets[s], sets[s]["distances"]
-        dbs = [v for k, v in d.items() if k.startswith("db:") and v is not None]
+        dbs = [d.get(f"db:{m}") for m in res.get("aligned_metadata") or ["area_frac", "cy"]]
+        dbs = [v for v in dbs if v is not None]
         ci = r.get("map_ci")
         md.append(f"| {s} | {fmt_num(r['map'])} ± {fmt_num(r['map_sd'])} (n={r['seeds']}) | "
                   + (f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}]" if ci else "n/a") + f" | {fmt_num(d.get('kid'), 4)} | "
