@@ -148,6 +148,14 @@ class BaselinePhoto:
         ctx.render(cfg, ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
 
 
+def real_exposed(opts, category: str | None = None) -> tuple:
+    """(the real CocoSet, of `category` when given; its exposed image ids): what the feature-space sets are
+    scored against."""
+    from core.coco import load_coco, load_split
+    real = load_coco(opts.real_json, opts.images, category=category)
+    return real, list(load_split(opts.split, real).exposed)
+
+
 class FeatureFiltered:
     description = ("the baseline minus the images that look least like the exposed photos (KNN score on image "
                    "features, cut at the elbow; align/feature_filter.py)")
@@ -156,10 +164,7 @@ class FeatureFiltered:
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import filter_dataset
-        from core.coco import load_coco, load_split
-        o = ctx.opts
-        real = load_coco(o.real_json, o.images)
-        filter_dataset(ctx.sets / "baseline", real, list(load_split(o.split, real).exposed), out, score="knn")
+        filter_dataset(ctx.sets / "baseline", *real_exposed(ctx.opts), out, score="knn")
 
 
 class FeatureBlackout:
@@ -170,10 +175,7 @@ class FeatureBlackout:
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import blackout_objects
-        from core.coco import load_coco, load_split
-        o = ctx.opts
-        real = load_coco(o.real_json, o.images)
-        blackout_objects(ctx.sets / "baseline", real, list(load_split(o.split, real).exposed), out, score="knn")
+        blackout_objects(ctx.sets / "baseline", *real_exposed(ctx.opts), out, score="knn")
 
 
 class ShapeAligned:
@@ -186,13 +188,12 @@ class ShapeAligned:
         import yaml
 
         from align.api import shape_scores
-        from core.coco import load_coco, load_split
+        from core.coco import load_coco
         from core.io import atomic_write_json, load_yaml
         o, run_dir = ctx.opts, ctx.sets.parent
-        real = load_coco(o.real_json, o.images, category=o.category)
         base = ctx.sets / "baseline"
-        rows = shape_scores(load_coco(base, category=o.category), read_json(base / "sidecar.json", "sidecar"), real,
-                            list(load_split(o.split, real).exposed))
+        rows = shape_scores(load_coco(base, category=o.category), read_json(base / "sidecar.json", "sidecar"),
+                            *real_exposed(o, o.category))
         drop = [r["asset_id"] for r in rows if r["drop"]]
         atomic_write_json(run_dir / "shapes.json", {"scored_on": "sets/baseline", "shapes": rows,
                                                      "exclude_assets": drop})

@@ -91,9 +91,19 @@ def _score_section(res: dict) -> list[str]:
     return md
 
 
-def _figs(res: dict) -> list[tuple[str, str, bytes]]:
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (closed after)."""
     import io
 
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _figs(res: dict) -> list[tuple[str, str, bytes]]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -106,11 +116,7 @@ def _figs(res: dict) -> list[tuple[str, str, bytes]]:
         ax.annotate(s, (x, y), fontsize=6)
     ax.set_xlabel("quality score (held out; lower = predicted better)")
     ax.set_ylabel("test mAP50-95")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    out.append(("zoo_score.png", "held-out quality score vs test mAP", buf.getvalue()))
+    out.append(("zoo_score.png", "held-out quality score vs test mAP", _png(fig)))
     rk = [r for r in res["ranking"] if r["rho"] is not None]
     fig, ax = plt.subplots(figsize=(6, 0.22 * len(rk) + 1.2))
     ax.barh([r["metric"] for r in rk], [r["rho"] for r in rk],
@@ -119,11 +125,7 @@ def _figs(res: dict) -> list[tuple[str, str, bytes]]:
     ax.invert_yaxis()
     ax.tick_params(labelsize=6)
     ax.set_xlabel("Spearman rho with mAP (95 % bootstrap interval)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    out.append(("zoo_ranking.png", "Spearman rho of each distance with mAP", buf.getvalue()))
+    out.append(("zoo_ranking.png", "Spearman rho of each distance with mAP", _png(fig)))
     return out
 
 
