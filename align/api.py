@@ -15,7 +15,8 @@
     filtering; src a dataset dir or any COCO json); blackout_objects(...) (the object-level action);
     shape_scores(syn_cs, sidecar, real_cs, real_ids) (shape alignment)
     fit_models(feats, {metadata: values}) -> {metadata: MetadataModel(r2, ...)}; predict_table(real, feats, ids,
-    models) (metadata predicted from features)
+    models) (metadata predicted from features); learn_from_dirs(dataset_dirs, metadata, category=) -> models,
+    predict_real(real_cs, ids, real_table, models) -> (table, predicted columns, R² against measured), r2_table
     rank_metrics(zoo_table), fit_weights / score_set / held_out_scores / evaluate / transfer / predicted_ranks,
     Weights, distance_row(compare results, realism), load_zoo(path), zoo_weights(zoo), auto_metadata(zoo, where,
     allowed) (align/quality.py: ranking sets without training)
@@ -25,7 +26,8 @@ from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_s
                                   pairwise_distances,
                                   precision_recall, shape_scores)
 from align.features import coco_features, crop_features, extract, find_backbone_weights
-from align.predict_metadata import MetadataModel, fit_models, predict_table
+from align.predict_metadata import (MetadataModel, fit_models, learn_from_dirs, predict_real, predict_table,
+                                    r2_table)
 from align.gmm import Fit, fit_gmm
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
@@ -39,6 +41,6 @@ __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "Fit", "fit_gmm"
            "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
            "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",
            "knn_scores", "pairwise_distances", "blackout_objects", "precision_recall", "shape_scores",
-           "MetadataModel", "fit_models",
+           "MetadataModel", "fit_models", "learn_from_dirs", "predict_real", "r2_table",
            "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
            "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights"]

@@ -7,8 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from core.errors import UserError
 
 from core.io import atomic_write_json
@@ -306,9 +304,8 @@ def cmd_filter(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from align.features import crop_features
-    from align.metadata import NUMERIC_METADATA, compute_metadata, metadata_for_dir
-    from align.predict_metadata import fit_models, predict_table, r2_table
+    from align.metadata import NUMERIC_METADATA, compute_metadata
+    from align.predict_metadata import learn_from_dirs, predict_real, r2_table
     from core.coco import load_coco
     if not args.real:
         raise UserError("--real: the real COCO json (or dataset dir) to predict the metadata for")
@@ -319,22 +316,15 @@ def cmd_predict(args) -> int:
     bad = [m for m in wanted if m not in NUMERIC_METADATA]
     if bad:
         raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
-    syn_cs = load_coco(syn_dir, category=args.category)
-    syn_t = metadata_for_dir(syn_dir, category=args.category)
-    feats, ann_ids = crop_features(syn_cs, extractor=args.extractor)
-    row = {int(a): i for i, a in enumerate(syn_t.data["ann_id"]) if np.isfinite(a)}
-    targets = {m: np.array([syn_t.data[m][row[a]] if m in syn_t.data and a in row else np.nan for a in ann_ids])
-               for m in wanted}
-    models = fit_models(feats, targets)
+    models = learn_from_dirs([syn_dir], wanted, category=args.category, extractor=args.extractor)
     real_cs = load_coco(args.real, args.images, category=args.category)
     ids = _split_ids(args.split, real_cs.json_path, args.subset) if args.split else None
     real_t = compute_metadata(real_cs.json_path, real_cs.images_dir, category=args.category, image_ids=ids,
                               dataset="real-predicted", progress=not args.quiet)
-    rfeats, rids = crop_features(real_cs, ids, extractor=args.extractor)
-    table, done = predict_table(real_t, rfeats, rids, models)
-    print("\n".join(r2_table(models)))
+    table, done, check = predict_real(real_cs, ids, real_t, models, extractor=args.extractor)
+    print("\n".join(r2_table(models, check)))
     table.save(args.out)
-    print(f"wrote {args.out}: {len(rids)} real boxes; predicted {', '.join(done) or 'nothing'}")
+    print(f"wrote {args.out}: {table.n('bbox')} real boxes; predicted {', '.join(done) or 'nothing'}")
     return 0
 
 

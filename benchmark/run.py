@@ -52,6 +52,8 @@ class RunSpec:
     mixed_share: float = 0.5               # regime mixed: share of real photos per epoch
     finetune_epochs: int | None = None     # regime finetune: epochs (default: epochs)
     mean_metadata: list[str] | None = None  # what "mean D_B" averages (default: align's fit metadata)
+    real_table: str | None = None          # the real exposed boxes' saved MetadataTable to compare against (e.g.
+                                           # the run's, with predicted depth) instead of measuring the photos
 
 
 def cell_name(variant: str, detector: str, seed: int, regime: str = "synthetic") -> str:
@@ -139,15 +141,17 @@ def _write_run_json(spec: RunSpec, out: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------- D_B
 def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, exposed: list[int],
-               category: str | None, metadata: list[str]) -> dict:
-    """D_B per metadata of a variant to the real exposed split + histogram samples, from the one metadata
-    cache (align.metadata.compute_metadata). -> {"db": {name: D_B}, "hist": {name: {"real", "synth"}}}."""
+               category: str | None, metadata: list[str], real_table: str | None = None) -> dict:
+    """D_B per metadata of a variant to the real exposed split (its saved table `real_table` when given) +
+    histogram samples, from the one metadata cache (align.metadata.compute_metadata).
+    -> {"db": {name: D_B}, "hist": {name: {"real", "synth"}}}."""
     from align.distances import compare_tables
-    from align.metadata import compute_metadata
+    from align.metadata import MetadataTable, compute_metadata
     sidecar = variant.json_path.parent / "sidecar.json"
     real_side = real.json_path.parent / "sidecar.json"   # a synthetic stand-in target has one (as in the run)
-    real_t = compute_metadata(real.json_path, real.images_dir, category=category, image_ids=exposed,
-                              sidecar=real_side if real_side.exists() else None, dataset="real-exposed")
+    real_t = MetadataTable.load(real_table) if real_table else compute_metadata(
+        real.json_path, real.images_dir, category=category, image_ids=exposed,
+        sidecar=real_side if real_side.exists() else None, dataset="real-exposed")
     syn_t = compute_metadata(variant.json_path, variant.images_dir, category=category, image_ids=variant_ids,
                              sidecar=sidecar if sidecar.exists() else None, dataset=variant.json_path.parent.name)
     res = compare_tables(real_t, syn_t, metadata=metadata, level="bbox")
@@ -194,7 +198,7 @@ def _metadata(spec: RunSpec, out: Path, real: CocoSet, split: Split, sets: dict[
         mpath = out / "metadata" / f"{n}.json"
         if not mpath.exists():
             atomic_write_json(mpath, {"variant": n, **db_to_real(cs, ids, real, split.exposed, spec.category,
-                                                                   spec.metadata)})
+                                                                   spec.metadata, spec.real_table)})
 
 
 @dataclass

@@ -21,7 +21,8 @@ class RunOptions:
     probe_n: int = 12
     probe_ci: float = 0.15                 # widest 95 % interval of a plan's predicted D_B before probes grow
     probe_max: int | None = None           # most probe images per chosen config (None: 4 x probe_n)
-    metadata: list[str] | None = None      # None: area_frac, cy (+ depth when the target has it)
+    metadata: list[str] | None = None      # None: area_frac, cy (+ depth when the target has it, + predicted)
+    predict: list[str] | None = None       # render-only metadata to predict for the real boxes from the probes
     mode: str = "1d"
     kmax: int = 5
     workers: int = 2
@@ -45,6 +46,12 @@ class RunOptions:
     finetune_epochs: int | None = None
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
+
+    @property
+    def real_table(self) -> Path:
+        """RUN's table of the real exposed boxes that the fit, distances and reports use: measured
+        (real_metadata.json), or with --predict the one holding the predicted columns (real_metadata_pred.json)."""
+        return self.out / ("real_metadata_pred.json" if self.predict else "real_metadata.json")
 
     @property
     def probe_cap(self) -> int:
@@ -81,6 +88,9 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
       "--probe-n; --probe-n itself: never grow, only warn)")
     a("--metadata", default=None, help="comma list of metadata to align (default area_frac,cy + depth when the "
       "target has it; `auto` with --zoo: the metadata a zoo ranked as mattering)")
+    a("--predict", default=None, help="comma list of render-only metadata (depth, visible_px, occlusion_ad2, "
+      "bg_similarity, ...) to learn from the probes' box crops and predict for the real boxes; the fit aligns on "
+      "the predictable ones (cross-validated R² >= 0.3; RUN/predict.json, the report's R² table)")
     a("--mode", choices=("1d", "joint"), default=None, help=f"GMM per metadata or joint (default: {d.mode})")
     a("--kmax", type=int, default=None, help=f"most GMM components tried (default: {d.kmax})")
     a("--workers", type=int, default=2, help="render worker processes / Ray tasks at once (default: %(default)s)")
@@ -125,6 +135,8 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
                    benchmark=not args.no_benchmark, real_baseline=not args.no_real_baseline)
     if args.metadata:
         opts.metadata = _list(args.metadata)
+    if args.predict:
+        opts.predict = check_predict(_list(args.predict))
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
     if args.seeds:
@@ -140,6 +152,16 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.bench_variants = _list(args.bench_variants)
     check_options(opts)
     return opts
+
+
+def check_predict(names: list[str]) -> list[str]:
+    """--predict: metadata the renderer's sidecar knows (align.predict_metadata.SIDECAR_TARGETS) or any other
+    numeric metadata."""
+    from align.metadata import NUMERIC_METADATA
+    bad = [m for m in names if m not in NUMERIC_METADATA]
+    if bad or not names:
+        raise UserError(f"--predict: unknown {bad or names} (choose from {', '.join(NUMERIC_METADATA)})")
+    return names
 
 
 def check_options(opts: RunOptions) -> None:

@@ -1,8 +1,12 @@
 """The closed loop (`synthgap run`), stage by stage.
 
-    1. metadata of the real *exposed* images -> GMM/silhouette fit         RUN/real_metadata.json, RUN/fit.json
+    1. metadata of the real *exposed* images                               RUN/real_metadata.json
     2. a small probe render per grid config                                RUN/probes/<config>/
-    3. each selector (align.selectors) -> its render plan                  RUN/<selector's plan_file>
+       with --predict: render-only metadata (depth, ...) learnt from the probes' box crops and predicted for the
+       real boxes (align/predict_metadata.py)                              RUN/predict.json,
+                                                                           RUN/real_metadata_pred.json
+    3. the GMM/silhouette fit of the real table (measured, or with the predicted columns)   RUN/fit.json
+       each selector (align.selectors) -> its render plan                  RUN/<selector's plan_file>
     4. the sets, all with the same budget: one aligned set per selector and the comparison sets of
        synthgap.variants (baseline, filtered, on-surface, ... )            RUN/sets/<set>/
     5. distances of every set to the real exposed split, the benchmark, the report
@@ -45,13 +49,14 @@ def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list
             "exposed_images": file_fingerprint(exposed_files),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
             "probe_ci": opts.probe_ci, "probe_max": opts.probe_cap,
-            "metadata": opts.metadata, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
+            "metadata": opts.metadata, "predict": opts.predict, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
             "seed": opts.seed}
 
 
 # keys added to run.json after runs were made: a folder started before them resumes when the option has its
 # default value (the outputs then do not depend on it)
-LATER_KEYS = {"probe_ci": lambda o: RunOptions.probe_ci, "probe_max": lambda o: 4 * o.probe_n}
+LATER_KEYS = {"probe_ci": lambda o: RunOptions.probe_ci, "probe_max": lambda o: 4 * o.probe_n,
+              "predict": lambda o: None}
 
 CHANGED = {"real_content": "the real COCO json was edited since", "split_content": "the split was edited since",
            "exposed_images": "exposed image files were replaced, added or removed since"}
@@ -109,26 +114,65 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     return grid_mapping, configs, [real.image_path(im) for im in real.images if im["id"] in exposed]
 
 
-def stage_fit(opts: RunOptions):
-    """1. the real exposed metadata table and the GMM fit."""
-    from align.gmm import Fit, fit_gmm
+def stage_real(opts: RunOptions):
+    """1. the metadata table of the real exposed images (the target's sidecar columns where it has one)."""
     from align.metadata import MetadataTable, compute_metadata
     from core.coco import load_split
-    real_meta, fit_path = opts.out / "real_metadata.json", opts.out / "fit.json"
-    if _stage("1/5 real metadata + GMM fit", fit_path.exists() and real_meta.exists()):
+    real_meta = opts.out / "real_metadata.json"
+    if _stage("1/5 real metadata", real_meta.exists()):
         sidecar = Path(opts.real_json).parent / "sidecar.json"
-        real_t = compute_metadata(opts.real_json, opts.images, category=opts.category,
-                                  image_ids=list(load_split(opts.split).exposed),
-                                  sidecar=sidecar if sidecar.exists() else None, dataset="real-exposed",
-                                  progress=True)
-        real_t.save(real_meta)
+        compute_metadata(opts.real_json, opts.images, category=opts.category,
+                         image_ids=list(load_split(opts.split).exposed), sidecar=sidecar if sidecar.exists() else None,
+                         dataset="real-exposed", progress=True).save(real_meta)
+    real_t = MetadataTable.load(real_meta)
+    log(f"real exposed: {real_t.n('image')} images, {real_t.n('bbox')} boxes")
+    return real_t
+
+
+def stage_predict(opts: RunOptions, configs: list, real_t):
+    """2b. --predict: models from every probe's box crops to its sidecar metadata, applied to the real boxes."""
+    from align.api import MetadataTable, learn_from_dirs, predict_real
+    from core.coco import load_coco, load_split
+    path, rec_path = opts.real_table, opts.out / "predict.json"
+    if not opts.predict:
+        return real_t
+    if _stage(f"2/5 predicted metadata ({', '.join(opts.predict)}) from the probes' box crops",
+              path.exists() and rec_path.exists()):
+        models = learn_from_dirs([opts.out / "probes" / c.name for c in configs], list(opts.predict),
+                                 category=opts.category)
+        real_cs = load_coco(opts.real_json, opts.images, category=opts.category)
+        table, done, check = predict_real(real_cs, list(load_split(opts.split, real_cs).exposed), real_t, models)
+        atomic_write_json(rec_path, {"trained_on": "probes", "predicted": done, "against_measured": check,
+                                     "models": {m: {"r2": mm.r2, "r2_sd": mm.r2_sd, "n": mm.n,
+                                                    "predictable": mm.predictable} for m, mm in models.items()}})
+        table.save(path)
+    rec = read_json(rec_path, "predictions")
+    log("predicted for the real boxes: " + (", ".join(rec["predicted"]) or "nothing") + " (" + ", ".join(
+        f"{m} R² {v['r2']:.2f}" for m, v in rec["models"].items() if v["r2"] is not None and math.isfinite(v["r2"])) + ")")
+    return MetadataTable.load(path)
+
+
+def stage_fit(opts: RunOptions, real_t):
+    """3a. the GMM fit of the real table: --metadata, else area_frac, cy (+ depth where the table has it, + the
+    columns --predict filled)."""
+    import numpy as np
+
+    from align.gmm import Fit, fit_gmm
+    fit_path = opts.out / "fit.json"
+    if _stage("3/5 GMM fit", fit_path.exists()):
         metadata = list(opts.metadata) if opts.metadata else ["area_frac", "cy"]
-        if not opts.metadata and real_t.has("depth"):
-            metadata.append("depth")
+        for m in [] if opts.metadata else ["depth", *(opts.predict or [])]:
+            if real_t.has(m) and m not in metadata:
+                metadata.append(m)
+        missing = [m for m in metadata if not np.isfinite(real_t.values(m)).any()]
+        if missing:
+            how = ("--predict did not find them predictable (RUN/predict.json)" if opts.predict else
+                   "photos lack render-only metadata: predict it with --predict")
+            raise UserError(f"--metadata: the real exposed boxes have no {', '.join(missing)} values ({how})")
         fit_gmm(real_t, metadata=metadata, mode=opts.mode, kmax=opts.kmax, seed=opts.seed).to_json(fit_path)
-    real_t, fit = MetadataTable.load(real_meta), Fit.load(fit_path)
-    log(f"real exposed: {real_t.n('image')} images, {real_t.n('bbox')} boxes; fit on {', '.join(fit.metadata)}")
-    return real_t, fit
+    fit = Fit.load(fit_path)
+    log(f"fit on {', '.join(fit.metadata)}: {fit.k} joint component(s)")
+    return fit
 
 
 def stage_probes(opts: RunOptions, configs: list, render) -> None:
@@ -306,7 +350,8 @@ def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:
                        seeds=list(opts.seeds), imgsz=opts.imgsz, category=opts.category,
                        real_baseline=opts.real_baseline, metadata=list(fit.metadata), regimes=list(opts.regimes),
                        init=opts.init, yolo_weights=opts.yolo_weights, mixed_share=opts.mixed_share,
-                       finetune_epochs=opts.finetune_epochs, mean_metadata=list(fit.metadata)))
+                       finetune_epochs=opts.finetune_epochs, mean_metadata=list(fit.metadata),
+                       real_table=str(opts.real_table)))
     write_report(opts.out / "benchmark", B=opts.bootstrap)
 
 
@@ -317,8 +362,10 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     grid_mapping, configs, exposed_files = load_inputs(opts)   # every input checked before run.json is written
     check_run_json(opts, grid_mapping, exposed_files)
     render = make_renderer(opts)
-    real_t, fit = stage_fit(opts)
+    real_t = stage_real(opts)
     stage_probes(opts, configs, render)
+    real_t = stage_predict(opts, configs, real_t)
+    fit = stage_fit(opts, real_t)
     plans = stage_select(opts, fit, real_t, configs, render)
     stage_sets(opts, grid_mapping, plans, render)
     dist = stage_distances(opts, real_t, fit)

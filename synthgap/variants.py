@@ -167,6 +167,18 @@ class FeatureFiltered:
         filter_dataset(ctx.sets / "baseline", *real_exposed(ctx.opts), out, score="knn")
 
 
+class FeatureFilteredAligned:
+    description = ("the first selector's aligned set minus the images that look least like the exposed photos "
+                   "(KNN score on image features, cut at the elbow; align/feature_filter.py)")
+    needs: tuple[str, ...] = ()          # the aligned sets are rendered before every comparison set
+    default = False          # opt in: --variants ...,aligned-feature-filtered
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        from align.api import filter_dataset
+        aligned = next(iter(selector_sets(ctx.opts).values()))[0]
+        filter_dataset(ctx.sets / aligned, *real_exposed(ctx.opts), out, score="knn")
+
+
 class FeatureBlackout:
     description = ("the baseline with the objects that look least like the exposed photos' (KNN score on box-crop "
                    "features, cut at the elbow) painted black and their boxes dropped; every image kept")
@@ -180,7 +192,8 @@ class FeatureBlackout:
 
 class ShapeAligned:
     description = ("the aligned plan without the meshes whose object crops look least like the photos' (scored "
-                   "on the baseline's crops, elbow cut; align/feature_filter.py shape_scores; RUN/shapes.json)")
+                   "on the baseline's crops, elbow cut; align/feature_filter.py shape_scores; RUN/shapes.json); "
+                   "the aligned set itself (linked) when no mesh stands out")
     needs: tuple[str, ...] = ("baseline",)
     default = False          # opt in: --variants ...,shape-aligned
 
@@ -197,9 +210,13 @@ class ShapeAligned:
         drop = [r["asset_id"] for r in rows if r["drop"]]
         atomic_write_json(run_dir / "shapes.json", {"scored_on": "sets/baseline", "shapes": rows,
                                                      "exclude_assets": drop})
-        plan = load_yaml(run_dir / next(iter(selector_sets(o).values()))[1], "plan")   # the first selector's
-        plan["entries"] = [{**e, "config": {**e["config"], "exclude_assets": drop}} if drop else e
-                           for e in plan["entries"]]
+        aligned, plan_file = next(iter(selector_sets(o).values()))                      # the first selector's
+        if not drop:             # no mesh stands out: the same plan and seed would render the aligned set again
+            from synthgap.stages import link_set
+            link_set(ctx.sets / aligned, out)
+            return
+        plan = load_yaml(run_dir / plan_file, "plan")
+        plan["entries"] = [{**e, "config": {**e["config"], "exclude_assets": drop}} for e in plan["entries"]]
         path = run_dir / "plan-shapes.yaml"
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
         ctx.render(path, None, out, o.seed * 1000 + 1)
@@ -212,6 +229,7 @@ VARIANTS.register("on-surface", OnSurface)
 VARIANTS.register("aligned-photo", AlignedPhoto)
 VARIANTS.register("baseline-photo", BaselinePhoto)
 VARIANTS.register("feature-filtered", FeatureFiltered)
+VARIANTS.register("aligned-feature-filtered", FeatureFilteredAligned)
 VARIANTS.register("shape-aligned", ShapeAligned)
 VARIANTS.register("feature-blackout", FeatureBlackout)
 

@@ -304,7 +304,7 @@ def build_zoo(opts: RunOptions, n: int, k: int, transfer: str | None) -> dict:
     _, configs, _ = load_inputs(opts)
     from align.gmm import Fit
     from align.metadata import MetadataTable
-    real_t, fit = MetadataTable.load(opts.out / "real_metadata.json"), Fit.load(opts.out / "fit.json")
+    real_t, fit = MetadataTable.load(opts.real_table), Fit.load(opts.out / "fit.json")
     names, notes = build_sets(opts, configs, real_t, fit, n, k, make_renderer(opts))
     dist = stage_distances(opts, real_t, names)
     stage_benchmark(opts, fit, names)

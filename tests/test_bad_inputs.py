@@ -153,6 +153,8 @@ CASES = [
      ["zoo.json", "no zoo.json here"]),
     ("run: --zoo file that is not a zoo", lambda d, o: _run(d) + ["--out", o, "--zoo", str(d["split"])],
      ["split.json", "key 'ranking'"]),
+    ("run: --predict an unknown metadata", lambda d, o: _run(d) + ["--out", o, "--predict", "depth,nonsense"],
+     ["--predict", "nonsense", "visible_px"]),
     ("zoo: --zoo-images 0", lambda d, o: ["zoo"] + _run(d)[1:-1] + ["--out", o, "--zoo-images", "0"],
      ["--zoo-images must be >= 1"]),
     ("align compare: --zoo without a zoo.json", lambda d, o: ["align", "compare", str(d["real"]), str(d["real"]),

@@ -174,6 +174,29 @@ def test_shape_aligned_variant_renders_the_plan_without_the_dropped_meshes(tmp_p
     assert seen["plan"]["entries"][0]["config"]["exclude_assets"] == ["mesh-2"]
 
 
+def test_shape_aligned_is_the_aligned_set_linked_when_no_mesh_stands_out(tmp_path, monkeypatch):
+    import align.api
+    from benchmark.toydata import make_toy_set, make_toy_split
+    from synthgap.options import RunOptions
+    from synthgap.variants import VARIANTS, VariantContext
+    real = make_toy_set(tmp_path / "real", 6, seed=1, names=("bottle",), max_objects=1)
+    run = tmp_path / "run"
+    opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=make_toy_split(
+        tmp_path / "split.json", 6, 3), grid=tmp_path / "grid.yaml", out=run, variants=["shape-aligned"])
+    make_toy_set(run / "sets" / "baseline", 4, seed=2, names=("bottle",), max_objects=1)
+    (run / "sets" / "baseline" / "sidecar.json").write_text('{"images": {}, "annotations": {}}')
+    aligned = make_toy_set(run / "sets" / "aligned", 4, seed=3, names=("bottle",), max_objects=1)
+    monkeypatch.setattr(align.api, "shape_scores", lambda *a: [{"asset_id": "m", "score": 1.0, "drop": False}])
+
+    def render(*a):
+        raise AssertionError("nothing to render: no mesh dropped")
+    out = run / "sets" / "shape-aligned"
+    VARIANTS.get("shape-aligned")().build(VariantContext(opts, {}, run / "sets", render), out)
+    assert (out / "DONE").exists() and json.loads((run / "shapes.json").read_text())["exclude_assets"] == []
+    assert (out / "coco_annotations.json").read_bytes() == (aligned / "coco_annotations.json").read_bytes()
+    assert not (run / "plan-shapes.yaml").exists()
+
+
 def _weights_or_skip():
     pytest.importorskip("torch")
     from align.features import find_backbone_weights

@@ -245,6 +245,42 @@ def test_zoo_builds_equal_sets_ranks_them_resumes_and_feeds_the_run(demo_run, tm
     assert r4.returncode == 0 and "quality score" in r4.stdout and "among the zoo's sets" in r4.stdout, r4.stderr
 
 
+def test_run_predicts_render_only_metadata_for_the_target_and_aligns_on_it(demo_run, tmp_path):
+    """`run --predict depth,visible_px` on the stand-in target (which has them measured): models learnt from the
+    probes' box crops; each asked-for column of the real table is a prediction (then aligned on by default and
+    scored against the measured values) or missing, never the measured value; the report has the R² table.
+    The opt-in aligned-feature-filtered set is the aligned set minus its least photo-like images."""
+    import numpy as np
+
+    from align.metadata import MetadataTable
+    out, run = demo_run[0], tmp_path / "run"
+    r = _synthgap("run", *_target(out), "--out", run, "--grid", DATA / "tiny_grid.yaml", "--total", "4", "--probe-n",
+                  "16", "--probe-max", "16", "--min-px", "6", "--selectors", "component", "--workers", "2",
+                  "--no-benchmark", "--predict", "depth,visible_px", "--variants", "baseline,aligned-feature-filtered")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rec = json.loads((run / "predict.json").read_text())
+    assert rec["trained_on"] == "probes" and set(rec["models"]) == {"depth", "visible_px"}
+    assert all(m["n"] >= 30 for m in rec["models"].values()), rec     # enough boxes to be predictable
+    real, fit = MetadataTable.load(run / "real_metadata_pred.json"), json.loads((run / "fit.json").read_text())
+    measured = MetadataTable.load(run / "real_metadata.json")
+    for m, model in rec["models"].items():
+        vals = real.values(m)
+        if model["predictable"]:
+            assert m in rec["predicted"] and np.isfinite(vals).all() and fit["metadata"].count(m) == 1
+            assert m in rec["against_measured"] and not np.array_equal(vals, measured.values(m))
+        else:
+            assert m not in rec["predicted"] and not np.isfinite(vals).any() and m not in fit["metadata"]
+    assert fit["metadata"][:2] == ["area_frac", "cy"]
+    dist = json.loads((run / "distances.json").read_text())
+    assert set(dist["aligned"]["db"]) == set(fit["metadata"])
+    md = (run / "report.md").read_text()
+    assert "## Metadata predicted from box-crop features" in md and "| visible_px |" in md
+    kept = {im["file_name"] for im in json.loads((run / "sets" / "aligned-feature-filtered" /
+                                                  "coco_annotations.json").read_text())["images"]}
+    aligned = {im["file_name"] for im in json.loads((run / "sets" / "aligned" / "coco_annotations.json").read_text())["images"]}
+    assert kept and kept <= aligned                    # the aligned set, feature-filtered: a subset of it
+
+
 def test_metadata_auto_takes_what_the_zoo_ranked(tmp_path):
     from align.quality import rank_metrics
     from synthgap.options import RunOptions, apply_zoo

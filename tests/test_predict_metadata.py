@@ -37,6 +37,32 @@ def test_a_linear_metadata_is_recovered_and_noise_is_refused():
     assert np.isnan(real.values("depth")).all()                                      # the input is not changed
 
 
+def test_a_measured_column_is_replaced_or_blanked_and_scored_against_the_prediction():
+    """On a target that has the metadata measured (a synthetic stand-in), a metadata asked for is a prediction
+    or missing, never the measured value kept; `agreement` is the R² of the prediction against the measurement."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 1, (150, 10))
+    w = rng.normal(0, 1, 10)
+    models = pm.fit_models(X, {"depth": X @ w, "bg_similarity": rng.normal(0, 1, 150)})
+    Xr = rng.normal(0, 1, (20, 10))
+    ids = list(range(100, 120))
+    real = _table(ids, {"depth": Xr @ w + rng.normal(0, 0.05, 20), "bg_similarity": rng.normal(0, 1, 20)})
+    filled, done = pm.predict_table(real, Xr, ids, models)
+    assert done == ["depth"] and np.isnan(filled.values("bg_similarity")).all()     # measured, unpredictable: gone
+    assert not np.array_equal(filled.values("depth"), real.values("depth"))          # replaced by the prediction
+    check = pm.agreement(real, filled, done)
+    assert set(check) == {"depth"} and check["depth"] > 0.9
+    off = _table(ids, {"depth": rng.normal(0, 1, 20)})                                 # measurement unrelated
+    assert pm.agreement(off, filled, done)["depth"] < 0.2
+    far, _ = pm.predict_table(real, 10 * Xr, ids, models)                         # far outside: no extrapolation
+    lo, hi = models["depth"].lo, models["depth"].hi
+    assert lo <= far.values("depth").min() and far.values("depth").max() <= hi and (far.values("depth") == hi).any()
+    few = pm.fit_models(X[:20], {"depth": X[:20] @ w})                                # too few boxes to trust
+    assert not few["depth"].predictable and "no (< 30 boxes)" in "\n".join(pm.r2_table(few))
+    rows = "\n".join(pm.r2_table(models, check))
+    assert "R² against the measured real values" in rows and f"{check['depth']:.3f} |" in rows
+
+
 def test_predict_command_writes_a_real_table_the_fit_reads(tmp_path, capsys):
     """A render-like set (images, boxes, sidecar with depth growing with the box size) and toy photos: the
     command prints the R² table, writes the real table with every predictable column filled, and `align fit`
