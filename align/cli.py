@@ -303,15 +303,22 @@ def cmd_filter(args) -> int:
     return 0
 
 
+def _synthetic_and_real(args, what: str) -> Path:
+    """The checks `align predict` and `align shapes` share: --real given, the synthetic argument a finished
+    dataset dir with a sidecar. -> that dir."""
+    if not args.real:
+        raise UserError(f"--real: the real COCO json (or dataset dir) {what}")
+    syn = Path(args.synthetic)
+    if not (syn / "sidecar.json").is_file() or not (syn / "DONE").exists():
+        raise UserError(f"{syn}: not a finished synthetic dataset dir with a sidecar.json")
+    return syn
+
+
 def cmd_predict(args) -> int:
     from align.metadata import NUMERIC_METADATA, compute_metadata
     from align.predict_metadata import learn_from_dirs, predict_real, r2_table
     from core.coco import load_coco
-    if not args.real:
-        raise UserError("--real: the real COCO json (or dataset dir) to predict the metadata for")
-    syn_dir = Path(args.synthetic)
-    if not (syn_dir / "sidecar.json").is_file() or not (syn_dir / "DONE").exists():
-        raise UserError(f"{syn_dir}: not a finished synthetic dataset dir with a sidecar.json")
+    syn_dir = _synthetic_and_real(args, "to predict the metadata for")
     wanted = [m.strip() for m in args.metadata.split(",") if m.strip()]
     bad = [m for m in wanted if m not in NUMERIC_METADATA]
     if bad:
@@ -332,11 +339,7 @@ def cmd_shapes(args) -> int:
     from align.feature_filter import shape_scores
     from core.coco import load_coco
     from core.io import read_json
-    if not args.real:
-        raise UserError("--real: the real COCO json (or dataset dir) the shapes are scored against")
-    syn = Path(args.synthetic)
-    if not (syn / "sidecar.json").is_file() or not (syn / "DONE").exists():
-        raise UserError(f"{syn}: not a finished synthetic dataset dir with a sidecar.json")
+    syn = _synthetic_and_real(args, "the shapes are scored against")
     real = load_coco(args.real, args.images, category=args.category)
     ids = _split_ids(args.split, real.json_path, args.subset) if args.split else None
     rows = shape_scores(load_coco(syn, category=args.category), read_json(syn / "sidecar.json", "sidecar"), real, ids)
