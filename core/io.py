@@ -100,6 +100,18 @@ def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     return path
 
 
+def content_fingerprint(paths: list[str | os.PathLike], root: str | os.PathLike) -> str:
+    """A short hash of files by what they hold: names relative to `root` and bytes (not mtimes or absolute
+    paths), so the same photos copied elsewhere, or re-provisioned, hash the same."""
+    h = hashlib.sha256()
+    for p in sorted(Path(x) for x in paths):
+        h.update(f"{os.path.relpath(p, root)}\0".encode())
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def file_fingerprint(paths: list[str | os.PathLike], content: bool = False) -> str:
     """A short hash of files: names, sizes and mtimes (and their bytes when `content`)."""
     h = hashlib.sha256()

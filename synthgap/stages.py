@@ -39,14 +39,14 @@ def _stage(name: str, done: bool) -> bool:
 
 def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list[Path]) -> dict:
     """What the stages' outputs depend on, the real inputs pinned by content (the COCO's and the split's bytes,
-    the exposed images' names, sizes and mtimes), not only by path."""
+    the exposed images' names and bytes), not by path: the same photos copied elsewhere, or with new mtimes,
+    still resume."""
     import hashlib
 
-    from core.io import file_fingerprint
-    return {"real_json": str(Path(opts.real_json).resolve()), "split": str(Path(opts.split).resolve()),
-            "real_content": hashlib.sha256(Path(opts.real_json).read_bytes()).hexdigest()[:16],
+    from core.io import content_fingerprint
+    return {"real_content": hashlib.sha256(Path(opts.real_json).read_bytes()).hexdigest()[:16],
             "split_content": hashlib.sha256(Path(opts.split).read_bytes()).hexdigest()[:16],
-            "exposed_images": file_fingerprint(exposed_files),
+            "exposed_content": content_fingerprint(exposed_files, Path(opts.images)),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
             "probe_ci": opts.probe_ci, "probe_max": opts.probe_cap,
             "metadata": opts.metadata, "predict": opts.predict, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
@@ -59,7 +59,7 @@ LATER_KEYS = {"probe_ci": lambda o: RunOptions.probe_ci, "probe_max": lambda o: 
               "predict": lambda o: None}
 
 CHANGED = {"real_content": "the real COCO json was edited since", "split_content": "the split was edited since",
-           "exposed_images": "exposed image files were replaced, added or removed since"}
+           "exposed_content": "exposed image files were replaced, added or removed since"}
 
 
 def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list[Path]) -> None:

@@ -181,7 +181,7 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(data, tmp_path, capsys, 
 
 
 def test_run_refuses_a_real_set_edited_since_it_started(data, tmp_path):
-    """`synthgap run` pins the real COCO, the split and the exposed images by content, not only by path."""
+    """`synthgap run` pins the real COCO, the split and the exposed images by content, not by path or mtime."""
     from core.errors import UserError
     from synthgap.options import RunOptions
     from synthgap.stages import check_run_json, load_inputs
@@ -192,6 +192,11 @@ def test_run_refuses_a_real_set_edited_since_it_started(data, tmp_path):
     grid, _, files = load_inputs(opts)
     check_run_json(opts, grid, files)
     check_run_json(opts, grid, files)                 # same inputs: resumes
+    moved = tmp_path / "moved"                        # the same photos copied elsewhere (new paths and mtimes)
+    shutil.copytree(real, moved)
+    opts_moved = RunOptions(real_json=moved / "coco_annotations.json", images=moved, split=data["split"],
+                            grid=data["root"] / "grid.yaml", out=tmp_path / "run")
+    check_run_json(opts_moved, *[load_inputs(opts_moved)[i] for i in (0, 2)])          # resumes
     coco = json.loads((real / "coco_annotations.json").read_text())
     coco["annotations"][0]["bbox"][2] -= 1
     (real / "coco_annotations.json").write_text(json.dumps(coco))
