@@ -177,6 +177,20 @@ def _predict_section(opts: RunOptions) -> list[str]:
             *r2_table(models, rec.get("against_measured") or {})]
 
 
+def _shapes_section(opts: RunOptions) -> list[str]:
+    """shape-aligned: the per-mesh table of RUN/shapes.json (align/feature_filter.py shape_scores)."""
+    rec = read_json(opts.out / "shapes.json", "shape scores")
+    drop = rec.get("exclude_assets") or []
+    return ["", "## Shapes (meshes) against the photos", "",
+            f"Per mesh, the mean KDE outlier score of its box crops in `{rec.get('scored_on')}` under the exposed "
+            "photos' box crops (higher = less like the photos); the meshes above the elbow of these means are left "
+            "out of the shape-aligned set: " + (", ".join(drop) if drop else "none (no elbow: shape-aligned is the "
+                                                 "aligned set)") + ".", "",
+            "| mesh | boxes | score | left out |", "|---|---|---|---|",
+            *[f"| {r['asset_id']} | {r['boxes']} | {r['score']:.2f} | {'yes' if r['drop'] else ''} |"
+              for r in rec.get("shapes", [])]]
+
+
 def _zoo_section(opts: RunOptions, dist: dict, sets: list[str]) -> list[str]:
     """--zoo: every set's training-free quality score (the zoo's weights, align/quality.py) and the rank it
     predicts, before any detector is trained."""
@@ -250,6 +264,8 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     md += _hidden_section(plans, context)
     if opts.predict and (out / "predict.json").exists():
         md += _predict_section(opts)
+    if "shape-aligned" in sets and (out / "shapes.json").exists():
+        md += _shapes_section(opts)
     if opts.zoo:
         md += _zoo_section(opts, dist, sets)
     figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)

@@ -186,7 +186,7 @@ def test_shape_aligned_is_the_aligned_set_linked_when_no_mesh_stands_out(tmp_pat
     make_toy_set(run / "sets" / "baseline", 4, seed=2, names=("bottle",), max_objects=1)
     (run / "sets" / "baseline" / "sidecar.json").write_text('{"images": {}, "annotations": {}}')
     aligned = make_toy_set(run / "sets" / "aligned", 4, seed=3, names=("bottle",), max_objects=1)
-    monkeypatch.setattr(align.api, "shape_scores", lambda *a: [{"asset_id": "m", "score": 1.0, "drop": False}])
+    monkeypatch.setattr(align.api, "shape_scores", lambda *a: [{"asset_id": "m", "boxes": 3, "score": 1.0, "drop": False}])
 
     def render(*a):
         raise AssertionError("nothing to render: no mesh dropped")
@@ -195,6 +195,9 @@ def test_shape_aligned_is_the_aligned_set_linked_when_no_mesh_stands_out(tmp_pat
     assert (out / "DONE").exists() and json.loads((run / "shapes.json").read_text())["exclude_assets"] == []
     assert (out / "coco_annotations.json").read_bytes() == (aligned / "coco_annotations.json").read_bytes()
     assert not (run / "plan-shapes.yaml").exists()
+    from synthgap.report import _shapes_section
+    md = "\n".join(_shapes_section(opts))
+    assert "## Shapes (meshes) against the photos" in md and "| m | " in md and "none (no elbow" in md
 
 
 def _weights_or_skip():
