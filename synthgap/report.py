@@ -51,17 +51,18 @@ def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict
     md = ["", "## Distance to the target's exposed images (Bhattacharyya D_B, lower is closer)", "",
           f"Mean D_B is the mean over the aligned metadata ({', '.join(metas)}), as in the benchmark report.", "",
           "KID: how far the set's *images* look from the exposed photos (ImageNet MobileNetV2 features, ± its "
-          "bootstrap standard error; 0 = alike; align/realism.py). P / R: KNN precision (share of the set's images "
-          "inside the photos' feature manifold) and recall (share of the photos inside the set's).", "",
-          "| set | images | boxes | " + " | ".join(f"D_B {m}" for m in metas) + " | mean D_B | KID | P / R |",
-          "|---" * (len(metas) + 6) + "|"]
+          "bootstrap standard error; 0 = alike; align/realism.py); FID on the same features (biased at these set "
+          "sizes: compare sets of equal size only). P / R: KNN precision (share of the set's images inside the "
+          "photos' feature manifold) and recall (share of the photos inside the set's).", "",
+          "| set | images | boxes | " + " | ".join(f"D_B {m}" for m in metas) + " | mean D_B | KID | FID | P / R |",
+          "|---" * (len(metas) + 7) + "|"]
     for v in sets:
         d = dist[v]
         k = d.get("realism") or {}
         kid = f"{k['kid']:.3f} ± {k['se']:.3f}" if k.get("se") is not None else "–"
         pr = f"{k['precision']:.2f} / {k['recall']:.2f}" if k.get("precision") is not None else "–"
         md.append(f"| {v} | {d['images']} | {d['boxes']} | " + " | ".join(fmt_num(d["db"].get(m)) for m in metas)
-                  + f" | {fmt_num(d['mean_db'])} | {kid} | {pr} |")
+                  + f" | {fmt_num(d['mean_db'])} | {kid} | {fmt_num(k.get('fid'), 1)} | {pr} |")
     md.append("")
     b = dist.get("baseline", {}).get("mean_db")
     for method, plan in plans.items():

@@ -121,7 +121,7 @@ def test_selector_recovers_the_hidden_config(demo_run):
     assert "synthetic stand-in for your real photos" in md
     assert "Hidden mixture vs recovered mixture" in md and "| 1.00 |" in md and "recovered (mixture)" in md
     assert (out / "report.html").read_text().startswith("<!doctype html>")
-    assert "| mean D_B | KID | P / R |" in md and "report_files/sheet_aligned-photo.png" in md
+    assert "| mean D_B | KID | FID | P / R |" in md and "report_files/sheet_aligned-photo.png" in md
     assert "### Predicted from the probes vs realised" in md and "| aligned-mix | 8 |" in md
     assert (out / "benchmark" / "report.md").exists()
 
