@@ -146,12 +146,15 @@ def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, e
     histogram samples, from the one metadata cache (align.metadata.compute_metadata).
     -> {"db": {name: D_B}, "hist": {name: {"real", "synth"}}}."""
     from align.distances import compare_tables
-    from align.metadata import MetadataTable, compute_metadata
+    from align.metadata import compute_metadata
     sidecar = variant.json_path.parent / "sidecar.json"
     real_side = real.json_path.parent / "sidecar.json"   # a synthetic stand-in target has one (as in the run)
-    real_t = MetadataTable.load(real_table) if real_table else compute_metadata(
-        real.json_path, real.images_dir, category=category, image_ids=exposed,
-        sidecar=real_side if real_side.exists() else None, dataset="real-exposed")
+    if real_table:
+        from align.metadata import MetadataTable
+        real_t = MetadataTable.load(real_table)
+    else:
+        real_t = compute_metadata(real.json_path, real.images_dir, category=category, image_ids=exposed,
+                                  sidecar=real_side if real_side.exists() else None, dataset="real-exposed")
     syn_t = compute_metadata(variant.json_path, variant.images_dir, category=category, image_ids=variant_ids,
                              sidecar=sidecar if sidecar.exists() else None, dataset=variant.json_path.parent.name)
     res = compare_tables(real_t, syn_t, metadata=metadata, level="bbox")

@@ -388,3 +388,24 @@ def test_export_command_writes_ultralytics_layout(toy, tmp_path, capsys):
     (other / "notes.txt").write_text("keep me")
     assert main(["export", str(toy["synA"]), str(other)]) == 2
     assert "not an earlier export" in capsys.readouterr().err and (other / "notes.txt").exists()
+
+
+def test_db_to_real_compares_against_a_saved_real_table_when_given(toy, tmp_path):
+    """RunSpec.real_table (the run passes its real table, with predicted columns under --predict): the D_B table
+    compares the variant against that table instead of measuring the photos again."""
+    import numpy as np
+
+    from align.metadata import compute_metadata
+    from benchmark.run import db_to_real
+    real, syn = load_coco(toy["real"]), load_coco(toy["synA"])
+    exposed = [1, 2, 3, 4, 5]
+    measured = db_to_real(syn, None, real, exposed, None, ["area_frac"])
+    table = compute_metadata(real.json_path, real.images_dir, image_ids=exposed, dataset="real-exposed")
+    same = tmp_path / "same.json"
+    table.save(same)
+    assert db_to_real(syn, None, real, exposed, None, ["area_frac"], real_table=str(same)) == measured
+    table.data["area_frac"] = np.where(table.data["level"] == "bbox", 0.9, table.data["area_frac"])   # moved
+    moved = tmp_path / "moved.json"
+    table.save(moved)
+    far = db_to_real(syn, None, real, exposed, None, ["area_frac"], real_table=str(moved))
+    assert far["db"]["area_frac"] > measured["db"]["area_frac"] and set(far["hist"]["area_frac"]["real"]) == {0.9}
