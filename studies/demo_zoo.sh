@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-runs/demo-zoo}"
-COMMON=(--total 64 --probe-n 12 --min-px 10 --variants baseline,filtered,on-surface)
+COMMON=(--total 64 --probe-n 12 --min-px 10 --variants baseline,filtered,on-surface,aligned-feature-filtered)
 bin/synthgap demo --out "$OUT" --no-benchmark "${COMMON[@]}"
 exec bin/synthgap zoo --real "$OUT/target/coco_annotations.json" --images "$OUT/target" \
     --split "$OUT/target_split.json" --grid synthgap/defaults/demo_grid.yaml --category bottle --out "$OUT" \
