@@ -106,10 +106,14 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     if not any(a["image_id"] in set(split.exposed) for a in real.annotations):
         raise UserError(f"{opts.split}: key 'exposed': no annotation of {opts.category or 'any category'} on "
                         f"the exposed images of {opts.real_json}")
-    from align.metadata import NUMERIC_METADATA
+    from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS
     bad = [m for m in opts.metadata or [] if m not in NUMERIC_METADATA]
     if bad:
         raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
+    lacking = [m for m in opts.metadata or [] if m in SIDECAR_COLUMNS and m not in (opts.predict or [])]
+    if lacking and not (Path(opts.real_json).parent / "sidecar.json").exists():
+        raise UserError(f"--metadata: {', '.join(lacking)} is known only to the renderer and {opts.real_json} has "
+                        "no sidecar.json: predict it from the photos with --predict")
     exposed = set(split.exposed)
     return grid_mapping, configs, [real.image_path(im) for im in real.images if im["id"] in exposed]
 
@@ -165,10 +169,9 @@ def stage_fit(opts: RunOptions, real_t):
             if real_t.has(m) and m not in metadata:
                 metadata.append(m)
         missing = [m for m in metadata if not np.isfinite(real_t.values(m)).any()]
-        if missing:
-            how = ("--predict did not find them predictable (RUN/predict.json)" if opts.predict else
-                   "photos lack render-only metadata: predict it with --predict")
-            raise UserError(f"--metadata: the real exposed boxes have no {', '.join(missing)} values ({how})")
+        if missing:                          # only predicted columns can be missing here (stage_real)
+            raise UserError(f"--metadata: the real exposed boxes have no {', '.join(missing)} values (--predict "
+                            "did not find them predictable: RUN/predict.json)")
         fit_gmm(real_t, metadata=metadata, mode=opts.mode, kmax=opts.kmax, seed=opts.seed).to_json(fit_path)
     fit = Fit.load(fit_path)
     log(f"fit on {', '.join(fit.metadata)}: {fit.k} joint component(s)")
