@@ -128,7 +128,7 @@ def test_selector_recovers_the_hidden_config(demo_run):
 
 def test_resume_after_kill_rerenders_nothing_complete(demo_run):
     out, log, killed_at = demo_run
-    assert "stage 1/5 real metadata + GMM fit: complete, skipped" in log
+    assert "stage 1/5 real metadata: complete, skipped" in log and "stage 3/5 GMM fit: complete, skipped" in log
     assert "stage 3/5 selection -> plan.yaml, plan-mix.yaml: complete, skipped" in log
     # a second rerun does nothing but the report
     r = _demo(out)
