@@ -315,14 +315,11 @@ def _synthetic_and_real(args, what: str) -> Path:
 
 
 def cmd_predict(args) -> int:
-    from align.metadata import NUMERIC_METADATA, compute_metadata
+    from align.metadata import check_names, compute_metadata
     from align.predict_metadata import learn_from_dirs, predict_real, r2_table
     from core.coco import load_coco
     syn_dir = _synthetic_and_real(args, "to predict the metadata for")
-    wanted = [m.strip() for m in args.metadata.split(",") if m.strip()]
-    bad = [m for m in wanted if m not in NUMERIC_METADATA]
-    if bad:
-        raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
+    wanted = check_names([m.strip() for m in args.metadata.split(",") if m.strip()])
     models = learn_from_dirs([syn_dir], wanted, category=args.category, extractor=args.extractor)
     real_cs = load_coco(args.real, args.images, category=args.category)
     ids = _split_ids(args.split, real_cs.json_path, args.subset) if args.split else None

@@ -66,6 +66,14 @@ LEVELS = ("bbox", "image")
 BLUR_SIGMA = 1.0
 
 
+def check_names(names: list[str], option: str = "--metadata") -> list[str]:
+    """Every name a numeric metadata, else a one-line UserError naming the option. -> names."""
+    bad = [m for m in names if m not in NUMERIC_METADATA]
+    if bad:
+        raise UserError(f"{option}: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
+    return names
+
+
 @dataclass
 class MetadataTable:
     """Columns of equal length (numpy arrays: float64 with NaN for missing, object arrays for strings)."""

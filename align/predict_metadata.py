@@ -48,6 +48,14 @@ class MetadataModel:
     def predict(self, feats: np.ndarray) -> np.ndarray:
         return np.clip(self.model.predict(np.asarray(feats, float)), self.lo, self.hi)
 
+    def record(self) -> dict:
+        """What a run keeps of the model (RUN/predict.json), read back by `from_record` for the reports."""
+        return {"r2": self.r2, "r2_sd": self.r2_sd, "n": self.n, "predictable": self.predictable}
+
+    @classmethod
+    def from_record(cls, metadata: str, rec: dict) -> "MetadataModel":
+        return cls(metadata, rec["r2"], rec["r2_sd"], rec["n"], rec["predictable"])
+
 
 def fit_models(feats: np.ndarray, targets: dict[str, np.ndarray], seed: int = 0) -> dict[str, MetadataModel]:
     """One ridge model per metadata (module docstring); rows with a non-finite target are left out."""
@@ -80,7 +88,7 @@ def predict_table(real_table, real_feats: np.ndarray, real_ann_ids: list[int],
     from align.metadata import MetadataTable
     data = {k: v.copy() for k, v in real_table.data.items()}
     n = len(data["level"])
-    row_of = {int(a): i for i, a in enumerate(data["ann_id"]) if np.isfinite(a)}
+    row_of = _rows_by_ann(real_table)
     rows = np.array([row_of[int(a)] for a in real_ann_ids], dtype=int)
     done = []
     for m, mm in models.items():
@@ -90,6 +98,11 @@ def predict_table(real_table, real_feats: np.ndarray, real_ann_ids: list[int],
             done.append(m)
         data[m] = col
     return MetadataTable(real_table.dataset, data), done
+
+
+def _rows_by_ann(table) -> dict[int, int]:
+    """annotation id -> its row in a MetadataTable (bbox rows; image rows have no annotation id)."""
+    return {int(a): i for i, a in enumerate(table.data["ann_id"]) if np.isfinite(a)}
 
 
 def learn_from_dirs(dirs: list, metadata: list[str], category: str | None = None,
@@ -103,7 +116,7 @@ def learn_from_dirs(dirs: list, metadata: list[str], category: str | None = None
     for d in dirs:
         t = metadata_for_dir(d, category=category)
         f, ann_ids = crop_features(load_coco(d, category=category), extractor=extractor)
-        row = {int(a): i for i, a in enumerate(t.data["ann_id"]) if np.isfinite(a)}
+        row = _rows_by_ann(t)
         feats.append(f)
         for m in metadata:
             col = t.data.get(m)

@@ -112,14 +112,11 @@ def content_fingerprint(paths: list[str | os.PathLike], root: str | os.PathLike)
     return h.hexdigest()[:16]
 
 
-def file_fingerprint(paths: list[str | os.PathLike], content: bool = False) -> str:
-    """A short hash of files: names, sizes and mtimes (and their bytes when `content`)."""
+def file_fingerprint(paths: list[str | os.PathLike]) -> str:
+    """A short hash of files by path, size and mtime: cheap, for caches (a copied file misses the cache once);
+    `content_fingerprint` hashes what the files hold."""
     h = hashlib.sha256()
     for p in sorted(str(x) for x in paths):
         st = os.stat(p)
         h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-        if content:
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
     return h.hexdigest()[:16]

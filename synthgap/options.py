@@ -155,13 +155,12 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
 
 
 def check_predict(names: list[str]) -> list[str]:
-    """--predict: metadata the renderer's sidecar knows (align.predict_metadata.SIDECAR_TARGETS) or any other
-    numeric metadata."""
-    from align.metadata import NUMERIC_METADATA
-    bad = [m for m in names if m not in NUMERIC_METADATA]
-    if bad or not names:
-        raise UserError(f"--predict: unknown {bad or names} (choose from {', '.join(NUMERIC_METADATA)})")
-    return names
+    """--predict: at least one name, each a numeric metadata (those the renderer's sidecar knows are the useful
+    ones: align.predict_metadata.SIDECAR_TARGETS)."""
+    from align.metadata import NUMERIC_METADATA, check_names
+    if not names:
+        raise UserError(f"--predict: unknown {names} (choose from {', '.join(NUMERIC_METADATA)})")
+    return check_names(names, "--predict")
 
 
 def check_options(opts: RunOptions) -> None:

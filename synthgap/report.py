@@ -165,9 +165,7 @@ def _predict_section(opts: RunOptions) -> list[str]:
     """--predict: the R² table of the metadata learnt from the probes' box crops (align/predict_metadata.py)."""
     from align.api import MetadataModel, r2_table
     rec = read_json(opts.out / "predict.json", "predictions")
-    models = {m: MetadataModel(m, float("nan") if v["r2"] is None else v["r2"],
-                               float("nan") if v["r2_sd"] is None else v["r2_sd"], v["n"], v["predictable"])
-              for m, v in rec["models"].items()}
+    models = {m: MetadataModel.from_record(m, v) for m, v in rec["models"].items()}
     return ["", "## Metadata predicted from box-crop features", "",
             "Photos lack what only the renderer knows; each metadata below was learnt from the probe renders' box "
             "crops (ImageNet MobileNetV2 features, ridge regression, 5-fold cross-validated R² on the synthetic "

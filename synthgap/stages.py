@@ -106,10 +106,8 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     if not any(a["image_id"] in set(split.exposed) for a in real.annotations):
         raise UserError(f"{opts.split}: key 'exposed': no annotation of {opts.category or 'any category'} on "
                         f"the exposed images of {opts.real_json}")
-    from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS
-    bad = [m for m in opts.metadata or [] if m not in NUMERIC_METADATA]
-    if bad:
-        raise UserError(f"--metadata: unknown {bad} (choose from {', '.join(NUMERIC_METADATA)})")
+    from align.metadata import SIDECAR_COLUMNS, check_names
+    check_names(opts.metadata or [])
     lacking = [m for m in opts.metadata or [] if m in SIDECAR_COLUMNS and m not in (opts.predict or [])]
     if lacking and not (Path(opts.real_json).parent / "sidecar.json").exists():
         raise UserError(f"--metadata: {', '.join(lacking)} is known only to the renderer and {opts.real_json} has "
@@ -135,11 +133,11 @@ def stage_real(opts: RunOptions):
 
 def stage_predict(opts: RunOptions, configs: list, real_t):
     """2b. --predict: models from every probe's box crops to its sidecar metadata, applied to the real boxes."""
+    if not opts.predict:
+        return real_t
     from align.api import MetadataTable, learn_from_dirs, predict_real
     from core.coco import load_coco, load_split
     path, rec_path = opts.real_table, opts.out / "predict.json"
-    if not opts.predict:
-        return real_t
     if _stage(f"2/5 predicted metadata ({', '.join(opts.predict)}) from the probes' box crops",
               path.exists() and rec_path.exists()):
         models = learn_from_dirs([opts.out / "probes" / c.name for c in configs], list(opts.predict),
@@ -147,20 +145,17 @@ def stage_predict(opts: RunOptions, configs: list, real_t):
         real_cs = load_coco(opts.real_json, opts.images, category=opts.category)
         table, done, check = predict_real(real_cs, list(load_split(opts.split, real_cs).exposed), real_t, models)
         atomic_write_json(rec_path, {"trained_on": "probes", "predicted": done, "against_measured": check,
-                                     "models": {m: {"r2": mm.r2, "r2_sd": mm.r2_sd, "n": mm.n,
-                                                    "predictable": mm.predictable} for m, mm in models.items()}})
+                                     "models": {m: mm.record() for m, mm in models.items()}})
         table.save(path)
     rec = read_json(rec_path, "predictions")
     log("predicted for the real boxes: " + (", ".join(rec["predicted"]) or "nothing") + " (" + ", ".join(
-        f"{m} R² {v['r2']:.2f}" for m, v in rec["models"].items() if v["r2"] is not None and math.isfinite(v["r2"])) + ")")
+        f"{m} R² {v['r2']:.2f}" for m, v in rec["models"].items() if math.isfinite(v["r2"])) + ")")
     return MetadataTable.load(path)
 
 
 def stage_fit(opts: RunOptions, real_t):
     """3a. the GMM fit of the real table: --metadata, else area_frac, cy (+ depth where the table has it, + the
     columns --predict filled)."""
-    import numpy as np
-
     from align.gmm import Fit, fit_gmm
     fit_path = opts.out / "fit.json"
     if _stage("3/5 GMM fit", fit_path.exists()):
@@ -168,7 +163,7 @@ def stage_fit(opts: RunOptions, real_t):
         for m in [] if opts.metadata else ["depth", *(opts.predict or [])]:
             if real_t.has(m) and m not in metadata:
                 metadata.append(m)
-        missing = [m for m in metadata if not np.isfinite(real_t.values(m)).any()]
+        missing = [m for m in metadata if not real_t.has(m, "bbox")]
         if missing:                          # only predicted columns can be missing here (stage_real)
             raise UserError(f"--metadata: the real exposed boxes have no {', '.join(missing)} values (--predict "
                             "did not find them predictable: RUN/predict.json)")
