@@ -1,7 +1,7 @@
 """align: dataset metadata, distribution distances, GMM fit to real data, config selection.
 
-Entry points (docs/design.md §8; imported lazily, nothing heavy here):
-  align.coco       load_coco, load_split, CocoSet, Split
+Entry points (docs/design.md §8; the facade is align.api; imported lazily, nothing heavy here). The COCO layer
+(load_coco, load_split, CocoSet, Split) is core.coco, the ground floor's.
   align.metadata   compute_metadata, metadata_for_dir, MetadataTable
   align.distances  bhattacharyya, compare_tables, DistanceResult
   align.gmm        fit_gmm, Fit

@@ -3,6 +3,7 @@
     compute_metadata(coco_json, images_dir, category=, image_ids=, sidecar=) -> MetadataTable (cached by content)
     metadata_for_dir(dataset_dir, category=) -> MetadataTable
     bhattacharyya(a, b) -> DistanceResult(db, bc, n_bins, w1); compare_tables(real, synth, metadata) -> {m: ...}
+    half_split_floor({metadata: values}, groups=None) -> {m: D_B of two halves of one sample} (the real-vs-real floor)
     fit_gmm(real_table, metadata=, mode=, kmax=, seed=) -> Fit (fit.json)
     load_probes(probes_dir) -> {config_name: Probe(config, table)}; probe_dirs(probes_dir, name) -> its render dirs
     SELECTORS (registry): SELECTORS.get(name)(seed=, real=).select(fit, probes, total) -> Plan (plan.yaml)
@@ -21,7 +22,7 @@
     Weights, distance_row(compare results, realism), load_zoo(path), zoo_weights(zoo), auto_metadata(zoo, where,
     allowed) (align/quality.py: ranking sets without training)
 """
-from align.distances import DistanceResult, bhattacharyya, compare_tables
+from align.distances import DistanceResult, bhattacharyya, compare_tables, half_split_floor
 from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_scores, keep_mask, knn_scores,
                                   pairwise_distances,
                                   precision_recall, shape_scores)
@@ -36,7 +37,7 @@ from align.realism import fid, kid, realism
 from align.select import Plan, PlanEntry, Probe, load_probes, plan_mixture_table, probe_dirs, select_configs
 from align.selectors import SELECTORS
 
-__all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "Fit", "fit_gmm", "MetadataTable",
+__all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "MetadataTable",
            "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
            "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
            "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",

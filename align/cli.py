@@ -318,6 +318,9 @@ def cmd_predict(args) -> int:
     from align.metadata import check_names, compute_metadata
     from align.predict_metadata import learn_from_dirs, predict_real, r2_table
     from core.coco import load_coco
+    if args.extractor and Path(args.extractor).is_file():      # a checkpoint is checked before any work
+        from core.checkpoint import load_weights
+        load_weights(args.extractor, "--extractor")
     syn_dir = _synthetic_and_real(args, "to predict the metadata for")
     wanted = check_names([m.strip() for m in args.metadata.split(",") if m.strip()])
     models = learn_from_dirs([syn_dir], wanted, category=args.category, extractor=args.extractor)
@@ -463,6 +466,9 @@ def cmd_select(args) -> int:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
+    if getattr(args, "out", None):
+        from core.io import check_not_input, input_paths
+        check_not_input(args.out, input_paths(vars(args)))
     return {"metadata": cmd_metadata, "compare": cmd_compare, "fit": cmd_fit, "select": cmd_select,
             "filter": cmd_filter, "predict": cmd_predict, "shapes": cmd_shapes}[args.cmd](args)
 

@@ -107,3 +107,25 @@ def compare_tables(real, synth, metadata: list[str], level: str = "bbox") -> dic
             continue
         out[m] = bhattacharyya(real.values(m, level), synth.values(m, level))
     return out
+
+
+def half_split_floor(values: dict, groups=None, splits: int = 20, seed: int = 0) -> dict:
+    """The real-vs-real floor of D_B: per metadata, the mean D_B between two random halves of one sample
+    (`values`: {metadata: 1-D values}), over `splits` seeded draws; with `groups` (one label per value, e.g. the
+    image id) whole groups go to one half, so boxes of one photo stay together. How far apart two halves of the
+    same photos already are: a set is not expected to get much closer to them than this (halves are smaller
+    samples than a set against all the photos, so the floor errs high). -> {metadata: mean D_B or None}."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for m, vals in values.items():
+        v = np.asarray(vals, dtype=float).ravel()
+        g = np.arange(v.size) if groups is None else np.asarray(groups).ravel()
+        labels = np.unique(g)
+        dbs = []
+        for _ in range(splits if labels.size >= 2 else 0):
+            first = np.isin(g, rng.permutation(labels)[: labels.size // 2])
+            r = bhattacharyya(v[first], v[~first])
+            if r.db is not None and math.isfinite(r.db):
+                dbs.append(r.db)
+        out[m] = float(np.mean(dbs)) if dbs else None
+    return out

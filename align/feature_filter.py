@@ -6,13 +6,19 @@ Scores, per synthetic image, on the image features of align/features.py (ImageNe
 - `kde`: minus the log-likelihood under a Gaussian kernel density of the real images, after projecting both
   sides on the first PCA_DIMS principal axes of the real features (a density in 1280 dimensions from a few dozen
   photos would be meaningless), bandwidth by Scott's rule per axis; higher = less likely.
-Both are "outlier scores": the worst image scores highest.
+Both are "outlier scores": the worst image scores highest. The neighbours, the principal axes, the density and
+the distances are scikit-learn's (NearestNeighbors, PCA, KernelDensity, pairwise_distances); the scores equal
+the numpy code they replaced to rounding (1e-13 relative).
 
-The cut, by the elbow of the sorted scores (a kneedle rule, Satopaa et al. 2011): sort the scores ascending,
-scale rank and score to [0, 1], and take the point furthest *below* the straight line from the first to the last
-point (the curve's knee, where the scores start to climb steeply); every image scoring above the knee's score is
-dropped. Where the sorted curve bends the other way (no point below the line by more than ELBOW_MIN of the
-scaled range) there is no knee and nothing is dropped. At most MAX_DROP of the images are dropped.
+The cut, by the elbow of the sorted scores (Kneedle, Satopaa et al. 2011, as PyPI `kneed` implements it): sort
+the scores ascending, scale rank and score to [0, 1]; the knees are the points Kneedle finds on this convex,
+increasing curve (`KneeLocator(curve="convex", direction="increasing", S=1, online=True).all_knees`: local maxima
+of the distance *below* the straight line from the first to the last point after which that distance falls by
+S / (n - 1)); of those the one furthest below the line is the knee (where the scores start to climb steeply), and
+every image scoring above the knee's score is dropped. Where no knee lies below the line by ELBOW_MIN of the
+scaled range or more (a straight line, a curve that bends the other way) nothing is dropped. At most MAX_DROP of
+the images are dropped. (Before `kneed` the knee was the point furthest below the line whether or not Kneedle's
+drop test held there; the two agree on a curve with one clear knee, and may pick another bend of a noisy one.)
 
 Object level (`blackout_objects`, the thesis' second action): the same scores on object crops (the box with
 align/features.py's context margin) against the real boxes' crops, the same elbow; each object above it is
@@ -36,43 +42,49 @@ MAX_DROP = 0.5
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) Euclidean distances between the rows of a and of b."""
-    aa, bb = (a * a).sum(1)[:, None], (b * b).sum(1)[None, :]
-    return np.sqrt(np.maximum(aa + bb - 2.0 * a @ b.T, 0.0))
+    """(len(a), len(b)) Euclidean distances between the rows of a and of b (scikit-learn's)."""
+    from sklearn.metrics import pairwise_distances as sk_pairwise
+    return sk_pairwise(np.asarray(a, float), np.asarray(b, float), metric="euclidean")
 
 
 def knn_scores(synth: np.ndarray, real: np.ndarray, k: int = 5) -> np.ndarray:
     """Mean distance of each synthetic row to its k nearest real rows (module docstring)."""
+    from sklearn.neighbors import NearestNeighbors
+    real = np.asarray(real, float)
     k = max(1, min(k, len(real)))
-    d = np.sort(pairwise_distances(np.asarray(synth, float), np.asarray(real, float)), axis=1)[:, :k]
+    d, _ = NearestNeighbors(n_neighbors=k).fit(real).kneighbors(np.asarray(synth, float))
     return d.mean(axis=1)
 
 
 def kde_scores(synth: np.ndarray, real: np.ndarray, dims: int = PCA_DIMS) -> np.ndarray:
     """Minus the log-density of each synthetic row under a Gaussian KDE of the real rows in their first `dims`
-    principal axes (module docstring)."""
+    principal axes (module docstring). scikit-learn's KernelDensity takes one bandwidth, so both sides are
+    divided by the per-axis bandwidths h, the density taken with bandwidth 1 and sum(log h) (the Jacobian)
+    subtracted: the same density as a product kernel with bandwidth h_j on axis j."""
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KernelDensity
     real, synth = np.asarray(real, float), np.asarray(synth, float)
-    mu = real.mean(0)
-    _, _, vt = np.linalg.svd(real - mu, full_matrices=False)
-    dims = max(1, min(dims, vt.shape[0], len(real) - 1))
-    r, s = (real - mu) @ vt[:dims].T, (synth - mu) @ vt[:dims].T
+    dims = max(1, min(dims, real.shape[1], len(real) - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):          # one real row: PCA's variance is 0 / 0
+        pca = PCA(n_components=dims, svd_solver="full").fit(real)
+    r, s = pca.transform(real), pca.transform(synth)
     h = np.maximum(r.std(0) * len(r) ** (-1.0 / (dims + 4)), 1e-9)
-    z = (s[:, None, :] - r[None, :, :]) / h
-    logk = -0.5 * (z ** 2).sum(2) - np.log(h).sum() - 0.5 * dims * np.log(2 * np.pi)
-    mx = logk.max(1, keepdims=True)
-    return -(mx[:, 0] + np.log(np.exp(logk - mx).sum(1)) - np.log(len(r)))
+    kde = KernelDensity(kernel="gaussian", bandwidth=1.0).fit(r / h)
+    return -(kde.score_samples(s / h) - np.log(h).sum())
 
 
 def elbow(scores: np.ndarray) -> float | None:
     """The score at the knee of the ascending sorted scores (module docstring), or None without a knee."""
+    from kneed import KneeLocator
     y = np.sort(np.asarray(scores, float))
     n = len(y)
     if n < 3 or y[-1] - y[0] <= 0:
         return None
-    x = np.linspace(0.0, 1.0, n)
-    yn = (y - y[0]) / (y[-1] - y[0])
-    below = x - yn                      # the line from (0, 0) to (1, 1) minus the curve
-    i = int(np.argmax(below))
+    knees = KneeLocator(np.arange(n), y, S=1.0, curve="convex", direction="increasing", online=True).all_knees
+    below = np.linspace(0.0, 1.0, n) - (y - y[0]) / (y[-1] - y[0])     # the chord minus the scaled curve
+    if not knees:
+        return None
+    i = max((int(k) for k in knees), key=lambda k: below[k])
     if below[i] < ELBOW_MIN:
         return None
     return float(y[max(i, int(np.ceil(n * (1 - MAX_DROP))) - 1)])
@@ -87,11 +99,13 @@ def keep_mask(scores: np.ndarray) -> tuple[np.ndarray, float | None]:
 
 def precision_recall(real: np.ndarray, synth: np.ndarray, k: int = 5) -> dict[str, float]:
     """KNN precision and recall of the synthetic features against the real ones (module docstring)."""
+    from sklearn.neighbors import NearestNeighbors
     real, synth = np.asarray(real, float), np.asarray(synth, float)
 
     def radii(x):
         kk = max(1, min(k, len(x) - 1))
-        return np.sort(pairwise_distances(x, x), axis=1)[:, kk]      # column 0 is the point itself
+        d, _ = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)
+        return d[:, kk]                                                # column 0 is the point itself
 
     def inside(points, ref):
         return float((pairwise_distances(points, ref) <= radii(ref)[None, :]).any(1).mean())

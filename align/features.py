@@ -117,11 +117,12 @@ def _imagenet_mobilenet():
 
 def _frcnn_backbone(path: Path):
     """The MobileNetV2 body of a benchmark Faster R-CNN checkpoint (state_dict keys backbone.body.*)."""
-    import torch
     from torchvision.models import mobilenet_v2
+
+    from core.checkpoint import load_weights
     if not path.is_file():
         raise UserError(f"{path}: --extractor checkpoint not found (a benchmark cell's best.pt)")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_weights(path, "--extractor")
     sd = ck.get("state_dict", ck) if isinstance(ck, dict) else {}
     body = {k[len("backbone.body."):]: v for k, v in sd.items() if k.startswith("backbone.body.")}
     if not body:

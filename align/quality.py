@@ -60,14 +60,14 @@ def _boot_rho(x: list[float], y: list[float], B: int, seed: int) -> list[float] 
 
 
 def bh_qvalues(ps: list[float | None]) -> list[float | None]:
-    """Benjamini-Hochberg q-values of the p-values given (None stays None and is not counted)."""
-    idx = sorted((i for i, p in enumerate(ps) if p is not None), key=lambda i: ps[i])
+    """Benjamini-Hochberg q-values of the p-values given (None stays None and is not counted):
+    scipy.stats.false_discovery_control(method="bh")."""
+    from scipy.stats import false_discovery_control
+    idx = [i for i, p in enumerate(ps) if p is not None]
     q: list[float | None] = [None] * len(ps)
-    running = 1.0
-    for r in range(len(idx) - 1, -1, -1):
-        i = idx[r]
-        running = min(running, ps[i] * len(idx) / (r + 1))
-        q[i] = running
+    if idx:
+        for i, qv in zip(idx, false_discovery_control([ps[i] for i in idx], method="bh")):
+            q[i] = float(qv)
     return q
 
 

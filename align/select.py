@@ -419,7 +419,7 @@ class ComponentSelector(_Selector):
     """The thesis' selector: a config per GMM component, `total` split by the component weights (module
     docstring)."""
     description = "the thesis' selector: one probed config per GMM component of the real data"
-    variant, plan_file = "aligned", "plan.yaml"
+    variant, plan_file = "aligned-component", "plan.yaml"
 
     def select(self, fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int) -> Plan:
         fit, probes = _check_inputs(fit, probes, total)

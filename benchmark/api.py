@@ -4,16 +4,25 @@
         -> [results/*.json]  (resumable: cells with a results file are skipped)
     write_report(run_dir) -> report.md (+ report.html);  summarize(load_run(run_dir)) -> the one summary
     DETECTORS (registry) with the protocol of benchmark.detectors: TrainSettings, TrainSet, CellContext, Trained
+    REGIMES (registry of training regimes, benchmark.regimes): what a cell trains on and from which start
     export_dataset(src, out, "yolo") / export_yolo(coco_set, out, names): Ultralytics' layout
+    rename_variant(run_dir, old, new) -> cells renamed (a variant renamed, its trained cells kept)
+    run_curve(run_dir, sizes=(5, 10, 20)) -> curve.md (mAP against the number of exposed photos)
+    verdict_lines(recommendation, summary, intervals) -> the reports' verdict; recommend(candidates, baseline_db)
+    and recommend_by_db(summary): the one rule of a recommended set (exposed photos only)
     score_faster(gt, dets) -> COCO metrics;  make_toy_set(out, n): tiny generated sets for tests
 """
 from benchmark.convert import export_dataset, export_yolo
+from benchmark.curve import run_curve
 from benchmark.detectors import DETECTORS, CellContext, Trained, TrainSet, TrainSettings
 from benchmark.evaluate import METRIC_KEYS, score_faster
+from benchmark.regimes import REGIMES
 from benchmark.report import load_run, summarize, write_report
+from benchmark.rename import rename_variant
 from benchmark.run import RunSpec, run_matrix
 from benchmark.toydata import make_toy_set, make_toy_split
+from benchmark.verdict import recommend, recommend_by_db, verdict_lines
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
            "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
-           "make_toy_set", "make_toy_split"]
+           "make_toy_set", "make_toy_split", "rename_variant", "run_curve", "verdict_lines", "recommend", "recommend_by_db", "REGIMES"]

@@ -42,8 +42,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--category", default=None, help="train and score this class only (e.g. bottle)")
     from benchmark.detectors import DETECTORS
     from benchmark.regimes import REGIMES
-    r.add_argument("--detectors", default="yolo,frcnn",
-                   help=f"comma list of {', '.join(DETECTORS.names())} (default: %(default)s)")
+    r.add_argument("--detectors", default=None, help=f"comma list of {', '.join(DETECTORS.names())} (default: "
+                   "frcnn, yolo when --yolo-weights is given: YOLO from scratch learns next to nothing from a few "
+                   "photos on a CPU budget)")
     r.add_argument("--regimes", default="synthetic,real", help="comma list (default: %(default)s): " + "; ".join(
         f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
     r.add_argument("--init", default="auto", help="Faster R-CNN start weights: auto (COCO weights when in the torch "
@@ -61,7 +62,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--imgsz", type=int, default=320, help="input size, long side px (default: %(default)s)")
     r.add_argument("--patience", type=int, default=20, help="early stopping on the real exposed split")
     r.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
-    r.add_argument("--device", default=None, help="cpu, 0, cuda... (default: GPU when present)")
+    r.add_argument("--device", default=None, help="cpu, 0, cuda... (default: GPU when present); with --backend "
+                   "ray a GPU here makes every cell ask Ray for one GPU and train on the one it is given")
     r.add_argument("--metadata", default=None, help="comma list of metadata for the D_B table (default: the usual "
                    "set)")
     r.add_argument("--mean-metadata", default=None, help="comma list the mean D_B averages, in the table and the "
@@ -69,8 +71,29 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--yolo-model", default="yolov8n.yaml", help="Ultralytics model yaml (never a .pt)")
     r.add_argument("--no-real-baseline", action="store_true",
                    help="do not add the baseline trained on the real exposed images")
+    r.add_argument("--backend", choices=("local", "ray"), default="local", help="local: one cell after another "
+                   "in this process; ray: every cell a Ray task (finished cells never retrained; a fine-tuning cell "
+                   "after its synthetic one) (default: %(default)s)")
+    r.add_argument("--ray-address", default=None, help="ray: the cluster, HOST:PORT (default: $SYNTHGAP_RAY_ADDRESS, "
+                   "else a local Ray instance); the run dir and inputs must be at the same path on every node")
+    r.add_argument("--workers", type=int, default=2, help="ray: most cells in flight (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=None, help="ray: CPUs each cell asks for and trains with "
+                   "(default: this machine's cores / --workers on a local instance, 1 on a cluster)")
+    r.add_argument("--retries", type=int, default=2, help="ray: a cell that fails (a crash, a lost node) is tried "
+                   "again this many times (default: %(default)s)")
     r.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
     r.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
+    r.add_argument("--accept-changed-inputs", action="store_true", help="the real COCO, split or images were "
+                   "edited since this run dir was started: move what was made from them to OUT/superseded/<time>/ "
+                   "and start over (without it such a rerun is refused)")
+    cur = sub.add_parser("curve", help="how many photos do I need: real-only and fine-tuned-from-the-recommended-"
+                         "set detectors on nested subsets of the exposed photos, mAP against N (RUN_DIR/curve/)")
+    cur.add_argument("run_dir", help="a benchmark run dir (a `synthgap run`'s RUN/benchmark)")
+    cur.add_argument("--sizes", default="5,10,20", help="subset sizes N; all exposed photos are added "
+                     "(default: %(default)s)")
+    cur.add_argument("--detector", default=None, help="the detector (default: the run's first)")
+    cur.add_argument("--seeds", type=_seeds, default=None, help="seeds (default: the run's)")
+    cur.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the intervals")
     rep = sub.add_parser("report", help="report.md + self-contained report.html for a run dir")
     rep.add_argument("run_dir")
     rep.add_argument("--samples", type=int, default=3, help="test images with drawn detections per cell shown")
@@ -85,14 +108,18 @@ def main(argv: list[str]) -> int:
     if args.bootstrap < 10:
         raise UserError(f"--bootstrap must be >= 10, got {args.bootstrap}")
     if args.cmd == "run":
+        from benchmark.detectors import default_detectors
         from benchmark.run import DEFAULT_METADATA, RunSpec, run_matrix
+        from core.io import check_not_input, input_paths
+        check_not_input(args.out, input_paths(vars(args)))
         for f in (args.real, args.split):
             if not Path(f).is_file():
                 raise UserError(f"{f}: file not found")
         if not Path(args.images).is_dir():
             raise UserError(f"{args.images}: images folder not found")
         spec = RunSpec(variants=args.variants, real_json=args.real, images_dir=args.images, split=args.split,
-                       out=args.out, detectors=[d.strip() for d in args.detectors.split(",") if d.strip()],
+                       out=args.out, detectors=([d.strip() for d in args.detectors.split(",") if d.strip()]
+                                                if args.detectors else default_detectors(args.yolo_weights)),
                        epochs=args.epochs, seeds=args.seeds, imgsz=args.imgsz, category=args.category,
                        real_baseline=not args.no_real_baseline, patience=args.patience, device=args.device,
                        batch=args.batch, yolo_model=args.yolo_model, init=args.init,
@@ -100,13 +127,25 @@ def main(argv: list[str]) -> int:
                        yolo_weights=args.yolo_weights, mixed_share=args.mixed_share,
                        finetune_epochs=args.finetune_epochs,
                        metadata=(args.metadata.split(",") if args.metadata else list(DEFAULT_METADATA)),
-                       mean_metadata=(args.mean_metadata.split(",") if args.mean_metadata else None))
+                       mean_metadata=(args.mean_metadata.split(",") if args.mean_metadata else None),
+                       accept_changed=args.accept_changed_inputs, backend=args.backend,
+                       ray_address=args.ray_address, workers=args.workers, threads=args.threads,
+                       retries=args.retries)
         paths = run_matrix(spec)
         print(f"benchmark: {len(paths)} results in {Path(args.out) / 'results'}")
         if not args.no_report:
             from benchmark.report import write_report
             md = write_report(args.out, B=args.bootstrap)
             print(f"benchmark: report {md} and {md.with_suffix('.html')}")
+        return 0
+    if args.cmd == "curve":
+        from benchmark.curve import run_curve
+        try:
+            sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        except ValueError:
+            raise UserError(f"--sizes: expected a comma list of counts, got {args.sizes!r}") from None
+        md = run_curve(args.run_dir, sizes, args.detector, args.seeds, B=args.bootstrap)
+        print(f"benchmark curve: {md} and {md.with_suffix('.html')}")
         return 0
     if args.cmd == "report":
         from benchmark.report import write_report
@@ -128,6 +167,8 @@ def export_main(argv: list[str]) -> int:
     p.add_argument("--link", action="store_true", help="symlink the images instead of copying them")
     args = p.parse_args(argv)
     from benchmark.convert import export_dataset
+    from core.io import check_not_input, input_paths
+    check_not_input(args.out, input_paths(vars(args)), option="OUT", deletes=True)
     out = export_dataset(args.source, args.out, args.format, args.images, args.category, args.link)
     print(f"export: {out} (train with Ultralytics: yolo train data={out / 'data.yaml'})")
     return 0

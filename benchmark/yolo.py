@@ -195,6 +195,8 @@ class YoloDetector:
         start = train.start or self.s.options.get("yolo_weights")
         if not start:
             return None, "scratch"
+        from core.checkpoint import check_ultralytics
+        check_ultralytics(start, "--yolo-weights")
         n, total = transferable(self.model_yaml, nc, start)
         return str(start), f"weights:{Path(start).name} ({n}/{total} tensors transferred)"
 

@@ -4,10 +4,15 @@
             Faster R-CNN with each start of --inits (default imagenet,scratch), on generated 640x480 images
             (compute depends on the input size and the image count, not on the content). Epoch 1 (warm-up,
             caches) is excluded.
+  cpu-train Faster R-CNN training throughput (images/s of a training pass) of the CPU variants side by side in
+            one process, interleaved epoch by epoch so a busy machine slows all alike: fp32 (today), bf16
+            (torch.autocast bfloat16 forward: AVX-512 BF16 / AMX CPUs), channels-last, bf16+channels-last.
+            Round 1 (warm-up) is excluded; the median of the other rounds and the ratio to fp32 are printed.
   baseline  the real-trained baseline: `synthgap benchmark run` with no variants on the real set
             (train + best epoch on the 30 exposed images, scored on the 59 test images); prints its mAP.
 
 usage: PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py speed [--n 100] [--epochs 3]
+       PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py cpu-train [--n 150] [--rounds 4]
        PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py baseline [--epochs 60] [--detectors yolo]
 """
 from __future__ import annotations
@@ -57,6 +62,49 @@ def speed(args) -> None:
                   f"{time.monotonic() - t0:.1f} s) -> {per:.1f} s/epoch/100 images")
 
 
+VARIANTS = {"fp32": (False, False), "bf16": (True, False), "channels-last": (False, True),
+            "bf16+channels-last": (True, True)}
+
+
+def cpu_train(args) -> None:
+    import torch
+
+    from benchmark import frcnn
+    from benchmark.frcnn_init import build_model
+    from benchmark.toydata import make_toy_set
+    from core.coco import load_coco
+    tmp = Path(tempfile.mkdtemp(prefix="bench_cpu_", dir=REPO / ".synthgap"))
+    train = load_coco(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
+    names = train.class_names()
+    samples = frcnn.samples_for(train, None, names, args.imgsz)
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu capability "
+          f"{torch.backends.cpu.get_cpu_capability()}; {args.n} images at {args.imgsz} px, batch 4")
+    runs = {}
+    for name, (amp, cl) in VARIANTS.items():
+        torch.manual_seed(0)
+        model, _, _ = build_model(names, args.imgsz, "imagenet")
+        if cl:
+            model = model.to(memory_format=torch.channels_last)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
+        runs[name] = {"model": model, "opt": opt, "params": params, "amp": amp, "step": 0, "s": [],
+                      "gen": torch.Generator().manual_seed(0)}
+    for r in range(args.rounds):
+        for name, v in runs.items():
+            t0 = time.monotonic()
+            loss, v["step"], _ = frcnn._train_epoch(v["model"], v["opt"], v["params"], samples, 4, v["gen"],
+                                                    torch.device("cpu"), lambda s: 0.01, v["step"], r + 1,
+                                                    amp=v["amp"])
+            v["s"].append(time.monotonic() - t0)
+            print(f"round {r + 1} {name}: {v['s'][-1]:.1f} s (loss {loss:.3f})", flush=True)
+    base = None
+    for name, v in runs.items():
+        ips = args.n / statistics.median(v["s"][1:] or v["s"])
+        base = base or ips
+        print(f"{name}: {ips:.2f} images/s ({ips / base:.2f}x fp32); epoch seconds {[round(s, 1) for s in v['s']]}")
+
+
 def baseline(args) -> None:
     from synthgap.cli import main
     real = Path(args.real)
@@ -89,6 +137,10 @@ def cli() -> None:
     s.add_argument("--imgsz", type=int, default=320)
     s.add_argument("--detectors", default="yolo,frcnn")
     s.add_argument("--inits", default="imagenet,scratch", help="Faster R-CNN starts to time")
+    c = sub.add_parser("cpu-train")
+    c.add_argument("--n", type=int, default=150)
+    c.add_argument("--rounds", type=int, default=4)
+    c.add_argument("--imgsz", type=int, default=320)
     b = sub.add_parser("baseline")
     b.add_argument("--real", default=str(REPO.parent / "shared" / "realsets" / "bottles"))
     b.add_argument("--category", default="bottle")
@@ -101,7 +153,7 @@ def cli() -> None:
     b.add_argument("--out", default=str(REPO / ".synthgap" / "bench_real_baseline"))
     args = p.parse_args()
     (REPO / ".synthgap").mkdir(exist_ok=True)
-    speed(args) if args.cmd == "speed" else baseline(args)
+    {"speed": speed, "cpu-train": cpu_train, "baseline": baseline}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -132,12 +132,7 @@ class _Checker:
 
 def image_file_ok(path: Path, width: int, height: int) -> bool:
     """The file exists, its header reads, and its pixel size is width x height (only the header is read)."""
-    from PIL import Image
-    try:
-        with Image.open(path) as f:
-            return f.size == (width, height)
-    except OSError:
-        return False
+    return image_size(path) == (width, height)
 
 
 def damaged_image(dataset_dir: str | os.PathLike) -> str | None:
@@ -249,6 +244,30 @@ def merge_dirs(srcs: list, dst: str | os.PathLike, n: int, info: dict) -> int:
     return len(images)
 
 
+def _escapes(images_dir: Path, fn: str, path: Path | None) -> str | None:
+    """Why `fn` may not be read from `images_dir` (absolute, `..`, or resolving outside it), else None."""
+    if Path(fn).is_absolute() or ".." in Path(fn).parts:
+        return f"file name {fn!r} is absolute or climbs out with '..'; names are relative to the images folder"
+    if path is not None:
+        root = Path(os.path.realpath(images_dir))
+        real = Path(os.path.realpath(path))
+        if root not in real.parents:
+            return f"file {fn!r} resolves to {real}, outside the images folder {images_dir} (a symlink?)"
+    return None
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """The pixel size in the file's header, or None when the header does not read. Any exception counts as
+    unreadable: once Ultralytics is imported it wraps PIL's open and raises ImportError (pi_heif) for a file
+    PIL cannot identify."""
+    from PIL import Image
+    try:
+        with Image.open(path) as f:
+            return f.size
+    except Exception:               # noqa: BLE001  (see the docstring)
+        return None
+
+
 def _image_problem(im: dict, images_dir: Path, check_files: bool) -> tuple[str | None, Path | None]:
     iid = im["id"]
     w, h = im.get("width"), im.get("height")
@@ -258,9 +277,36 @@ def _image_problem(im: dict, images_dir: Path, check_files: bool) -> tuple[str |
     if not isinstance(fn, str) or not fn:
         return f"image id {iid}: field 'file_name': missing", None
     path = resolve_image(images_dir, fn) if check_files else images_dir / fn
+    escape = _escapes(images_dir, fn, path if check_files else None)
+    if escape:
+        return f"image id {iid}: field 'file_name': {escape}", None
     if path is None:
         return f"image id {iid}: field 'file_name': file {fn!r} not found under {images_dir}", None
+    if check_files:
+        size = image_size(path)
+        if size is None:
+            return f"image id {iid}: field 'file_name': {fn!r} is not a readable image", None
+        if size != (w, h):
+            return (f"image id {iid}: field 'width'/'height': the file {fn!r} is {size[0]}x{size[1]} px, the "
+                    f"record says {w:g}x{h:g} (boxes would be scaled wrong; fix the record)"), None
     return None, path
+
+
+def check_decodes(cs: CocoSet, image_ids: list[int] | None = None) -> None:
+    """Every image of `cs` (only `image_ids` when given) decodes to its last pixel: a truncated or damaged
+    photo is one UserError naming it, before any work (headers alone read fine). JPEGs decode at 1/8 scale."""
+    from PIL import Image
+    want = None if image_ids is None else set(image_ids)
+    for im in cs.images:
+        if want is not None and int(im["id"]) not in want:
+            continue
+        try:
+            with Image.open(cs.image_path(im)) as f:
+                f.draft("RGB", (max(1, f.width // 8), max(1, f.height // 8)))
+                f.load()
+        except Exception as e:      # noqa: BLE001  (image_size: Ultralytics' wrapped open raises ImportError)
+            raise UserError(f"{cs.json_path}: image id {im['id']}: field 'file_name': {im['file_name']!r} does "
+                            f"not decode ({e}); fix or replace the photo") from None
 
 
 def _images(d: dict, images_dir: Path, want: set[int] | None, check: _Checker,
@@ -416,7 +462,7 @@ def load_split(path: str | os.PathLike, coco: "CocoSet | str | os.PathLike | Non
         if isinstance(coco, CocoSet):
             known, cpath = {int(im["id"]) for im in coco.images}, coco.json_path
         else:
-            cd = read_json(coco, "COCO json")
+            cd = _read_coco_json(Path(coco))
             known, cpath = {im.get("id") for im in cd.get("images", []) if isinstance(im, dict)}, coco
         for key in ("exposed", "test"):
             missing = sorted(set(out[key]) - known)

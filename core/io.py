@@ -97,7 +97,21 @@ def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
         if p.exists() and not p.is_dir():
             where = "is" if p == path else f"lies below {p}, which is"
             raise UserError(f"{path}: {option} {where} an existing file, not a folder")
+    check_writable(path, option)
     return path
+
+
+def check_writable(path: str | os.PathLike, option: str = "--out") -> None:
+    """The nearest existing folder of `path` (itself or a parent) accepts a new file: probed with a temp file
+    that is removed at once (os.access alone says yes to root on a read-only mount)."""
+    path = Path(path)
+    base = next((p for p in [path, *path.parents] if p.is_dir()), Path("."))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=base, prefix=".synthgap-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UserError(f"{path}: {option}: cannot write in {base} ({e.strerror or e})") from None
 
 
 def content_fingerprint(paths: list[str | os.PathLike], root: str | os.PathLike) -> str:
@@ -112,6 +126,28 @@ def content_fingerprint(paths: list[str | os.PathLike], root: str | os.PathLike)
     return h.hexdigest()[:16]
 
 
+def file_sha(path: str | os.PathLike) -> str:
+    """A short hash of one file's bytes (the pin on a COCO json or a split)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def supersede(folder: str | os.PathLike, names: list[str] | tuple[str, ...] = ("*",)) -> str:
+    """Move the entries of `folder` matching the glob patterns `names` into FOLDER/superseded/<time>/ (nothing
+    is deleted; an earlier superseded/ stays). -> a line saying what moved and where."""
+    import time
+    folder = Path(folder)
+    dst = folder / "superseded" / time.strftime("%Y%m%d-%H%M%S")
+    moved: list[str] = []
+    for pattern in names:
+        for p in sorted(folder.glob(pattern)):
+            if p.name == "superseded" or p.name in moved:
+                continue
+            dst.mkdir(parents=True, exist_ok=True)
+            p.rename(dst / p.name)
+            moved.append(p.name)
+    return f"moved {', '.join(moved)} to {dst}" if moved else "nothing computed yet"
+
+
 def file_fingerprint(paths: list[str | os.PathLike]) -> str:
     """A short hash of files by path, size and mtime: cheap, for caches (a copied file misses the cache once);
     `content_fingerprint` hashes what the files hold."""
@@ -120,3 +156,65 @@ def file_fingerprint(paths: list[str | os.PathLike]) -> str:
         st = os.stat(p)
         h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------ inputs are sacred
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+POSITIONAL = ("source", "sources", "synthetic", "coco", "run_dir")
+
+
+def input_paths(values: dict[str, Any], skip: tuple[str, ...] = ("out",)) -> list[tuple[str, Path]]:
+    """(option, path) for every value of `values` (say `vars(args)`) that names an existing file or folder:
+    strings, paths, lists of them and NAME=DIR pairs; the keys in `skip` (the outputs) are left out. The
+    option is spelt as on the command line (`images` -> `--images`; the positional ones of POSITIONAL in
+    capitals: `SOURCE`)."""
+    found: list[tuple[str, Path]] = []
+
+    def add(flag: str, v: Any) -> None:
+        if isinstance(v, (list, tuple)):
+            for x in v:
+                add(flag, x)
+        elif isinstance(v, (str, os.PathLike)) and str(v):
+            try:
+                if Path(v).exists():
+                    found.append((flag, Path(v)))
+            except (OSError, ValueError):
+                pass
+    for k, v in values.items():
+        if k not in skip:
+            add(k.upper() if k in POSITIONAL else "--" + k.replace("_", "-"), v)
+    return found
+
+
+def _inside(p: Path, folder: Path) -> bool:
+    return p != folder and folder in p.parents
+
+
+def check_not_input(out: str | os.PathLike, inputs: list[tuple[str, Path]], option: str = "--out",
+                    deletes: bool = False) -> Path:
+    """Inputs are sacred: refuse an `out` that is one of the `inputs` ((option, path) pairs, see input_paths), lies
+    inside an input dataset dir (a folder with coco_annotations.json), names an existing image or dataset dir
+    inside an input folder, or - when the command may delete `out` (`deletes`: --force, a rebuild) - holds an
+    input. Paths compare resolved (symlinks followed). Then `out` must be writable (check_writable). -> out."""
+    outp = Path(out)
+    o = Path(os.path.realpath(outp))
+    for flag, p in inputs:
+        if o == Path(os.path.realpath(p)):
+            raise UserError(f"{outp}: {option} is one of the command's inputs ({flag} {p}); choose another "
+                            f"{option}, inputs are never written")
+    for flag, p in inputs:
+        r = Path(os.path.realpath(p))
+        if r.is_dir() and _inside(o, r):
+            dataset = (r / "coco_annotations.json").is_file()
+            precious = o.exists() and (o.suffix.lower() in IMAGE_SUFFIXES or (o / "coco_annotations.json").exists())
+            if dataset or precious:
+                raise UserError(f"{outp}: {option} lies inside the input {flag} {p}"
+                                f"{' (a dataset dir)' if dataset else ''}; choose a folder outside it, inputs "
+                                "are never written")
+        if deletes and _inside(r, o):
+            raise UserError(f"{outp}: {option} holds the input {flag} {p} and would be replaced; choose "
+                            "another " + option)
+    check_writable(outp, option)
+    return outp

@@ -1,12 +1,27 @@
-"""Progress with rate and ETA on stderr, and the timestamped log line of long runs (no tqdm: the render
-environment uses it too)."""
+"""Progress with rate and ETA on stderr (tqdm, pinned in both environments), and the timestamped log line of
+long runs.
+
+`Progress(total, desc, initial=0, interval=5.0, stream=None)` is a tqdm bar in one fixed format,
+`DESC [####------------------] N/TOTAL  PP.P% elapsed MM:SS eta MM:SS, POSTFIX` (24 cells, `#` done, `-` to go;
+the ETA from the average rate since the bar started, not counting `initial`: tqdm's `smoothing=0`). On a terminal
+it redraws in place at most every 0.2 s (a bar opened inside another's, say a cell's epochs inside the benchmark's
+cells, on the line below it); on any other stream (a log file, a pipe) each redraw is its own line, at most one
+every `interval` seconds, plus the final one.
+"""
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from typing import Iterable, Iterator, TypeVar
 
+from tqdm import tqdm
+
 T = TypeVar("T")
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+BAR_FORMAT = "{desc} [{bar:24}] {n_fmt}/{total_fmt} {percentage:5.1f}% elapsed {elapsed} eta {remaining}{postfix}"
 
 
 def log(msg: str, prefix: str = "synthgap") -> None:
@@ -14,73 +29,72 @@ def log(msg: str, prefix: str = "synthgap") -> None:
 
 
 def fmt_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    """MM:SS, or H:MM:SS from an hour (tqdm's format), rounded to the second; negative -> 00:00."""
+    return tqdm.format_interval(max(0, int(round(seconds))))
+
+
+class _Bar(tqdm):
+    monitor_interval = 0      # no monitor thread: miniters is fixed at 1 (render workers run this too)
+
+
+class _Lines:
+    """What tqdm writes to a stream that is not a terminal: each redraw (`\\r` + bar + padding) one line; a line
+    equal to the one before is dropped (tqdm redraws on close)."""
+
+    def __init__(self, stream):
+        self.stream, self.last = stream, None
+
+    def write(self, s: str) -> None:
+        text = _ANSI.sub("", s.replace("\r", "")).strip()
+        if text and text != self.last:
+            self.stream.write(text + "\n")
+            self.last = text
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _size(stream) -> tuple[int, int]:
+    """The terminal's (columns, rows); (200, 40) where it reports none (tqdm draws nothing on a 0 x 0 one)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return 200, 40
+    return (size.columns if size.columns >= 20 else 200), (size.lines if size.lines >= 2 else 40)
 
 
 class Progress:
-    """A one-line progress bar with rate and ETA on stderr (no dependency on tqdm for the render env).
-
-    Usage: `with Progress(total, "render") as p: ...; p.update(n)`. When stderr is not a terminal it prints
-    a line at most every `interval` seconds instead of redrawing.
-    """
+    """Usage: `with Progress(total, "render") as p: ...; p.update(n, postfix="...")` (module docstring).
+    `p.n` is the count so far (it may be set, say lowered when work is redone)."""
 
     def __init__(self, total: int, desc: str = "", initial: int = 0, interval: float = 5.0, stream=None):
-        self.total, self.desc, self.n, self.start_n = int(total), desc, int(initial), int(initial)
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.interval = 0.2 if self.tty else interval
-        self.t0 = time.monotonic()
-        self._last = 0.0
-        self.postfix = ""
+        stream = stream or sys.stderr
+        tty = hasattr(stream, "isatty") and stream.isatty()
+        self.total, self.desc = int(total), desc
+        where = dict(zip(("ncols", "nrows"), _size(stream)), file=stream) if tty else \
+            {"file": _Lines(stream), "position": 0}                    # log lines: no cursor moves
+        self._bar = _Bar(total=self.total, desc=desc, initial=int(initial), mininterval=0.2 if tty else interval,
+                         miniters=1, smoothing=0, ascii="-#", bar_format=BAR_FORMAT, dynamic_ncols=False,
+                         leave=True, **where)
+
+    @property
+    def n(self) -> int:
+        return self._bar.n
+
+    @n.setter
+    def n(self, value: int) -> None:
+        self._bar.n = value
 
     def __enter__(self) -> "Progress":
-        self._draw(force=True)
-        return self
+        return self                  # tqdm drew the first line when the bar was made
 
     def __exit__(self, *exc) -> None:
-        self._draw(force=True)
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def eta(self) -> float | None:
-        done = self.n - self.start_n
-        if done <= 0:
-            return None
-        rate = done / max(time.monotonic() - self.t0, 1e-9)
-        return (self.total - self.n) / rate
+        self._bar.close()
 
     def update(self, k: int = 1, postfix: str = "") -> None:
-        self.n += k
         if postfix:
-            self.postfix = postfix
-        self._draw()
-
-    def line(self) -> str:
-        elapsed = time.monotonic() - self.t0
-        pct = 100.0 * self.n / self.total if self.total else 100.0
-        eta = self.eta()
-        eta_s = fmt_duration(eta) if eta is not None else "?"
-        width = 24
-        fill = int(width * self.n / self.total) if self.total else width
-        bar = "#" * fill + "-" * (width - fill)
-        post = f" {self.postfix}" if self.postfix else ""
-        return (f"{self.desc} [{bar}] {self.n}/{self.total} {pct:5.1f}% "
-                f"elapsed {fmt_duration(elapsed)} eta {eta_s}{post}")
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.interval and self.n < self.total:
-            return
-        self._last = now
-        if self.tty:
-            self.stream.write("\r" + self.line()[:200].ljust(100))
-        else:
-            self.stream.write(self.line() + "\n")
-        self.stream.flush()
+            self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.update(k)
 
 
 def track(items: Iterable[T], total: int, desc: str = "") -> Iterator[T]:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 from pathlib import Path
 
 from core.coco import load_coco, resolve_category
 from core.errors import UserError
-from core.io import atomic_write_json, check_out_dir
+from core.io import atomic_write_json, check_not_input, check_out_dir, input_paths
 
 
 def _key(file_name: str, seed: int | None) -> str:
@@ -76,6 +77,10 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     check_out_dir(out.parent)
+    check_not_input(out, input_paths(vars(args)))
+    e = args.exposed
+    if not math.isfinite(e) or e <= 0 or (e >= 1 and e != int(e)):
+        raise UserError(f"--exposed: must be a count >= 1 or a fraction in (0, 1), got {e:g}")
     if out.is_dir() or (out.exists() and not args.force):
         raise UserError(f"{out}: --out exists (use --force to overwrite, or another name)")
     split = make_split(args.coco, args.exposed, args.category, args.seed, args.stratify)

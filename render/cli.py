@@ -38,13 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ray-address", default=None,
                     help="Ray cluster to join with --backend ray (default $SYNTHGAP_RAY_ADDRESS, else a local "
                          "instance); --workers caps the shards in flight, --threads is Cycles threads per task")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "optix"),
+                    help="Cycles device (default auto: OptiX, else CUDA, else the CPU; render/devices.py); several "
+                         "GPUs are split across --workers")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    from core.io import check_not_input, input_paths
     from render.api import describe, render_dataset
+    check_not_input(args.out, input_paths(vars(args)))
 
     if args.config and args.n is None:
         raise UserError("--n is required with --config")
@@ -52,7 +57,8 @@ def main(argv: list[str]) -> int:
         raise UserError(f"{args.plan}: --n is not used with --plan (counts come from its entries)")
     out = render_dataset(args.config or args.plan, args.n, args.out, workers=args.workers, seed=args.seed,
                          backend=args.backend, ray_address=args.ray_address, shard_size=args.shard_size,
-                         recycle_after=args.recycle_after, retries=args.retries, threads=args.threads, progress=not args.quiet)
+                         recycle_after=args.recycle_after, retries=args.retries, threads=args.threads, progress=not args.quiet,
+                         device=args.device)
     d = describe(out)
     print(f"{out}: {d['images']} images, {d['annotations']} annotations ({', '.join(d['categories'])})")
     return 0

@@ -17,7 +17,6 @@ project checkout (same path) with its render venv and asset cache (scripts/setup
 from __future__ import annotations
 
 import json
-import logging
 import os
 import queue
 import socket
@@ -207,13 +206,16 @@ def _check_options(backend: str, workers: int, recycle_after: int, retries: int,
 def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLike, workers: int = 2,
                    seed: int | None = None, backend: str = "local", *, ray_address: str | None = None,
                    shard_size: int | None = None, recycle_after: int = DEFAULT_RECYCLE_AFTER, retries: int = 2,
-                   threads: int | None = None, progress: bool = True) -> Path:
+                   threads: int | None = None, progress: bool = True, device: str = "auto") -> Path:
     """Render a SceneConfig (n scenes) or a plan (mapping / plan.yaml with entries) into out_dir.
 
     backend "local": `workers` render-env worker processes on this machine; "ray": the shards as Ray tasks
     (at most `workers` in flight), on `ray_address` / $SYNTHGAP_RAY_ADDRESS or a local Ray instance.
+    `device`: the Cycles device (render/devices.py: auto, cpu, cuda, optix).
     Resumable; returns out_dir once coco_annotations.json, sidecar.json and DONE are written."""
+    from render.devices import ENV, check_device
     _check_options(backend, workers, recycle_after, retries, threads, shard_size)
+    check_device(device)
     out = check_out_dir(out_dir)
     job, manifest = build_job(config_or_plan, n, out, seed, shard_size, workers=workers, backend=backend)
     prepare_job_dir(out, job)
@@ -225,12 +227,21 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
     pending = [s for s in shards if not s.result_path.exists()]
     if pending:
         initial = job.total - sum(len(s.scenes) for s in pending)
-        if backend == "ray":
-            failures = _run_ray(out, pending, job.total, initial, workers, retries, threads, progress,
-                                ray_address if ray_address is not None else os.environ.get("SYNTHGAP_RAY_ADDRESS"))
-        else:
-            failures = _run_local(out, pending, job.total, initial, workers, recycle_after, retries, threads,
-                                  progress)
+        previous = os.environ.get(ENV)
+        os.environ[ENV] = device                 # the workers' (and Ray tasks': forwarded_env) device
+        try:
+            if backend == "ray":
+                failures = _run_ray(out, pending, job.total, initial, workers, retries, threads, progress,
+                                    ray_address if ray_address is not None else
+                                    os.environ.get("SYNTHGAP_RAY_ADDRESS"))
+            else:
+                failures = _run_local(out, pending, job.total, initial, workers, recycle_after, retries,
+                                      threads, progress)
+        finally:
+            if previous is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = previous
         if failures:
             lines = "; ".join(f"shard {sid} (images {fs.scenes[0].image_id}-{fs.scenes[-1].image_id}): {why}"
                               for sid, (fs, why) in sorted(failures.items()))
@@ -270,9 +281,12 @@ class _LocalPool:
     def __init__(self, out: Path, pending: list[ShardSpec], workers: int, recycle_after: int, retries: int,
                  threads: int) -> None:
         from core.envs import render_python, subprocess_env
+        from render.devices import ENV, gpu_count
 
         self.py = render_python()
         self.env = subprocess_env({"PYTHONUNBUFFERED": "1"})
+        self.device = self.env.get(ENV, "auto")
+        self.n_gpus = 0 if self.device == "cpu" else gpu_count()
         self.workers, self.recycle_after, self.retries, self.threads = workers, recycle_after, retries, threads
         self.prog: Progress | None = None  # set by the caller
         self.logs = out / JOB_DIR / "logs"
@@ -317,9 +331,11 @@ class _LocalPool:
     def _start(self) -> None:
         self.counter += 1
         log = self.logs / f"worker-{os.getpid()}-{self.counter}.log"
+        from render.devices import worker_env
+        env = {**self.env, **worker_env(self.device, (self.counter - 1) % self.workers, self.n_gpus)}
         proc = subprocess.Popen([str(self.py), "-m", "render.worker", "--stdin", "--log", str(log),
                                  "--threads", str(self.threads)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, env=self.env)
+                                stderr=subprocess.STDOUT, text=True, env=env)
         w = _Worker(self.counter, proc, [], log)
         self.running[self.counter] = w
         threading.Thread(target=self._pump, args=(w,), daemon=True).start()
@@ -414,11 +430,6 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
 
 
 # ---- Ray backend ---------------------------------------------------------------------------------------
-def _forwarded_env() -> dict[str, str]:
-    """The driver's SYNTHGAP_* variables (cache, manifest, render python, ...) for the tasks."""
-    return {k: v for k, v in os.environ.items() if k.startswith("SYNTHGAP_") and k != "SYNTHGAP_RAY_ADDRESS"}
-
-
 def ray_render_shard(spec_json: dict, threads: int, env_extra: dict[str, str]) -> dict[str, Any]:
     """Body of one Ray task (main environment, any node): render one shard through the render-env worker
     subprocess (`python -m render.worker`, as the local backend), which writes the shard result file.
@@ -448,61 +459,6 @@ def ray_render_shard(spec_json: dict, threads: int, env_extra: dict[str, str]) -
     return {"shard_id": spec.shard_id, "skipped": False, "n_annotations": n_ann[-1] if n_ann else -1}
 
 
-def _ray_error_text(e: BaseException) -> str:
-    cause = getattr(e, "cause", None)  # RayTaskError wraps the task's own exception
-    text = str(cause if isinstance(cause, BaseException) else e).strip()
-    return (text.splitlines()[-1] if text else type(e).__name__)[:400]
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast (ray.init keeps retrying an unreachable GCS for minutes): HOST:PORT or ray://HOST:PORT must
-    accept a TCP connection. "auto" / "local" are left to Ray."""
-    if address in ("auto", "local"):
-        return
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UserError(f"--ray-address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:PORT or auto")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise UserError(f"--ray-address {address!r}: nothing answers there ({e.strerror or e}); start the head "
-                        "node with `ray start --head --port 6379` or fix the address") from None
-
-
-def _start_ray(address: str | None, slots: int, cpus_per_task: int):
-    """(ray module, started_here). Joins `address`, or an already initialised Ray, or starts a local one."""
-    try:
-        import ray
-    except ImportError:
-        raise UserError("render backend 'ray' needs the ray package in the main environment "
-                        "(pip install 'ray==2.60.0', see requirements/main.txt)") from None
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
-        return ray, False
-    from core.envs import repo_root
-
-    root = str(repo_root())
-    runtime_env = {"env_vars": {"PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"]
-                                                      if os.environ.get("PYTHONPATH") else "")}}
-    common = dict(log_to_driver=False, logging_level=logging.ERROR, runtime_env=runtime_env)
-    try:
-        if address:
-            _check_reachable(address)
-            ray.init(address=address, **common)
-        else:
-            ray.init(address="local", num_cpus=slots * cpus_per_task, include_dashboard=False,
-                     object_store_memory=100 * 1024 * 1024, **common)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-        hint = ""
-        if address and not os.environ.get("RAY_AUTH_MODE"):
-            hint = (" (a cluster started with `ray start --head` uses token authentication: set RAY_AUTH_MODE=token "
-                    "and give this machine the head's ~/.ray/auth_token or RAY_AUTH_TOKEN)")
-        raise UserError(f"could not start or join {where}: {str(e).strip().splitlines()[0][:300]}{hint}") from None
-    return ray, True
-
-
 def _rendered_since(out: Path, spec: ShardSpec, t_start: float) -> int:
     """Images of an unfinished shard written since t_start (this run's progress on it)."""
     n = 0
@@ -516,58 +472,40 @@ def _rendered_since(out: Path, spec: ShardSpec, t_start: float) -> int:
 
 def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int, retries: int,
              threads: int | None, progress: bool, address: str | None) -> dict[int, tuple]:
-    """Shards as Ray tasks, at most `workers` in flight; own retry loop (Ray's max_retries=0, so a shard is
-    tried 1 + retries times whether its worker crashed, its node died or Blender failed)."""
+    """Shards as Ray tasks, at most `workers` in flight; own retry loop (core.raycluster.run_tasks: Ray's
+    max_retries=0, so a shard is tried 1 + retries times whether its worker crashed, its node died or Blender
+    failed)."""
+    from core.raycluster import forwarded_env, run_tasks, start_ray
     if threads is None:  # local: share this machine's cores between the task slots like the local backend
         threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
-    ray, started = _start_ray(address, workers, threads)
+    ray, started = start_ray(address, workers, threads, "render backend 'ray'")
     task = ray.remote(ray_render_shard).options(num_cpus=threads, max_retries=0, retry_exceptions=False)
-    env_extra = _forwarded_env()
-    todo: deque[ShardSpec] = deque(pending)
-    attempts: dict[int, int] = {}
-    failures: dict[int, tuple] = {}
-    retried: dict[int, str] = {}
-    in_flight: dict[Any, ShardSpec] = {}
-    finished_scenes = 0
+    env_extra = forwarded_env()
+    finished = 0
     t_start = time.time() - 1.0
     prog = Progress(total, "render", initial=initial) if progress else None
+
+    def done(spec: ShardSpec, _result) -> None:
+        nonlocal finished
+        finished += len(spec.scenes)
+
+    def tick(in_flight: list[ShardSpec]) -> None:
+        if prog:
+            n = initial + finished + sum(_rendered_since(out, s, t_start) for s in in_flight)
+            prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
+
     try:
         if prog:
             prog.__enter__()
-        while todo or in_flight:
-            while todo and len(in_flight) < workers:
-                spec = todo.popleft()
-                in_flight[task.remote(spec.to_json(), threads, env_extra)] = spec
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
-            for ref in ready:
-                spec = in_flight.pop(ref)
-                try:
-                    ray.get(ref)
-                    finished_scenes += len(spec.scenes)
-                except Exception as e:  # noqa: BLE001  task error, crashed worker, lost node: retry
-                    attempts[spec.shard_id] = attempts.get(spec.shard_id, 0) + 1
-                    if attempts[spec.shard_id] > retries:
-                        failures[spec.shard_id] = (spec, _ray_error_text(e))
-                    else:
-                        retried[spec.shard_id] = _ray_error_text(e)
-                        todo.appendleft(spec)
-            if prog:
-                n = initial + finished_scenes + sum(_rendered_since(out, s, t_start) for s in in_flight.values())
-                prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
-        _report_retries(retried, failures)
-    except BaseException:
-        for ref in in_flight:
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001
-                pass
-        raise
+        run = run_tasks(ray, lambda spec: task.remote(spec.to_json(), threads, env_extra), pending, workers,
+                        retries, key=lambda spec: spec.shard_id, done=done, tick=tick)
+        _report_retries(run.retried, run.failures)
     finally:
         if prog:
             prog.__exit__(None, None, None)
         if started:
             ray.shutdown()
-    return failures
+    return run.failures
 
 
 def describe(out_dir: str | os.PathLike) -> dict[str, Any]:

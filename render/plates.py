@@ -12,10 +12,14 @@ look at the contact sheet (contact_sheet.jpg) and delete any plate that holds a 
 
 Why crops, not inpainting: pasting renders onto inpainted photos lowered mAP on a real set (0.167 -> 0.096),
 the inpainted regions still reading as objects; a crop holds only pixels no label touched.
+
+Inputs are sacred: `--out` may not be, or hold, the COCO, the images or the split, and `--force` replaces only a
+plates folder this command wrote (one holding plates.json). Sides above MAX_PLATE_PX are refused.
 """
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,7 @@ from core.coco import load_coco, load_split
 from core.errors import UserError
 from core.io import atomic_write_json, check_out_dir
 
+MAX_PLATE_PX = 8192   # a plate side larger than this is refused (a 2**13 px render is already huge)
 GRID = 8   # px per occupancy cell when searching free rectangles
 
 
@@ -82,11 +87,17 @@ def make_plates(coco_json: str, images: str, split_path: str, out: str, size: tu
     folder beside it and moved into place at the end, so an error leaves nothing. -> plates.json's content."""
     import shutil
 
+    from core.io import check_not_input
+    outp = check_not_input(check_out_dir(out), [("COCO", Path(coco_json)), ("--images", Path(images)),
+                                                 ("--split", Path(split_path))], deletes=True)
     split = load_split(split_path, coco_json)
     cs = load_coco(coco_json, images, image_ids=split.exposed)
-    outp = check_out_dir(out)
-    if outp.exists() and any(outp.iterdir()) and not force:
-        raise UserError(f"{outp}: --out exists and is not empty (use --force to replace it)")
+    if outp.exists() and any(outp.iterdir()):
+        if not force:
+            raise UserError(f"{outp}: --out exists and is not empty (use --force to replace it)")
+        if not (outp / "plates.json").is_file():
+            raise UserError(f"{outp}: --force replaces only a plates folder this command wrote (it holds "
+                            "plates.json); this one does not: choose another --out")
     tmp = outp.parent / f".{outp.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -181,8 +192,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="plates folder (must not exist, or --force)")
     p.add_argument("--force", action="store_true", help="replace --out")
     a = p.parse_args(argv)
-    if min(a.size) < 8 or a.margin < 0 or a.per_image < 1 or not 0 < a.min_frac <= 1:
-        raise UserError("--size must be >= 8 px, --margin >= 0, --per-image >= 1, 0 < --min-frac <= 1")
+    if not (8 <= min(a.size) and max(a.size) <= MAX_PLATE_PX):
+        raise UserError(f"--size: each side must be 8 to {MAX_PLATE_PX} px, got {a.size[0]} x {a.size[1]}")
+    if not (math.isfinite(a.margin) and a.margin >= 0 and a.per_image >= 1 and 0 < a.min_frac <= 1):
+        raise UserError(f"--margin must be a finite number >= 0 (got {a.margin:g}), --per-image >= 1 (got "
+                        f"{a.per_image}), 0 < --min-frac <= 1 (got {a.min_frac:g})")
     rec = make_plates(a.coco, a.images, a.split, a.out, tuple(a.size), a.margin, a.per_image, a.min_frac,
                       force=a.force)
     print(f"wrote {len(rec['plates'])} plates from {rec['rule']['n_exposed']} exposed photos to {a.out} "

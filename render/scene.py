@@ -29,7 +29,7 @@ from render.shards import SceneTask, image_file_name  # noqa: E402
 patch_blenderproc(bproc)
 
 _PRIMITIVE_OPS = {"cube": "CUBE", "cylinder": "CYLINDER", "sphere": "SPHERE", "cone": "CONE"}
-_STATE: dict[str, Any] = {"init": False, "denoiser": None, "transparent": False}
+_STATE: dict[str, Any] = {"init": False, "denoiser": None, "transparent": False, "device": "cpu"}
 ANNOTATED_PREFIX, DISTRACTOR_PREFIX, CLUTTER_PREFIX = "sg_obj_", "sg_distractor_", "sg_clutter_"
 CLUTTER_SALT, MATERIAL_SALT = 0xC1A7, 0x3A7E
 
@@ -43,16 +43,23 @@ class Placed:
 
 
 # ---- process-level setup ---------------------------------------------------------------------------
-def init_renderer(threads: int = 0) -> None:
-    """bproc.init() and the outputs every scene needs; once per process."""
+def init_renderer(threads: int = 0, device: str | None = None) -> dict:
+    """bproc.init(), the Cycles device (render/devices.py; `device`, else $SYNTHGAP_RENDER_DEVICE, else auto)
+    and the outputs every scene needs; once per process. -> {"device", "names"} chosen."""
     if _STATE["init"]:
-        return
+        return _STATE["chosen"]
+    import os
+
+    from render.devices import ENV, select_device
     bproc.init()
+    _STATE["chosen"] = select_device(device or os.environ.get(ENV, "auto"))
+    _STATE["device"] = _STATE["chosen"]["device"]
     if threads > 0:
         bproc.renderer.set_cpu_threads(threads)
     bproc.renderer.enable_distance_output(activate_antialiasing=False)
     bproc.renderer.enable_segmentation_output(map_by=["instance", "name"])
     _STATE["init"] = True
+    return _STATE["chosen"]
 
 
 def _apply_render_settings(cfg: SceneConfig, seed: int) -> None:
@@ -458,7 +465,7 @@ def render_scene(task: SceneTask, manifest: Manifest, out_dir: str | Path) -> di
     image_side = {"camera_distance": sampled.pop("camera_distance"),
                   "camera_elevation_deg": sampled.pop("camera_elevation_deg"),
                   "config_name": task.config_name, "scene_seed": task.scene_seed, "scene_index": task.index,
-                  **sampled}
+                  "render_device": _STATE["device"], **sampled}
     return {"image": {"id": task.image_id, "file_name": file_name, "width": int(w), "height": int(h)},
             "image_sidecar": image_side, "annotations": anns}
 

@@ -49,7 +49,8 @@ def run_shard(spec: ShardSpec | dict, threads: int = 0,
     import_blenderproc()
     from render import scene
 
-    scene.init_renderer(threads)
+    chosen = scene.init_renderer(threads)
+    print(f"render device: {chosen['device']} ({', '.join(chosen['names'])})", flush=True)
     manifest = _manifest(spec.manifest_path)
     t0 = time.monotonic()
     results = []

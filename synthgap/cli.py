@@ -13,9 +13,10 @@ COMMANDS = {
     "align": ("align.cli", "main", "metadata, distances (compare), GMM fit and config selection"),
     "benchmark": ("benchmark.cli", "main", "train detectors on dataset variants, score on real data, report"),
     "export": ("benchmark.cli", "export_main", "export a dataset dir to Ultralytics' YOLO layout (data.yaml)"),
+    "import": ("core.label_import", "main", "real labels in YOLO or Pascal VOC form -> the COCO file synthgap reads"),
     "split": ("core.split", "main", "split.json (exposed / test) from a COCO file by a reproducible rule"),
     "plates": ("render.plates", "main", "background plates for photo backgrounds from the real exposed photos"),
-    "run": ("synthgap.options", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
+    "run": ("synthgap.stages", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
     "zoo": ("synthgap.zoo", "zoo_main", "a variant zoo: many sets, distances and trained mAP; rank sets without training"),
     "demo": ("synthgap.demo", "demo_main", "offline end-to-end demo on embedded defaults"),
 }

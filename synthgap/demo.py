@@ -79,13 +79,14 @@ def stand_in_target(out: Path, grid: Path, target_path: Path, args: argparse.Nam
     return real_json, tdir, split, {"stand_in": True, "hidden_mixture": hidden, "config_brief": briefs}
 
 
-def demo_defaults(grid: Path) -> RunOptions:
-    """Small scale: 64 images per set, yolov8n from scratch for 60 epochs at 128 px; the filtered set's 50 px
-    rule scaled to the grid's render size."""
+def demo_defaults(grid: Path, real: bool = False) -> RunOptions:
+    """Small scale: 64 images per set, 60 epochs at 128 px, the filtered set's 50 px rule scaled to the grid's
+    render size; yolov8n from scratch on the stand-in (pinned: the demo's numbers in BENCHMARKS.md), Faster R-CNN
+    (`synthgap run`'s default) on your photos (`real`)."""
     res = load_yaml(grid, "grid YAML").get("resolution", [640, 480])
     return RunOptions(real_json=Path(), images=Path(), split=Path(), grid=grid, out=Path("runs/demo"),
-                      category="bottle", total=64, probe_n=12, epochs=60, imgsz=128, detectors=["yolo"], seeds=[0],
-                      min_px=max(4.0, round(50.0 * max(res) / 640.0)))
+                      category="bottle", total=64, probe_n=12, epochs=60, imgsz=128,
+                      detectors=["frcnn" if real else "yolo"], seeds=[0], min_px=max(4.0, round(50.0 * max(res) / 640.0)))
 
 
 def demo_main(argv: list[str]) -> int:
@@ -100,7 +101,7 @@ def demo_main(argv: list[str]) -> int:
     ap.add_argument("--images", default=None, help="folder of your images (with --real)")
     ap.add_argument("--split", default=None, help="your split.json (with --real)")
     ap.add_argument("--category", default="bottle", help="class to align and benchmark (default: %(default)s)")
-    add_common_args(ap, demo_defaults(DEFAULTS / "demo_grid.yaml"))
+    add_common_args(ap, demo_defaults(DEFAULTS / "demo_grid.yaml"), "yolo on the stand-in, frcnn with --real")
     args = ap.parse_args(argv)
     out, grid, context = Path(args.out), Path(args.grid), {}
     if args.real:
@@ -110,7 +111,7 @@ def demo_main(argv: list[str]) -> int:
     else:
         real_json, images, split, context = stand_in_target(out, grid, Path(args.target), args)
     from dataclasses import replace
-    opts = replace(demo_defaults(grid), real_json=real_json, images=images, split=split, out=out,
+    opts = replace(demo_defaults(grid, real=bool(args.real)), real_json=real_json, images=images, split=split, out=out,
                    category=args.category)
     from synthgap.stages import run
     report = run(apply_args(opts, args), context)

@@ -28,7 +28,9 @@ class RunOptions:
     workers: int = 2
     backend: str = "local"
     ray_address: str | None = None
-    detectors: list[str] = field(default_factory=lambda: ["yolo"])
+    bench_backend: str = "local"             # the benchmark's cells: one after another (local) or as Ray tasks
+    render_device: str = "auto"              # Cycles device of every render (render/devices.py)
+    detectors: list[str] = field(default_factory=lambda: ["frcnn"])   # yolo when --yolo-weights (apply_args)
     epochs: int = 30
     seeds: list[int] = field(default_factory=lambda: [0])
     imgsz: int = 320
@@ -46,6 +48,7 @@ class RunOptions:
     finetune_epochs: int | None = None
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
+    accept_changed: bool = False             # a real COCO / split / photo edited in place becomes the new input
 
     @property
     def real_table(self) -> Path:
@@ -74,8 +77,9 @@ def parse_seeds(s: str) -> list[int]:
     return seeds
 
 
-def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
-    """The flags of `run` and `demo`; their help states the command's defaults `d`."""
+def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_default: str | None = None) -> None:
+    """The flags of `run` and `demo`; their help states the command's defaults `d` (`detectors_default`: the
+    --detectors default in words, where it is not d.detectors alone)."""
     from align.selectors import SELECTORS
     from benchmark.detectors import DETECTORS
     from synthgap.variants import VARIANTS
@@ -93,10 +97,18 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
       "the predictable ones (cross-validated R² >= 0.3; RUN/predict.json, the report's R² table)")
     a("--mode", choices=("1d", "joint"), default=None, help=f"GMM per metadata or joint (default: {d.mode})")
     a("--kmax", type=int, default=None, help=f"most GMM components tried (default: {d.kmax})")
-    a("--workers", type=int, default=2, help="render worker processes / Ray tasks at once (default: %(default)s)")
+    a("--workers", type=int, default=2, help="render worker processes / Ray tasks at once (with --bench-backend ray "
+      "also the benchmark cells at once) (default: %(default)s)")
     a("--backend", choices=("local", "ray"), default="local", help="render backend (default: %(default)s)")
     a("--ray-address", default=None, help="Ray cluster address (default: a local Ray instance)")
-    a("--detectors", default=None, help=f"comma list of {', '.join(DETECTORS.names())} (default: {','.join(d.detectors)})")
+    a("--bench-backend", choices=("local", "ray"), default="local", help="benchmark backend: local trains one cell "
+      "after another; ray runs every cell as a Ray task, --workers at once, on --ray-address (default: %(default)s)")
+    a("--render-device", default="auto", choices=("auto", "cpu", "cuda", "optix"), help="Cycles device of the "
+      "renders (default auto: OptiX, else CUDA, else the CPU; the sidecars record it)")
+    a("--detectors", default=None, help=f"comma list of {', '.join(DETECTORS.names())} (default: "
+      f"{detectors_default or ','.join(d.detectors)}; yolo when --yolo-weights is given: YOLO from scratch learns "
+      "next to nothing from "
+      "a few photos on a CPU budget, Faster R-CNN starts from ImageNet offline, COCO weights when cached)")
     a("--epochs", type=int, default=None, help=f"training epochs, most (early stopping on the exposed split; default: {d.epochs})")
     a("--seeds", default=None, help=f"training seeds: a count (2 = 0,1) or a list 0,5 (default: {d.seeds})")
     a("--imgsz", type=int, default=None, help=f"detector input size, long side in px (default: {d.imgsz})")
@@ -107,7 +119,8 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--variants", default=None, help="comma list of comparison sets (default all but the opt-in ones): " +
       "; ".join(f"{n}{'' if getattr(VARIANTS.get(n), 'default', True) else ' (opt-in)'}: "
                 f"{VARIANTS.get(n).description}" for n in VARIANTS.names()))
-    a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all)")
+    a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all; "
+      "`aligned` = the recommended set)")
     from benchmark.regimes import REGIMES
     a("--regimes", default=None, help=f"training regimes (default: {','.join(d.regimes)}): " + "; ".join(
         f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
@@ -119,6 +132,9 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--bootstrap", type=int, default=None, help=f"bootstrap draws for intervals (default: {d.bootstrap})")
     a("--no-benchmark", action="store_true", help="stop after the distances")
     a("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
+    a("--accept-changed-inputs", action="store_true", help="the real COCO, split or photos were fixed in place "
+      "since this run folder was started: take them as the new inputs (what was computed from the old ones moves "
+      "to RUN/superseded/<time>/; probe renders are kept)")
 
 
 def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
@@ -132,13 +148,19 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
                                            "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap")
              if getattr(args, k) is not None}
     opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
-                   benchmark=not args.no_benchmark, real_baseline=not args.no_real_baseline)
+                   bench_backend=args.bench_backend,
+                   render_device=args.render_device,
+                   benchmark=not args.no_benchmark, real_baseline=not args.no_real_baseline,
+                   accept_changed=args.accept_changed_inputs)
     if args.metadata:
         opts.metadata = _list(args.metadata)
     if args.predict:
         opts.predict = check_predict(_list(args.predict))
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
+    elif opts.yolo_weights:                  # YOLO weights given: YOLO learns from them, so it is the default
+        from benchmark.detectors import default_detectors
+        opts.detectors = default_detectors(opts.yolo_weights)
     if args.seeds:
         opts.seeds = parse_seeds(args.seeds)
     if args.regimes:
@@ -174,9 +196,11 @@ def check_options(opts: RunOptions) -> None:
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
     check_training(opts.init, opts.yolo_weights, opts.mixed_share, opts.finetune_epochs)
-    bad = [v for v in opts.bench_variants or [] if v not in set_names(opts)]
+    from render.api import check_device
+    check_device(opts.render_device)
+    bad = [v for v in opts.bench_variants or [] if v not in set_names(opts) and v != "aligned"]
     if bad:
-        raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))})")
+        raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))}, aligned)")
 
 
 def apply_zoo(opts: RunOptions, zoo: str | None) -> None:
@@ -191,25 +215,3 @@ def apply_zoo(opts: RunOptions, zoo: str | None) -> None:
         opts.zoo = Path(zoo)
         if auto:
             opts.metadata = auto_metadata(z, str(zoo), NUMERIC_METADATA)
-
-
-def run_main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
-                                 "metadata, probe-render a grid, select configs, render aligned + comparison "
-                                 "sets, benchmark them, report. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real COCO json")
-    ap.add_argument("--images", required=True, help="folder of the real images")
-    ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
-    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: all)")
-    ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
-    ap.add_argument("--out", required=True, help="run folder")
-    ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
-                    "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
-    add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
-    args = ap.parse_args(argv)
-    opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
-                                 grid=Path(args.grid), out=Path(args.out), category=args.category), args)
-    apply_zoo(opts, args.zoo)
-    from synthgap.stages import run
-    run(opts)
-    return 0

@@ -1,6 +1,9 @@
 """The run's own report: RUN/report.md + RUN/report_files/*.png + a self-contained RUN/report.html.
 
-Sections: the sets (one line each, from the registries), D_B of every set to the target's exposed images
+Sections: first the verdict (benchmark/verdict.py: the recommended set of RUN/recommended.json, chosen on the
+exposed photos only, its mean D_B against the baseline's and the real-vs-real floor, its mAP against the photos
+alone and the baseline, what fine-tuning adds, the warnings), then the sets (one line each, from the
+registries), D_B of every set to the target's exposed images
 (mean D_B = the mean over the *aligned* metadata, the fit's, the same definition as the benchmark report of
 the run), each selector's plan, (demo) hidden vs recovered mixture, the detectors' test mAP (benchmark.report's
 one summary: mean ± sample sd over seeds), the Spearman correlation of mean D_B with mAP, and the plots: mean
@@ -29,9 +32,18 @@ def config_brief(cfg: dict[str, Any]) -> str:
             f"{cfg.get('placement')}, {cfg.get('objects_per_scene')} objects")
 
 
-def _intro(opts: RunOptions, fit: dict, context: dict) -> list[str]:
+def _verdict(rec: dict, summ: dict | None, iv, dets: list[str]) -> list[str]:
+    """The report's first lines (benchmark/verdict.py): the recommended set and why, its D_B and mAP against
+    the baseline and the photos alone, what fine-tuning adds, the warnings."""
+    from benchmark.verdict import verdict_lines
+    return ["# synthgap run report", "", "## Verdict", "", *verdict_lines(rec, summ, iv, dets), "",
+            "The choice in full (the rule, every candidate, the floor): `recommended.json`; the tables below are "
+            "the evidence.", ""]
+
+
+def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
     from align.selectors import SELECTORS
-    md = ["# synthgap run report", ""]
+    md = []
     if context.get("stand_in"):
         md += ["> **The target here is a synthetic stand-in for your real photos** (the demo): it was rendered "
                "from a hidden mixture of grid configs that the selector never saw; the selector only saw its "
@@ -44,6 +56,9 @@ def _intro(opts: RunOptions, fit: dict, context: dict) -> list[str]:
         md.append(f"- **{name}**: {VARIANTS.get(name).description}")
     for method, (variant, plan_file) in selector_sets(opts).items():
         md.append(f"- **{variant}**: selector {method} ({plan_file}), {SELECTORS.get(method).description}")
+    if rec.get("alias"):
+        md.append(f"- **{rec['alias']}** = {rec['recommended']}: the recommended set (hard links in "
+                  f"sets/{rec['alias']}; trained and measured under its own name)")
     return md
 
 
@@ -136,15 +151,25 @@ def _hidden_section(plans: dict, context: dict) -> list[str]:
     return md
 
 
-def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str]) -> list[str]:
+def _benchmark(opts: RunOptions):
+    """(the benchmark's data, its one summary, its intervals, the detectors) when it has results, else None."""
+    from benchmark.intervals import Intervals
+    from benchmark.report import detector_order, load_run, summarize
+    if not any((opts.out / "benchmark" / "results").glob("*.json")):
+        return None
+    data = load_run(opts.out / "benchmark")
+    summ = summarize(data)
+    dets = detector_order(d for v in summ.values() for g in v["groups"].values() for d in g)
+    return data, summ, Intervals(opts.out / "benchmark", data["run"], opts.bootstrap), dets
+
+
+def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str], iv, dets: list[str]) -> list[str]:
     """The benchmark's own table (same summary, intervals and pairs as its report, read from its cache) and the
     Spearman correlation of mean D_B with mAP, with a permutation p-value."""
-    from benchmark.intervals import Intervals, comparisons
-    from benchmark.report import BASELINE, detector_order, mean_metadata, paired_section, results_table
+    from benchmark.intervals import comparisons
+    from benchmark.report import BASELINE, mean_metadata, paired_section, results_table
     from core.stats import spearman_perm
-    dets = detector_order(d for v in summ.values() for g in v["groups"].values() for d in g)
     order = [v for v in [*sets, BASELINE, *sorted(set(summ) - set(sets) - {BASELINE})] if v in summ]
-    iv = Intervals(opts.out / "benchmark", data["run"], opts.bootstrap)
     md = ["", "## Detectors trained on each set, scored on the target's test images", "",
           "Mean ± sample standard deviation over seeds, then the 95 % bootstrap interval over the test images; "
           "column groups as in the benchmark report (alone, finetune, mixed).", ""]
@@ -193,22 +218,16 @@ def _shapes_section(opts: RunOptions) -> list[str]:
 def _zoo_section(opts: RunOptions, dist: dict, sets: list[str]) -> list[str]:
     """--zoo: every set's training-free quality score (the zoo's weights, align/quality.py) and the rank it
     predicts, before any detector is trained."""
-    from align.api import compare_tables, distance_row, load_zoo, metadata_for_dir, predicted_ranks, zoo_weights
-    from align.metadata import NUMERIC_METADATA, MetadataTable
+    from align.api import load_zoo
+    from synthgap.recommend import zoo_rows
     z = load_zoo(opts.zoo)
-    real = MetadataTable.load(opts.real_table)
-    rows = {}
-    for v in sets:
-        t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
-        metas = [m for m in NUMERIC_METADATA if real.has(m, "bbox") and t.has(m, "bbox")]
-        rows[v] = distance_row(compare_tables(real, t, metadata=metas), dist[v].get("realism"))
     held = z["score"]["held_out"]
     md = ["", "## Training-free quality score (the zoo's weights)", "",
           f"Weights from `{opts.zoo}` ({len(z['sets'])} sets; there its held-out score ranked sets by mAP with "
           f"Spearman {fmt_num(held.get('rho'), 2)}, p = {fmt_num(held.get('p'), 4)}). Lower = predicted to train "
           "a better detector.", "", "| set | score | predicted rank |", "|---|---|---|"]
     md += [f"| {v} | {fmt_num(sc, 2)} | {rank if rank is not None else 'n/a'} |"
-           for v, sc, rank in predicted_ranks(zoo_weights(z), rows)]
+           for v, sc, rank in zoo_rows(opts, dist, sets)]
     return md
 
 
@@ -247,11 +266,21 @@ def _sheets(opts: RunOptions, sets: list[str], n: int = 12) -> list[tuple[str, s
     return out
 
 
+def _recommendation(opts: RunOptions, dist: dict, metas: list[str]) -> dict:
+    """RUN/recommended.json, or (a folder whose run has not chosen yet) the same choice made here."""
+    from align.metadata import MetadataTable
+    from synthgap.recommend import choose
+    path = opts.out / "recommended.json"
+    if path.exists():
+        return read_json(path, "recommendation")
+    return choose(opts, MetadataTable.load(opts.real_table), metas, dist)
+
+
 def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
-    """RUN/report.md + RUN/report.html (+ RUN/report_files/). -> the .md path."""
+    """RUN/report.md + RUN/report.html (+ RUN/report_files/): the verdict first, then the tables. -> the .md."""
     import yaml
 
-    from benchmark.report import load_run, save_report, scatter_png, summarize
+    from benchmark.report import save_report, scatter_png
     out = opts.out
     dist = read_json(out / "distances.json", "distances")
     fit = read_json(out / "fit.json", "fit")
@@ -259,8 +288,10 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
              if (out / f).exists()}
     sets = [v for v in [*comparison_names(opts), *(v for v, _ in selector_sets(opts).values())] if v in dist]
     metas = list(fit.get("metadata", []))
-    md = _intro(opts, fit, context) + _distance_section(dist, sets, metas, plans, opts) + _plan_section(plans, opts)
-    md += _hidden_section(plans, context)
+    rec, bench = _recommendation(opts, dist, metas), _benchmark(opts)
+    md = _verdict(rec, *(bench[1:] if bench else (None, None, [])))
+    md += _intro(opts, fit, context, rec) + _distance_section(dist, sets, metas, plans, opts)
+    md += _plan_section(plans, opts) + _hidden_section(plans, context)
     if opts.predict and (out / "predict.json").exists():
         md += _predict_section(opts)
     if "shape-aligned" in sets and (out / "shapes.json").exists():
@@ -268,11 +299,9 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     if opts.zoo:
         md += _zoo_section(opts, dist, sets)
     figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)
-    if (out / "benchmark" / "results").is_dir() and any((out / "benchmark" / "results").glob("*.json")):
-        data = load_run(out / "benchmark")
-        summ = summarize(data)
-        md += _detector_section(opts, data, summ, sets)
-        sc = scatter_png(summ, sorted({d for v in summ.values() for d in v["det"]}))
+    if bench:
+        md += _detector_section(opts, bench[0], bench[1], sets, bench[2], bench[3])
+        sc = scatter_png(bench[1], sorted({d for v in bench[1].values() for d in v["det"]}))
         if sc:
             figs.insert(0, ("scatter.png", "mean D_B vs test mAP", sc))
     elif opts.benchmark:

@@ -9,12 +9,15 @@
        each selector (align.selectors) -> its render plan                  RUN/<selector's plan_file>
     4. the sets, all with the same budget: one aligned set per selector and the comparison sets of
        synthgap.variants (baseline, filtered, on-surface, ... )            RUN/sets/<set>/
-    5. distances of every set to the real exposed split, the benchmark, the report
-                                                                           RUN/distances.json, RUN/benchmark/,
-                                                                           RUN/report.md, RUN/report.html
+    5. distances of every set to the real exposed split; the recommended set, chosen on the exposed photos
+       only (synthgap/recommend.py; also linked as RUN/sets/aligned); the benchmark; the report (its verdict first)
+                                                                           RUN/distances.json, RUN/recommended.json,
+                                                                           RUN/benchmark/, RUN/report.md, .html
 Every stage writes its outputs atomically (dataset dirs get DONE last) and is skipped on rerun when complete,
 so a killed run resumes where it stopped. RUN/run.json pins the inputs; a rerun with other inputs is refused.
-This module only calls the public entry points of render, align and benchmark (docs/design.md §8).
+It imports render, align and benchmark through their facades (render.api, align.api) where those export
+what it needs, else from the module that defines it (render.grid, align.metadata, align.gmm, align.select,
+benchmark.run, ...); docs/design.md §8. `run_main` is `synthgap run` (its options: synthgap/options.py).
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from core.io import atomic_write_json, load_yaml, read_json
 from core.progress import log
 
 from synthgap.options import RunOptions
-from synthgap.variants import VariantContext, build_comparison_sets, selector_sets, set_names
+from synthgap.recommend import migrate_old_layout
+from synthgap.variants import VariantContext, build_comparison_sets, link_set, selector_sets, set_names
 
 
 def _stage(name: str, done: bool) -> bool:
@@ -41,11 +45,8 @@ def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list
     """What the stages' outputs depend on, the real inputs pinned by content (the COCO's and the split's bytes,
     the exposed images' names and bytes), not by path: the same photos copied elsewhere, or with new mtimes,
     still resume."""
-    import hashlib
-
-    from core.io import content_fingerprint
-    return {"real_content": hashlib.sha256(Path(opts.real_json).read_bytes()).hexdigest()[:16],
-            "split_content": hashlib.sha256(Path(opts.split).read_bytes()).hexdigest()[:16],
+    from core.io import content_fingerprint, file_sha
+    return {"real_content": file_sha(opts.real_json), "split_content": file_sha(opts.split),
             "exposed_content": content_fingerprint(exposed_files, Path(opts.images)),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
             "probe_ci": opts.probe_ci, "probe_max": opts.probe_cap,
@@ -70,29 +71,43 @@ def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files
         old = read_json(path, "run record").get("key", {})
         diff = sorted(k for k in key if k in old and old[k] != key[k] or k not in old and not (
             k in CHANGED or k in LATER_KEYS and key[k] == LATER_KEYS[k](opts)))
-        if diff:
-            why = "; ".join(CHANGED.get(k, f"other {k}") for k in diff)
+        why = "; ".join(CHANGED.get(k, f"other {k}") for k in diff)
+        if diff and not (opts.accept_changed and set(diff) <= set(CHANGED)):
+            hint = (" (or add --accept-changed-inputs to take the fixed files as the new inputs)"
+                    if set(diff) <= set(CHANGED) else "")
             raise UserError(f"{path}: this run folder was started with other inputs ({why}); rerun with the "
-                            "original inputs and options to resume, or choose a new --out to start over")
-        return
+                            f"original inputs and options to resume{hint}, or choose a new --out to start over")
+        if not diff:
+            return
+        from core.io import supersede
+        log(f"--accept-changed-inputs: {why}; " + supersede(opts.out, FROM_REAL))
     atomic_write_json(path, {"key": key, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+# what a run computed from the real inputs (everything but the probe renders, which depend on the grid only)
+FROM_REAL = ("real_metadata.json", "real_metadata_pred.json", "predict.json", "fit.json", "plan*.yaml", "sets",
+             "distances.json", "benchmark", "shapes.json", "recommended.json", "report.md", "report.html",
+             "report_files")
 
 
 def make_renderer(opts: RunOptions):
     def render(what: Any, n: int | None, out: Path, seed: int) -> Path:
         from render.api import render_dataset
         kw = {"ray_address": opts.ray_address} if opts.backend == "ray" and opts.ray_address else {}
-        return render_dataset(what, n, out, workers=opts.workers, seed=seed, backend=opts.backend, **kw)
+        return render_dataset(what, n, out, workers=opts.workers, seed=seed, backend=opts.backend,
+                              device=opts.render_device, **kw)
     return render
 
 
 def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     """Every input checked before anything is written: the out folder, the grid, the real COCO, images, split,
     category, metadata names. -> (grid mapping, configs, the exposed image files)."""
-    from core.coco import load_coco, load_split
-    from core.io import check_out_dir
+    from core.coco import check_decodes, load_coco, load_split
+    from core.io import check_not_input, check_out_dir
     from render.grid import expand_grid
     check_out_dir(opts.out)
+    check_not_input(opts.out, [(f, Path(p)) for f, p in (("--real", opts.real_json), ("--images", opts.images),
+                               ("--split", opts.split), ("--grid", opts.grid), ("--zoo", opts.zoo)) if p])
     grid_mapping = load_yaml(opts.grid, "grid YAML")
     if not isinstance(grid_mapping, dict):
         raise UserError(f"{opts.grid}: key '<top>': a grid must be a mapping")
@@ -103,6 +118,7 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
         raise UserError(f"{opts.images}: --images folder not found")
     real = load_coco(opts.real_json, opts.images, category=opts.category)
     split = load_split(opts.split, real)
+    check_decodes(real)                # a truncated photo is refused here, not after an hour of renders
     if not any(a["image_id"] in set(split.exposed) for a in real.annotations):
         raise UserError(f"{opts.split}: key 'exposed': no annotation of {opts.category or 'any category'} on "
                         f"the exposed images of {opts.real_json}")
@@ -237,26 +253,9 @@ def plan_key(plan_path: Path) -> str:
     return json.dumps([plan.get("total"), [(e["config"], e["count"]) for e in plan["entries"]]], sort_keys=True)
 
 
-def link_set(src: Path, dst: Path) -> None:
-    """dst as a copy of the finished set src made of hard links (a plain copy across file systems), DONE last."""
-    import os
-    import shutil
-
-    def link(a, b):
-        try:
-            os.link(a, b)
-        except OSError:
-            shutil.copy2(a, b)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, copy_function=link, ignore=shutil.ignore_patterns("DONE"))
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.rename(dst)
-    link(src / "DONE", dst / "DONE")
-
-
-def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], render) -> None:
-    """4. the aligned set of each selector and the comparison sets."""
+def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], render, aligned=None) -> None:
+    """4. the aligned set of each selector and the comparison sets; `aligned()` -> the recommended selector's
+    (set, plan file), for the sets built from the aligned plan (default: the first selector's)."""
     sets = opts.out / "sets"
     names = set_names(opts)
     _unfinish_damaged(sets, names)
@@ -274,7 +273,7 @@ def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], ren
                 log(f"{variant}: rendering {plans[method].name} (selector {method})")
                 render(plans[method], None, sets / variant, opts.seed * 1000 + 1)
             rendered.setdefault(key, variant)
-        build_comparison_sets(VariantContext(opts, grid_mapping, sets, render), log)
+        build_comparison_sets(VariantContext(opts, grid_mapping, sets, render, aligned), log)
 
 
 def _unfinish_damaged(sets: Path, names: list[str]) -> None:
@@ -290,14 +289,15 @@ def _unfinish_damaged(sets: Path, names: list[str]) -> None:
                 (sets / v / "DONE").unlink()
 
 
-def stage_distances(opts: RunOptions, real_t, fit) -> dict:
-    """5a. D_B and W1 of every set to the real exposed split (metadata from the one cache)."""
+def stage_distances(opts: RunOptions, real_t, fit, names: list[str] | None = None) -> dict:
+    """5a. D_B and W1 of every set (or of `names`) to the real exposed split (metadata from the one cache)."""
     from align.distances import compare_tables
     from align.metadata import metadata_for_dir
     path = opts.out / "distances.json"
     dist = read_json(path, "distances") if path.exists() else {}
-    names = set_names(opts)
-    if _stage("5/5 distances", all(v in dist for v in names)):
+    label = "5/5 distances" if names is None else f"distances of {', '.join(names)} (for the recommended set)"
+    names = set_names(opts) if names is None else names
+    if _stage(label, all(v in dist for v in names)):
         realism = realism_against_exposed(opts)
         for v in [v for v in names if v not in dist]:
             t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
@@ -309,6 +309,44 @@ def stage_distances(opts: RunOptions, real_t, fit) -> dict:
                        "images": t.n("image"), "boxes": t.n("bbox"), "realism": realism(v)}
         atomic_write_json(path, dist)
     return dist
+
+
+def stage_recommend(opts: RunOptions, real_t, fit) -> dict:
+    """5b. the recommended set, chosen on the exposed photos only (synthgap/recommend.py): RUN/recommended.json
+    and RUN/sets/aligned, hard links to the recommended selector's set (none when the baseline is recommended)."""
+    import shutil
+
+    from synthgap.recommend import ALIAS, choose
+    names = [v for v in [*(v for v, _ in selector_sets(opts).values()), "baseline"] if v in set_names(opts)]
+    dpath = opts.out / "distances.json"
+    dist = read_json(dpath, "distances") if dpath.exists() else {}
+    if not all(v in dist for v in names):
+        dist = stage_distances(opts, real_t, fit, names)
+    path, alias = opts.out / "recommended.json", opts.out / "sets" / ALIAS
+    old = read_json(path, "recommendation") if path.exists() else {}
+    rec = choose(opts, real_t, list(fit.metadata), dist)
+    atomic_write_json(path, rec)                       # before the link: a folder with sets/aligned has it
+    if rec["alias"] and (old.get("recommended") != rec["recommended"] or not (alias / "DONE").exists()):
+        link_set(opts.out / "sets" / rec["recommended"], alias)
+    elif not rec["alias"] and alias.exists():
+        shutil.rmtree(alias)
+    was = f" (was {old['recommended']})" if old and old.get("recommended") != rec["recommended"] else ""
+    log(f"recommended set: {rec['recommended']}{was}" + (f", linked as sets/{ALIAS}" if rec["alias"] else "") +
+        f": {rec['reason']}")
+    return rec
+
+
+def _recommended_plan(opts: RunOptions, real_t, fit):
+    """-> aligned(): the recommended selector's (set, plan file), chosen once when a set first needs it (the
+    first selector's when the baseline is recommended)."""
+    memo: dict = {}
+
+    def aligned() -> tuple[str, str]:
+        if "rec" not in memo:
+            memo["rec"] = stage_recommend(opts, real_t, fit)
+        sel = memo["rec"]["selector"] or next(iter(selector_sets(opts)))
+        return selector_sets(opts)[sel]
+    return aligned
 
 
 def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
@@ -330,13 +368,16 @@ def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
     return of
 
 
-def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:
-    """5b. detectors trained on every set (and the real exposed images), scored on the real test images."""
+def stage_benchmark(opts: RunOptions, dist: dict, fit, rec: dict | None = None) -> None:
+    """5c. detectors trained on every set (and the real exposed images), scored on the real test images;
+    --bench-variants may name `aligned` (the recommended set)."""
     from benchmark.report import write_report
     from benchmark.run import RunSpec, run_matrix
     names = set_names(opts)
     empty = [v for v in names if not dist[v]["images"]]
-    skip = [v for v in names if opts.bench_variants is not None and v not in opts.bench_variants]
+    want = None if opts.bench_variants is None else [
+        (rec or {}).get("recommended") if v == "aligned" else v for v in opts.bench_variants]
+    skip = [v for v in names if want is not None and v not in want]
     if skip:
         log(f"benchmark: {', '.join(skip)} left out (--bench-variants)")
     if empty:
@@ -349,7 +390,10 @@ def stage_benchmark(opts: RunOptions, dist: dict, fit) -> None:
                        real_baseline=opts.real_baseline, metadata=list(fit.metadata), regimes=list(opts.regimes),
                        init=opts.init, yolo_weights=opts.yolo_weights, mixed_share=opts.mixed_share,
                        finetune_epochs=opts.finetune_epochs, mean_metadata=list(fit.metadata),
-                       real_table=str(opts.real_table)))
+                       real_table=str(opts.real_table), backend=opts.bench_backend,
+                       ray_address=opts.ray_address, workers=opts.workers))
+    if rec is not None:                                 # the benchmark report's verdict names the same set
+        atomic_write_json(opts.out / "benchmark" / "recommended.json", rec)
     write_report(opts.out / "benchmark", B=opts.bootstrap)
 
 
@@ -359,16 +403,43 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     t0 = time.time()
     grid_mapping, configs, exposed_files = load_inputs(opts)   # every input checked before run.json is written
     check_run_json(opts, grid_mapping, exposed_files)
+    migrate_old_layout(opts, log)
     render = make_renderer(opts)
     real_t = stage_real(opts)
     stage_probes(opts, configs, render)
     real_t = stage_predict(opts, configs, real_t)
     fit = stage_fit(opts, real_t)
     plans = stage_select(opts, fit, real_t, configs, render)
-    stage_sets(opts, grid_mapping, plans, render)
+    stage_sets(opts, grid_mapping, plans, render, _recommended_plan(opts, real_t, fit))
     dist = stage_distances(opts, real_t, fit)
+    rec = stage_recommend(opts, real_t, fit)
     if opts.benchmark:
-        stage_benchmark(opts, dist, fit)
+        stage_benchmark(opts, dist, fit, rec)
     report = write_run_report(opts, context or {})
     log(f"done in {time.time() - t0:.0f} s; report: {report} (and {report.with_suffix('.html')})")
     return report
+
+
+def run_main(argv: list[str]) -> int:
+    """`synthgap run ARGS`: the options (synthgap/options.py) parsed, then the loop."""
+    import argparse
+
+    from synthgap.options import add_common_args, apply_args, apply_zoo
+    ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
+                                 "metadata, probe-render a grid, select configs, render aligned + comparison "
+                                 "sets, benchmark them, report. Rerun the same command to resume.")
+    ap.add_argument("--real", required=True, help="real COCO json")
+    ap.add_argument("--images", required=True, help="folder of the real images")
+    ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
+    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: all)")
+    ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
+    ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
+                    "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
+    add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
+    args = ap.parse_args(argv)
+    opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
+                                 grid=Path(args.grid), out=Path(args.out), category=args.category), args)
+    apply_zoo(opts, args.zoo)
+    run(opts)
+    return 0

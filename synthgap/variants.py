@@ -5,16 +5,22 @@ CLI's help and the run report), `needs` (variants it is built from, built first)
 `build(ctx: VariantContext, out: Path) -> None`, which makes the complete dataset dir `out` (DONE last) with
 `ctx.render(what, n, out, seed)` or from the sets it needs (`ctx.sets / name`). Adding a variant = one class +
 one `VARIANTS.register(...)` line. The aligned sets are not variants: each selector of align.selectors
-renders its own (named by the selector's `variant`).
+renders its own (named by the selector's `variant`: aligned-component, aligned-mix), and `aligned` is the
+recommended selector's set (synthgap/recommend.py). A variant built from "the aligned plan" takes the recommended
+selector's (`ctx.aligned_set()`; the run chooses it, from the exposed photos only, when the first such variant
+is built).
 
 Built-ins (the thesis' comparison sets, with the same image budget as the aligned sets):
 - baseline: random sampling over the grid's whole ranges (every gridded range becomes the union of its grid
   values, other gridded values take the first one), floating placement, no control of object size;
 - on-surface: the baseline with surface placement (same seed);
 - filtered: the baseline minus every image that shows an object under `min_px` (longer bbox side);
-- aligned-photo: the first selector's plan (plan.yaml with the component selector) rendered photo-like (render.postfx.photo_like):
-  background plates cut from the exposed photos (render.plates, RUN/plates/; never a test photo), OIDN
-  denoising, camera effects - the same geometry as `aligned`, so the two isolate what realism is worth.
+- aligned-photo (opt-in): the recommended selector's plan rendered photo-like in the bottles ladder's best
+  measured look (render.postfx.photo_like(full=True)): background plates cut from the exposed photos
+  (render.plates, RUN/plates/; never a test photo), OIDN denoising, camera effects, catalogue clutter, material
+  jitter, motion blur - the same geometry as `aligned`, so the two isolate what realism is worth;
+- baseline-photo (opt-in): the baseline in the same look.
+Opt-in (`default = False`) are the sets that did not pay on the measured studies (PHOTO_EVIDENCE).
 """
 from __future__ import annotations
 
@@ -32,12 +38,34 @@ from core.registry import Registry
 COCO_NAME = "coco_annotations.json"
 
 
+def link_set(src: Path, dst: Path) -> None:
+    """dst as a copy of the finished set src made of hard links (a plain copy across file systems), DONE last."""
+    import shutil
+
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, copy_function=link, ignore=shutil.ignore_patterns("DONE"))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    link(src / "DONE", dst / "DONE")
+
+
 @dataclass
 class VariantContext:
     opts: Any                                # synthgap.options.RunOptions
     grid_mapping: dict                       # the grid YAML as loaded
     sets: Path                               # RUN/sets: every set is RUN/sets/<name>/
     render: Callable[..., Path]              # render(what, n, out, seed) -> dataset dir (resumable)
+    aligned: Callable[[], tuple[str, str]] | None = None   # -> the recommended selector's (set, plan file)
+
+    def aligned_set(self) -> tuple[str, str]:
+        """(set name, plan file) of the recommended selector (`aligned`); the first selector's without a chooser."""
+        return self.aligned() if self.aligned is not None else next(iter(selector_sets(self.opts).values()))
 
 
 def _is_range(v: Any) -> bool:
@@ -116,10 +144,19 @@ def run_plates(ctx: VariantContext, resolution: tuple[int, int]) -> Path:
     return plates.resolve()
 
 
+# Why the photo-like sets are opt-in (issue 21; studies/bottles/RESULTS.md, realism ladder): on the measured
+# studies they did not pay.
+PHOTO_EVIDENCE = ("opt-in as photo-like sets did not pay where measured (cups, issue 21: aligned-photo 0.206 vs aligned 0.209 "
+                  "mAP50-95, baseline-photo 0.023 vs baseline 0.056; bottles ladder: plates + effects 1.08x, "
+                  "interval holding 0; studies/bottles/RESULTS.md)")
+PHOTO_LOOK = ("plates cut from the exposed photos behind the objects, denoised, camera effects, catalogue clutter, "
+              "material jitter, motion blur (the bottles ladder's best look, photo-full)")
+
+
 class AlignedPhoto:
-    description = ("the aligned plan rendered photo-like: plates cut from the exposed photos behind the objects, "
-                   "denoised, camera effects")
+    description = f"the aligned plan rendered photo-like: {PHOTO_LOOK}; {PHOTO_EVIDENCE}"
     needs: tuple[str, ...] = ()
+    default = False          # opt in: --variants ...,aligned-photo
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         import yaml
@@ -127,24 +164,25 @@ class AlignedPhoto:
         from core.io import load_yaml
         from render.api import photo_like
         run_dir, o = ctx.sets.parent, ctx.opts
-        plan = load_yaml(run_dir / next(iter(selector_sets(o).values()))[1], "plan")   # the first selector's
+        plan = load_yaml(run_dir / ctx.aligned_set()[1], "plan")                     # the recommended selector's
         plates = run_plates(ctx, tuple(plan["entries"][0]["config"].get("resolution", [320, 240])))
-        plan["entries"] = [{**e, "config": photo_like(e["config"], plates)} for e in plan["entries"]]
+        plan["entries"] = [{**e, "config": photo_like(e["config"], plates, full=True)} for e in plan["entries"]]
         path = run_dir / "plan-photo.yaml"
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
         ctx.render(path, None, out, o.seed * 1000 + 1)
 
 
 class BaselinePhoto:
-    description = "the baseline rendered photo-like (the same plates and effects as aligned-photo)"
+    description = "the baseline rendered photo-like, the same look as aligned-photo (opt-in: the same evidence)"
     needs: tuple[str, ...] = ()
+    default = False          # opt in: --variants ...,baseline-photo
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from render.api import photo_like
         from render.config import SceneConfig
         base = baseline_mapping(ctx.grid_mapping)
         plates = run_plates(ctx, tuple(SceneConfig.from_mapping(base, f"{ctx.opts.grid} (baseline)").resolution))
-        cfg = SceneConfig.from_mapping(photo_like(base, plates), f"{ctx.opts.grid} (baseline-photo)")
+        cfg = SceneConfig.from_mapping(photo_like(base, plates, full=True), f"{ctx.opts.grid} (baseline-photo)")
         ctx.render(cfg, ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
 
 
@@ -168,15 +206,14 @@ class FeatureFiltered:
 
 
 class FeatureFilteredAligned:
-    description = ("the first selector's aligned set minus the images that look least like the exposed photos "
+    description = ("the aligned set minus the images that look least like the exposed photos "
                    "(KNN score on image features, cut at the elbow; align/feature_filter.py)")
     needs: tuple[str, ...] = ()          # the aligned sets are rendered before every comparison set
     default = False          # opt in: --variants ...,aligned-feature-filtered
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import filter_dataset
-        aligned = next(iter(selector_sets(ctx.opts).values()))[0]
-        filter_dataset(ctx.sets / aligned, *real_exposed(ctx.opts), out, score="knn")
+        filter_dataset(ctx.sets / ctx.aligned_set()[0], *real_exposed(ctx.opts), out, score="knn")
 
 
 class FeatureBlackout:
@@ -210,9 +247,8 @@ class ShapeAligned:
         drop = [r["asset_id"] for r in rows if r["drop"]]
         atomic_write_json(run_dir / "shapes.json", {"scored_on": "sets/baseline", "shapes": rows,
                                                      "exclude_assets": drop})
-        aligned, plan_file = next(iter(selector_sets(o).values()))                      # the first selector's
+        aligned, plan_file = ctx.aligned_set()                                       # the recommended selector's
         if not drop:             # no mesh stands out: the same plan and seed would render the aligned set again
-            from synthgap.stages import link_set
             link_set(ctx.sets / aligned, out)
             return
         plan = load_yaml(run_dir / plan_file, "plan")
@@ -251,6 +287,9 @@ def selector_sets(opts: Any) -> dict[str, tuple[str, str]]:
     for m in opts.selectors:
         cls = SELECTORS.get(m)
         out[m] = (getattr(cls, "variant", f"aligned-{m}"), getattr(cls, "plan_file", f"plan-{m}.yaml"))
+        if out[m][0] == "aligned":
+            raise UserError(f"--selectors: {m}: the set name 'aligned' is kept for the recommended set; name its "
+                            "set otherwise (the selector's `variant`)")
     return out
 
 

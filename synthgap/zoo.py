@@ -169,7 +169,8 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
         if not (sets / name / "DONE").exists():
             src = what()
             if src is None:
-                notes.append(f"{name}: its plan equals aligned's at {n} images (the same set), left out")
+                notes.append(f"{name}: its plan equals the component selector's at {n} images (the same set), "
+                             "left out")
                 log(notes[-1])
                 continue
             if src == "probes":
@@ -214,7 +215,8 @@ def stage_benchmark(opts: RunOptions, fit, names: list[str]) -> Path:
                        out=str(out), detectors=list(opts.detectors), epochs=opts.epochs, seeds=list(opts.seeds),
                        imgsz=opts.imgsz, category=opts.category, real_baseline=opts.real_baseline,
                        metadata=list(fit.metadata), regimes=["synthetic"], init=opts.init,
-                       yolo_weights=opts.yolo_weights, mean_metadata=list(fit.metadata)))
+                       yolo_weights=opts.yolo_weights, mean_metadata=list(fit.metadata),
+                       backend=opts.bench_backend, ray_address=opts.ray_address, workers=opts.workers))
     return out
 
 

@@ -1,7 +1,10 @@
-"""The project's shape (issue: architecture): floors, function sizes, and the three extension points.
+"""The project's shape (issue: architecture): floors, no file circles, function sizes, and three of the four
+extension points (detectors, selectors, variants; regimes are the benchmark's own, tests/test_regimes.py).
 
 - floors: core < render < align < benchmark < synthgap; a module imports only its own package or a lower
   floor (every `import`, module-level or inside a function), and core imports nothing of the project;
+- no file circles: no two project modules import each other, directly or through other modules (the same
+  imports counted);
 - no function over 80 lines anywhere, none over 60 in synthgap/ (the loop);
 - a detector, a selector and a variant set registered from this test module (no project file edited) run
   through the benchmark matrix and the loop's selection, set, distance, benchmark and report stages, and
@@ -42,6 +45,68 @@ def test_imports_never_run_up_a_floor():
             if target in FLOORS and FLOORS[target] > FLOORS[pkg]:
                 up.append(f"{path.relative_to(REPO)}:{line} ({pkg}) imports {target}")
     assert not up, "imports that run up a floor:\n" + "\n".join(up)
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+def _import_graph() -> dict[str, dict[str, str]]:
+    """module -> {project module it imports: "file:line" of the first such import}, every `import` counted
+    (module level or inside a function, as for the floors); `from pkg import mod` imports pkg.mod, `from pkg.mod
+    import name` imports pkg.mod, anything else of a package its __init__."""
+    trees = {_module_name(path): (path, tree) for _, path, tree in _modules()}
+
+    def resolve(name: str) -> str:
+        while name and name not in trees:
+            name = name.rpartition(".")[0]
+        return name
+    graph: dict[str, dict[str, str]] = {}
+    for mod, (path, tree) in trees.items():
+        out = graph.setdefault(mod, {})
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in filter(None, map(resolve, names)):
+                if target != mod:
+                    out.setdefault(target, f"{path.relative_to(REPO)}:{node.lineno}")
+    return graph
+
+
+def _cycle_through(graph: dict[str, dict[str, str]], start: str) -> list[str] | None:
+    """The shortest import chain start -> ... -> start (breadth first), or None."""
+    prev, todo = {start: None}, [start]
+    for mod in todo:
+        for target in sorted(graph.get(mod, {})):
+            if target == start:
+                chain = [mod]
+                while prev[chain[-1]] is not None:
+                    chain.append(prev[chain[-1]])
+                return chain[::-1] + [start]
+            if target not in prev:
+                prev[target] = mod
+                todo.append(target)
+    return None
+
+
+def test_no_module_imports_itself_through_a_circle():
+    """No two project modules import each other, directly or through other modules (a file circle)."""
+    assert _cycle_through({"a": {"b": ""}, "b": {"c": ""}, "c": {"a": ""}}, "a") == ["a", "b", "c", "a"]
+    assert _cycle_through({"a": {"b": ""}, "b": {}}, "a") is None
+    graph = _import_graph()
+    assert "benchmark.frcnn_init" in graph["benchmark.frcnn"]          # function-level imports are seen
+    circles, seen = [], set()
+    for mod in sorted(graph):
+        chain = None if mod in seen else _cycle_through(graph, mod)
+        if chain:
+            seen.update(chain)
+            circles.append(" -> ".join(f"{a} ({graph[a][b]})" for a, b in zip(chain, chain[1:])) + f" -> {mod}")
+    assert not circles, "modules that import each other:\n" + "\n".join(circles)
 
 
 def test_function_sizes():
@@ -195,14 +260,22 @@ def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_p
     monkeypatch.setattr(stages, "make_renderer", lambda o: _fake_render)
     report = stages.run(opts).read_text()
     sets = sorted(p.name for p in (opts.out / "sets").iterdir())
-    assert sets == ["aligned", "baseline", "first-probe", "half", "on-surface"]   # baseline: needed by half
+    # baseline: needed by half; aligned: the recommended selector's set, hard links (equal sets: the first)
+    assert sets == ["aligned", "aligned-component", "baseline", "first-probe", "half", "on-surface"]
+    rec = json.loads((opts.out / "recommended.json").read_text())
+    assert rec["recommended"] == "aligned-component" and rec["alias"] == "aligned"
+    assert (opts.out / "sets" / "aligned" / "coco_annotations.json").stat().st_ino == \
+        (opts.out / "sets" / "aligned-component" / "coco_annotations.json").stat().st_ino
     assert (opts.out / "plan-first.yaml").exists() and (opts.out / "plan.yaml").exists()
     half = json.loads((opts.out / "sets" / "half" / "coco_annotations.json").read_text())
     assert len(half["images"]) == 5
     dist = json.loads((opts.out / "distances.json").read_text())
-    assert set(dist) == set(sets)
+    assert set(dist) == set(sets) - {"aligned"}                       # the alias is not measured twice
     for text in (report, (opts.out / "benchmark" / "report.md").read_text()):
         assert "first-probe" in text and "half" in text and "dummy" in text
+        top = text.split("\n## ", 2)[1]                               # the verdict, right under the title
+        assert top.startswith("Verdict") and "Recommended set: `aligned` = aligned-component" in top
+        assert "Test mAP50-95 [95 %], trained on aligned-component alone: dummy " in top
     assert "test dummy: half of the baseline" in report and "test dummy: all images from the first probe" in report
     html = (opts.out / "report.html").read_text()
     assert "<title>synthgap run report</title>" in html and "**" not in html and "<table" in html
@@ -215,4 +288,10 @@ def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_p
     r = [float(x) for x in re.findall(pat, [ln for ln in report.splitlines() if ln.startswith("| half |") and "n=2" in ln][0])[0]]
     assert b[1] > 0.01 and b == pytest.approx(r, abs=6e-4)
     write_run_report(opts, {})   # the report alone can be rewritten
-    assert SceneConfig  # noqa: the probes were written through SceneConfig mappings
+    # one probe per grid config, each rendered from that SceneConfig (its recorded mapping parses to the same name)
+    from render.grid import expand_grid
+    probes = sorted(p.name for p in (opts.out / "probes").iterdir() if not p.name.startswith("."))
+    assert probes == sorted(c.name for c in expand_grid(grid)) and len(probes) == 2
+    for name in probes:
+        info = json.loads((opts.out / "probes" / name / "coco_annotations.json").read_text())["info"]
+        assert SceneConfig.from_mapping(info["config"]).name == name

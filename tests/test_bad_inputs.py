@@ -41,7 +41,58 @@ def data(tmp_path_factory):
     (root / "ghost_ids.json").write_text(json.dumps({"exposed": [1, 2, 99], "test": [5, 6, 7, 8]}))
     undone = make_toy_set(root / "undone", 3, size=(64, 48))
     (undone / "DONE").unlink()
-    return {"root": root, "real": real, "split": split, "undone": undone}
+    (real / "badsize.json").write_text(json.dumps({**coco, "images": [{**coco["images"][0], "width": 65},
+                                                                     *coco["images"][1:]]}))
+    _escapes(root, real, coco)
+    _bad_weights(root)
+    trunc = root / "trunc"
+    shutil.copytree(real, trunc)
+    photo = trunc / "images" / "000001.jpg"
+    photo.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])
+    junk = root / "junk"
+    shutil.copytree(real, junk)
+    (junk / "images" / "000002.jpg").write_bytes(b"not a photo")
+    (root / "notplates").mkdir()
+    (root / "notplates" / "keep.txt").write_text("mine")
+    return {"root": root, "real": real, "split": split, "undone": undone, "trunc": trunc, "junk": junk}
+
+
+def _escapes(root: Path, real: Path, coco: dict) -> None:
+    """esc/: the real set with image 1 named '../outside.jpg', or a symlink that leads out of the folder."""
+    esc = root / "esc"
+    shutil.copytree(real / "images", esc / "images")
+    shutil.copy(real / "images" / "000001.jpg", root / "outside.jpg")
+    (esc / "images" / "link.jpg").symlink_to(root / "outside.jpg")
+    for name, fn in (("dotdot.json", "../outside.jpg"), ("symlink.json", "images/link.jpg"),
+                     ("absolute.json", str(root / "outside.jpg"))):
+        (esc / name).write_text(json.dumps({**coco, "images": [{**coco["images"][0], "file_name": fn},
+                                                               *coco["images"][1:]]}))
+
+
+class _Evil:
+    """A pickle that runs a shell command when loaded (what a crafted checkpoint does)."""
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def _bad_weights(root: Path) -> None:
+    import torch
+    torch.save({"state_dict": _Evil(root / "PWNED")}, root / "evil.pt")
+    (root / "text.pt").write_text("not weights\n")
+
+
+def _tree_hash(root: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file() and not p.is_symlink():
+            h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def _run(d):
@@ -54,6 +105,16 @@ def _run_with(d, coco: str, split: str | None = None):
     r = d["real"]
     return ["run", "--real", str(r / coco), "--images", str(r), "--split", split or str(d["split"]),
             "--grid", str(d["root"] / "grid.yaml"), "--no-benchmark"]
+
+
+def _plates(d, o, *extra):
+    r = d["real"]
+    return ["plates", str(r / "coco_annotations.json"), "--images", str(r), "--split", str(d["split"]), "--out", o,
+            *extra]
+
+
+def _fit(d, coco, out, *extra):
+    return ["align", "fit", "--real", str(coco), "--images", str(d["real"]), "--out", str(out), *extra]
 
 
 def _bench(d):
@@ -163,6 +224,120 @@ CASES = [
     ("align compare: --zoo without a zoo.json", lambda d, o: ["align", "compare", str(d["real"]), str(d["real"]),
                                                               "--zoo", str(d["root"]), "--out", o],
      ["no zoo.json here"]),
+    # inputs are sacred: no command writes into, deletes or replaces one of its inputs, whatever --force says
+    ("plates: --out is the images folder, --force", lambda d, o: _plates(d, str(d["real"]), "--force"),
+     ["--out is one of the command's inputs", "--images"]),
+    ("plates: --out holds the images, --force", lambda d, o: _plates(d, str(d["root"]), "--force"),
+     ["holds the input", "would be replaced"]),
+    ("plates: --force on a folder it did not write", lambda d, o: _plates(d, str(d["root"] / "notplates"), "--force"),
+     ["notplates", "--force replaces only a plates folder", "plates.json"]),
+    ("align fit: --out is its COCO", lambda d, o: _fit(d, d["real"] / "coco_annotations.json",
+                                                       d["real"] / "coco_annotations.json"),
+     ["coco_annotations.json", "--out is one of the command's inputs", "--real"]),
+    ("align fit: --out is its split", lambda d, o: _fit(d, d["real"] / "coco_annotations.json", d["split"],
+                                                        "--split", str(d["split"])),
+     ["split.json", "--out is one of the command's inputs", "--split"]),
+    ("align metadata: --out inside the dataset dir", lambda d, o: ["align", "metadata", str(d["real"]), "--out",
+                                                                   str(d["real"] / "coco_annotations.json")],
+     ["lies inside the input SOURCE", "a dataset dir"]),
+    ("align select: --out is the fit", lambda d, o: ["align", "select", "--fit", str(d["split"]), "--probes",
+                                                     str(d["root"]), "--total", "4", "--out", str(d["split"])],
+     ["--out is one of the command's inputs", "--fit"]),
+    ("align predict: --out is the dataset's COCO", lambda d, o: ["align", "predict", str(d["real"]), "--real",
+                                                                 str(d["real"]), "--out",
+                                                                 str(d["real"] / "sidecar.csv")],
+     ["lies inside the input", "a dataset dir"]),
+    ("align shapes: --out inside the dataset dir", lambda d, o: ["align", "shapes", str(d["undone"]), "--real",
+                                                                 str(d["real"]), "--out",
+                                                                 str(d["undone"] / "shapes.json")],
+     ["lies inside the input", "undone"]),
+    ("split: --out is the COCO, --force", lambda d, o: ["split", str(d["real"] / "coco_annotations.json"),
+                                                        "--exposed", "3", "--force", "--out",
+                                                        str(d["real"] / "coco_annotations.json")],
+     ["--out is one of the command's inputs"]),
+    ("export: OUT holds the source", lambda d, o: ["export", str(d["real"]), str(d["root"])],
+     ["holds the input SOURCE", "would be replaced"]),
+    ("benchmark: --out is the images folder", lambda d, o: _bench(d) + ["--out", str(d["real"])],
+     ["--out is one of the command's inputs", "--images"]),
+    ("run: --out is the images folder", lambda d, o: _run(d) + ["--out", str(d["real"])],
+     ["--out is one of the command's inputs", "--images"]),
+    # no code from data
+    ("benchmark: --init a pickle that runs code", lambda d, o: _bench(d) + ["--out", o, "--init",
+                                                                            str(d["root"] / "evil.pt")],
+     ["evil.pt", "--init", "refused, the checkpoint holds more than weights"]),
+    ("benchmark: --init a text file", lambda d, o: _bench(d) + ["--out", o, "--init", str(d["root"] / "text.pt")],
+     ["text.pt", "--init", "not a torch checkpoint"]),
+    ("benchmark: --yolo-weights a pickle that runs code", lambda d, o: _bench(d) + [
+        "--out", o, "--yolo-weights", str(d["root"] / "evil.pt")], ["evil.pt", "--yolo-weights", "system"]),
+    ("benchmark: --yolo-weights a text file", lambda d, o: _bench(d) + ["--out", o, "--yolo-weights",
+                                                                        str(d["root"] / "text.pt")],
+     ["text.pt", "--yolo-weights", "not an Ultralytics checkpoint"]),
+    ("run: --yolo-weights a pickle that runs code", lambda d, o: _run(d) + ["--out", o, "--yolo-weights",
+                                                                            str(d["root"] / "evil.pt")],
+     ["evil.pt", "--yolo-weights", "system"]),
+    ("zoo: --init a pickle that runs code", lambda d, o: ["zoo"] + _run(d)[1:-1] + ["--out", o, "--init",
+                                                                                   str(d["root"] / "evil.pt")],
+     ["evil.pt", "--init", "refused"]),
+    ("align predict: --extractor a pickle that runs code", lambda d, o: [
+        "align", "predict", str(d["real"]), "--real", str(d["real"]), "--out", str(Path(o) / "t.csv"),
+        "--extractor", str(d["root"] / "evil.pt")], ["evil.pt", "--extractor", "refused"]),
+    # paths stay inside the images folder; labels match the files
+    ("export: a '..' file name", lambda d, o: ["export", str(d["root"] / "esc" / "dotdot.json"), o, "--images",
+                                               str(d["root"] / "esc")],
+     ["dotdot.json", "image id 1", "'file_name'", "climbs out"]),
+    ("export: an absolute file name", lambda d, o: ["export", str(d["root"] / "esc" / "absolute.json"), o,
+                                                    "--images", str(d["root"] / "esc")],
+     ["absolute.json", "image id 1", "absolute"]),
+    ("export: a symlink out of the images folder", lambda d, o: ["export", str(d["root"] / "esc" / "symlink.json"),
+                                                                 o, "--images", str(d["root"] / "esc")],
+     ["symlink.json", "image id 1", "outside the images folder"]),
+    ("export: width/height unlike the file", lambda d, o: ["export", str(d["real"] / "badsize.json"), o, "--images",
+                                                           str(d["real"])],
+     ["badsize.json", "image id 1", "'width'/'height'", "64x48", "65x48"]),
+    ("align fit: width/height unlike the file", lambda d, o: _fit(d, d["real"] / "badsize.json",
+                                                                  Path(o) / "fit.json"),
+     ["badsize.json", "image id 1", "64x48"]),
+    ("benchmark: width/height unlike the file", lambda d, o: ["benchmark", "run", "--real",
+                                                              str(d["real"] / "badsize.json"), "--images",
+                                                              str(d["real"]), "--split", str(d["split"]),
+                                                              "--detectors", "frcnn", "--out", o],
+     ["badsize.json", "image id 1", "64x48"]),
+    ("run: a truncated photo", lambda d, o: ["run", "--real", str(d["trunc"] / "coco_annotations.json"), "--images",
+                                             str(d["trunc"]), "--split", str(d["split"]), "--grid",
+                                             str(d["root"] / "grid.yaml"), "--no-benchmark", "--out", o],
+     ["trunc", "image id 1", "does not decode", "fix or replace the photo"]),
+    ("run: an unreadable photo (no run.json: the fixed photo is taken)", lambda d, o: [
+        "run", "--real", str(d["junk"] / "coco_annotations.json"), "--images", str(d["junk"]), "--split",
+        str(d["split"]), "--grid", str(d["root"] / "grid.yaml"), "--no-benchmark", "--out", o],
+     ["junk", "image id 2", "not a readable image"]),
+    # every option checked before work starts
+    ("benchmark: --patience -1", lambda d, o: _bench(d) + ["--out", o, "--patience", "-1"],
+     ["--patience must be >= 0"]),
+    ("benchmark: --batch 0", lambda d, o: _bench(d) + ["--out", o, "--batch", "0"], ["--batch >= 1"]),
+    ("benchmark: --device cuda:7", lambda d, o: _bench(d) + ["--out", o, "--device", "cuda:7"],
+     ["--device cuda:7", "no such device"]),
+    ("benchmark: a wrong --yolo-model", lambda d, o: _bench(d)[:-4] + ["--detectors", "yolo", "--epochs", "1",
+                                                                       "--out", o, "--yolo-model", "yolov99q.yaml"],
+     ["--yolo-model yolov99q.yaml", "neither a file nor a model yaml"]),
+    ("benchmark: --yolo-model a .pt", lambda d, o: _bench(d)[:-4] + ["--detectors", "yolo", "--epochs", "1",
+                                                                     "--out", o, "--yolo-model", "yolov8n.pt"],
+     ["--yolo-model yolov8n.pt", "--yolo-weights"]),
+    ("split: --exposed 1.5", lambda d, o: ["split", str(d["real"] / "coco_annotations.json"), "--exposed", "1.5",
+                                           "--out", str(Path(o) / "s.json")], ["--exposed", "1.5"]),
+    ("split: --exposed nan", lambda d, o: ["split", str(d["real"] / "coco_annotations.json"), "--exposed", "nan",
+                                           "--out", str(Path(o) / "s.json")], ["--exposed", "nan"]),
+    ("split: --exposed 0", lambda d, o: ["split", str(d["real"] / "coco_annotations.json"), "--exposed", "0",
+                                         "--out", str(Path(o) / "s.json")], ["--exposed", "count >= 1"]),
+    ("plates: --margin nan", lambda d, o: _plates(d, o, "--margin", "nan"), ["--margin", "nan"]),
+    ("plates: --size 100000 100000", lambda d, o: _plates(d, o, "--size", "100000", "100000"),
+     ["--size", "8 to 8192 px", "100000"]),
+    ("align fit: COCO top level is a list, with --split", lambda d, o: _fit(d, d["real"] / "list.json",
+                                                                            Path(o) / "fit.json", "--split",
+                                                                            str(d["split"])),
+     ["list.json", "top level must be an object"]),
+    ("align compare: COCO top level is a list, with --split", lambda d, o: [
+        "align", "compare", "--real", str(d["real"] / "list.json"), "--split", str(d["split"]), str(d["real"]),
+        "--out", o], ["list.json", "top level must be an object"]),
 ]
 
 
@@ -171,6 +346,7 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(data, tmp_path, capsys, 
     from synthgap.cli import main
     out = tmp_path / "out"
     before = sorted(p.name for p in data["root"].iterdir())
+    inputs = _tree_hash(data["root"])
     code = main(argv(data, str(out)))
     err = capsys.readouterr().err.strip()
     assert code == 2, (name, err)
@@ -181,6 +357,8 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(data, tmp_path, capsys, 
         assert w in err, (w, err)
     assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
     assert sorted(p.name for p in data["root"].iterdir()) == before
+    assert _tree_hash(data["root"]) == inputs, "an input was changed"
+    assert not (data["root"] / "PWNED").exists(), "a checkpoint ran code"
 
 
 def test_run_refuses_a_real_set_edited_since_it_started(data, tmp_path):

@@ -257,6 +257,10 @@ def test_report_correlations_scatter_and_histograms(tmp_path, toy):
     assert "constant" in corr[("aspect", "yolo")]["why"]
     md = write_report(out).read_text()
     assert "| area_frac | yolo | 4 | -1.000 | -1.000 |" in md
+    verdict = md.split("## Verdict\n\n", 1)[1].split("\n\n", 1)[0].splitlines()   # right under the title
+    assert md.index("## Verdict") < md.index("## Results") and 3 <= len(verdict) <= 6
+    assert verdict[0].startswith("- **Recommended set: v1**: mean D_B 0.100 to the exposed photos")  # by D_B, not mAP
+    assert "real-vs-real floor" in verdict[0] and "no baseline set" in verdict[-1]
     assert "mean D_B: the mean over the aligned metadata (area_frac, cy)" in md
     assert "report_files/scatter.png" in md and "report_files/hist_v2.png" in md
     assert (out / "report_files" / "scatter.png").stat().st_size > 1000
@@ -324,7 +328,11 @@ def test_db_to_real_goes_through_the_align_api(toy, tmp_path, monkeypatch):
         return {m: DistanceResult(float(abs(a - b)), 1.0, 10, 0.0) for m in metadata}
 
     monkeypatch.setitem(sys.modules, "align.metadata", types.SimpleNamespace(compute_metadata=compute_metadata))
-    monkeypatch.setitem(sys.modules, "align.distances", types.SimpleNamespace(compare_tables=compare_tables))
+    def half_split_floor(values, groups=None, splits=20, seed=0):      # the report's real-vs-real floor
+        return {m: 0.0 for m in values}
+
+    monkeypatch.setitem(sys.modules, "align.distances", types.SimpleNamespace(compare_tables=compare_tables,
+                                                                             half_split_floor=half_split_floor))
     from benchmark.report import write_report
     from benchmark.run import run_matrix
     out = tmp_path / "run"

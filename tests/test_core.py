@@ -146,3 +146,26 @@ def test_merge_dirs_renumbers_images_annotations_and_sidecars(tmp_path):
     assert all(side["annotations"][str(x["id"])] for x in m["annotations"]) and m["info"]["zoo"] == "test"
     cs = load_coco(tmp_path / "m")                         # a valid dataset dir: files present, boxes inside
     assert len(cs.images) == 5 and os.stat(tmp_path / "m" / "images" / "000004.jpg").st_nlink == 2
+
+
+def test_progress_lines_on_a_stream_that_is_not_a_terminal():
+    """core.progress (tqdm): off a terminal each redraw is one line (counts, percent, ETA, postfix), nested bars
+    write no cursor moves, and the bar is what tests/test_bad_inputs.py filters out of stderr."""
+    import io
+    import re
+
+    from core.progress import Progress, fmt_duration
+    buf = io.StringIO()
+    with Progress(2, "cells", interval=0.0, stream=buf) as outer:
+        with Progress(4, "epochs", initial=1, interval=0.0, stream=buf) as inner:
+            inner.update(3, postfix="val mAP 0.5")
+            inner.n -= 1                                   # work redone: the count may go back
+        outer.update(2)
+    lines = buf.getvalue().splitlines()
+    assert "\x1b" not in buf.getvalue() and "\r" not in buf.getvalue()
+    assert lines[0] == "cells [------------------------] 0/2   0.0% elapsed 00:00 eta ?"
+    assert lines[1] == "epochs [######------------------] 1/4  25.0% elapsed 00:00 eta ?"
+    assert re.fullmatch(r"epochs \[#{24}\] 4/4 100\.0% elapsed 00:00 eta 00:00, val mAP 0\.5", lines[2])
+    assert lines[-1].startswith("cells [########################] 2/2 100.0%")
+    assert all(re.search(r"\[[#-]{24}\] \d+/\d+", ln) for ln in lines)
+    assert (fmt_duration(61.6), fmt_duration(3725.4), fmt_duration(-3)) == ("01:02", "1:02:05", "00:00")

@@ -185,7 +185,7 @@ def test_shape_aligned_is_the_aligned_set_linked_when_no_mesh_stands_out(tmp_pat
         tmp_path / "split.json", 6, 3), grid=tmp_path / "grid.yaml", out=run, variants=["shape-aligned"])
     make_toy_set(run / "sets" / "baseline", 4, seed=2, names=("bottle",), max_objects=1)
     (run / "sets" / "baseline" / "sidecar.json").write_text('{"images": {}, "annotations": {}}')
-    aligned = make_toy_set(run / "sets" / "aligned", 4, seed=3, names=("bottle",), max_objects=1)
+    aligned = make_toy_set(run / "sets" / "aligned-component", 4, seed=3, names=("bottle",), max_objects=1)
     monkeypatch.setattr(align.api, "shape_scores", lambda *a: [{"asset_id": "m", "boxes": 3, "score": 1.0, "drop": False}])
 
     def render(*a):

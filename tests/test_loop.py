@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 ARGS = ["--grid", str(DATA / "tiny_grid.yaml"), "--target", str(DATA / "tiny_target.yaml"), "--total", "6",
         "--probe-n", "4", "--probe-max", "8", "--probe-ci", "0.05", "--epochs", "1", "--detectors", "yolo", "--imgsz", "64", "--min-px", "6", "--metadata", "area_frac,cy",
-        "--workers", "2"]
+        "--workers", "2", "--variants", "baseline,filtered,on-surface,aligned-photo,baseline-photo"]   # photo-like: opt-in
 
 
 def _env():
@@ -77,8 +77,13 @@ def test_every_stage_wrote_its_outputs(demo_run):
         assert all(lo <= hi for lo, hi in plan["predicted_ci"].values()) and set(plan["predicted_ci"]) == {"area_frac", "cy"}
         for cfg in plan["probe_images"]:
             assert (out / "probes" / ".more" / cfg / "r1" / "DONE").exists()
-    for v in ("baseline", "on-surface", "aligned", "aligned-mix", "filtered", "aligned-photo", "baseline-photo"):
+    for v in ("baseline", "on-surface", "aligned-component", "aligned-mix", "filtered", "aligned-photo",
+              "baseline-photo"):
         assert (out / "sets" / v / "DONE").exists(), v
+    rec = json.loads((out / "recommended.json").read_text())         # chosen on the exposed images: a selector's
+    assert rec["recommended"] in ("aligned-component", "aligned-mix", "baseline") and rec["reason"]
+    if rec["alias"]:
+        assert _anns(out / "sets" / "aligned") == _anns(out / "sets" / rec["recommended"])
     base = json.loads((out / "sets" / "baseline" / "coco_annotations.json").read_text())
     assert len(base["images"]) == 6 and base["info"]["config"]["placement"] == "floating"
     surf = json.loads((out / "sets" / "on-surface" / "coco_annotations.json").read_text())
@@ -92,20 +97,22 @@ def test_every_stage_wrote_its_outputs(demo_run):
               json.loads((out / "target" / "coco_annotations.json").read_text())["images"]}
     assert plates["plates"] and all(target[p["source"]] in exposed for p in plates["plates"])   # never a test photo
     assert {s["background_kind"] for s in photo.values()} == {"photo"}
+    photo_cfg = json.loads((out / "sets" / "aligned-photo" / "coco_annotations.json").read_text())["info"]
+    assert "clutter" in json.dumps(photo_cfg) and "motion_px" in json.dumps(photo_cfg)   # the ladder's best look
     base_photo = json.loads((out / "sets" / "baseline-photo" / "coco_annotations.json").read_text())["info"]["config"]
     assert base_photo["background"]["kind"] == "photo" and base_photo["placement"] == "floating"
     assert {s["background_id"] for s in photo.values()} <= {p["file"] for p in plates["plates"]}
     dist = json.loads((out / "distances.json").read_text())
-    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned", "aligned-mix", "aligned-photo",
+    assert set(dist) == {"baseline", "filtered", "on-surface", "aligned-component", "aligned-mix", "aligned-photo",
                          "baseline-photo"}
     assert all(d["realism"]["kid"] is not None and d["realism"]["se"] > 0 for d in dist.values())
-    assert all(dist["aligned"]["db"][m] >= 0 for m in ("area_frac", "cy"))
+    assert all(dist["aligned-component"]["db"][m] >= 0 for m in ("area_frac", "cy"))
     results = sorted(p.name for p in (out / "benchmark" / "results").glob("*.json"))
     assert results == sorted(f"{v}__yolo__seed0.json" for v in
-                             ("aligned", "aligned-mix", "aligned-photo", "baseline", "baseline-photo", "filtered",
+                             ("aligned-component", "aligned-mix", "aligned-photo", "baseline", "baseline-photo", "filtered",
                               "on-surface",
                               "real")), results
-    rec = json.loads((out / "benchmark" / "results" / "aligned__yolo__seed0.json").read_text())
+    rec = json.loads((out / "benchmark" / "results" / "aligned-component__yolo__seed0.json").read_text())
     assert 0.0 <= rec["test"]["map"] <= 1.0 and rec["epochs"] == 1
 
 
@@ -134,7 +141,7 @@ def test_resume_after_kill_rerenders_nothing_complete(demo_run):
     r = _demo(out)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "stage 4/5 render the sets (6 images each): baseline, filtered, on-surface, aligned-photo, " \
-           "baseline-photo, aligned, " \
+           "baseline-photo, aligned-component, " \
            "aligned-mix: complete, skipped" in r.stdout
 
 
@@ -142,8 +149,8 @@ def test_a_damaged_finished_set_is_rebuilt_on_rerun(demo_run):
     """An image deleted from a finished set and another truncated: the rerun notices both (by the COCO's file
     names and sizes), renders them again to the same bytes, and leaves everything else alone."""
     out, _, _ = demo_run
-    coco = json.loads((out / "sets" / "aligned" / "coco_annotations.json").read_text())
-    gone, cut = (out / "sets" / "aligned" / coco["images"][0]["file_name"],
+    coco = json.loads((out / "sets" / "aligned-component" / "coco_annotations.json").read_text())
+    gone, cut = (out / "sets" / "aligned-component" / coco["images"][0]["file_name"],
                  out / "sets" / "baseline" / json.loads((out / "sets" / "baseline" / "coco_annotations.json")
                                                         .read_text())["images"][-1]["file_name"])
     want = {gone: gone.read_bytes(), cut: cut.read_bytes()}
@@ -152,11 +159,12 @@ def test_a_damaged_finished_set_is_rebuilt_on_rerun(demo_run):
     cut.write_bytes(want[cut][:100])
     r = _demo(out)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"sets/aligned: {coco['images'][0]['file_name']} is missing or damaged; building the set again" in r.stdout
+    assert f"sets/aligned-component: {coco['images'][0]['file_name']} is missing or damaged; building the set again" \
+        in r.stdout
     assert "sets/baseline: " in r.stdout and "sets/on-surface: " not in r.stdout
     assert {p: p.read_bytes() for p in want} == want
     assert (out / "sets" / "on-surface" / "coco_annotations.json").stat().st_mtime_ns == untouched
-    assert all((out / "sets" / v / "DONE").exists() for v in ("aligned", "baseline", "filtered"))
+    assert all((out / "sets" / v / "DONE").exists() for v in ("aligned-component", "baseline", "filtered"))
 
 
 def test_rerun_with_other_options_is_refused(demo_run):
@@ -172,7 +180,7 @@ def test_ray_backend_renders_the_same_sets(demo_run, tmp_path):
     out = tmp_path / "ray"
     r = _demo(out, "--backend", "ray", "--no-benchmark", timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    for v in ("baseline", "aligned", "aligned-mix"):
+    for v in ("baseline", "aligned-component", "aligned-mix"):
         assert _anns(out / "sets" / v) == _anns(out_local / "sets" / v), v
 
 
@@ -218,7 +226,7 @@ def test_zoo_builds_equal_sets_ranks_them_resumes_and_feeds_the_run(demo_run, tm
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     z = json.loads((zoo / "zoo" / "zoo.json").read_text())
     names = set(z["sets"])
-    assert {"baseline", "aligned", "random-grid"} <= names and len(names) in (4, 5, 6)
+    assert {"baseline", "aligned-component", "random-grid"} <= names and len(names) in (4, 5, 6)
     # the joint fit's plan renders a set of its own, or is left out (with a note) when it equals aligned's
     assert ("aligned-joint" in names) != any(n.startswith("aligned-joint: its plan equals") for n in z["notes"])
     # two singles asked: a config that is aligned's whole plan is that set already (left out with a note)
@@ -239,9 +247,11 @@ def test_zoo_builds_equal_sets_ranks_them_resumes_and_feeds_the_run(demo_run, tm
     r3 = _synthgap("run", *_target(out), "--out", zoo, *run_args, "--no-benchmark", "--zoo", zoo / "zoo")
     assert r3.returncode == 0, r3.stderr[-2000:]
     report = (zoo / "report.md").read_text()
-    assert "## Training-free quality score (the zoo's weights)" in report and "| aligned |" in report
+    assert "## Training-free quality score (the zoo's weights)" in report and "| aligned-component |" in report
+    rec = json.loads((zoo / "recommended.json").read_text())         # --zoo: the score takes part in the choice
+    assert rec["zoo"] == str(zoo / "zoo") and rec["candidates"][0]["zoo_score"] is not None
     r4 = _synthgap("align", "compare", "--real", out / "target", "--split", out / "target_split.json",
-                   zoo / "sets" / "aligned", "--realism", "--zoo", zoo / "zoo", "--quiet")
+                   zoo / "sets" / "aligned-component", "--realism", "--zoo", zoo / "zoo", "--quiet")
     assert r4.returncode == 0 and "quality score" in r4.stdout and "among the zoo's sets" in r4.stdout, r4.stderr
 
 
@@ -272,12 +282,13 @@ def test_run_predicts_render_only_metadata_for_the_target_and_aligns_on_it(demo_
             assert m not in rec["predicted"] and not np.isfinite(vals).any() and m not in fit["metadata"]
     assert fit["metadata"][:2] == ["area_frac", "cy"]
     dist = json.loads((run / "distances.json").read_text())
-    assert set(dist["aligned"]["db"]) == set(fit["metadata"])
+    assert set(dist["aligned-component"]["db"]) == set(fit["metadata"])
     md = (run / "report.md").read_text()
     assert "## Metadata predicted from box-crop features" in md and "| visible_px |" in md
     kept = {im["file_name"] for im in json.loads((run / "sets" / "aligned-feature-filtered" /
                                                   "coco_annotations.json").read_text())["images"]}
-    aligned = {im["file_name"] for im in json.loads((run / "sets" / "aligned" / "coco_annotations.json").read_text())["images"]}
+    aligned = {im["file_name"] for im in json.loads((run / "sets" / "aligned-component" / "coco_annotations.json")
+                                                    .read_text())["images"]}
     assert kept and kept <= aligned                    # the aligned set, feature-filtered: a subset of it
 
 

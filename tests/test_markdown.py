@@ -1,4 +1,5 @@
-"""core.markdown.to_html: the Markdown subset our reports write -> one self-contained HTML page."""
+"""core.markdown.to_html: the Markdown our reports write (CommonMark + pipe tables, markdown-it-py) -> one
+self-contained HTML page."""
 import base64
 import re
 
@@ -96,9 +97,11 @@ def test_image_dir_prefix_is_configurable():
 
 
 def test_bullet_list_with_continuation():
-    out = body("- first\n  still first\n* second **b**\n\nafter")
+    out = body("- first\n  still first\n- second **b**\n\nafter")
     assert "<ul>\n<li>first still first</li>\n<li>second <strong>b</strong></li>\n</ul>" in out
     assert "<p>after</p>" in out
+    two = body("- dash\n* star")                    # CommonMark: another bullet marker starts another list
+    assert two.count("<ul>") == 2 and "<li>star</li>" in two
 
 
 def test_numbered_list():
@@ -109,7 +112,7 @@ def test_numbered_list():
 
 def test_fenced_code_is_verbatim_and_escaped():
     out = body("```python\nx = **x** <b> & _y_\n| a | b |\n```\n\nafter **b**")
-    assert '<pre><code class="language-python">x = **x** &lt;b&gt; &amp; _y_\n| a | b |</code></pre>' in out
+    assert '<pre><code class="language-python">x = **x** &lt;b&gt; &amp; _y_\n| a | b |\n</code></pre>' in out
     assert "<p>after <strong>b</strong></p>" in out
     assert "<table>" not in out
 
@@ -127,3 +130,14 @@ def test_no_raw_markers_left_for_formatted_input():
     assert "**" not in out
     assert "`" not in out
     assert out.count("<strong>") == 5 and out.count("<code>") == 5
+
+
+def test_report_shapes_raw_html_escaped_and_stacked_tables():
+    md = ("## Sets\n\nSee `sets/` <b>now</b>\n\n| set | D_B |\n|---|---:|\n| aligned | 0.12 |\n"
+          "|---|---:|\n| baseline | 0.40 |\n\n![scatter](report_files/scatter.png)\n")
+    out = body(md, images={"scatter.png": b"png"})
+    assert "<b>" not in out and "&lt;b&gt;now&lt;/b&gt;" in out
+    assert out.count("<tr>") == 3 and '<td style="text-align:right">0.40</td>' in out
+    assert 'src="data:image/png;base64,' in out and 'alt="scatter"' in out
+    figs = body("![a](report_files/a.png)\n![b](report_files/b.png)\n\ntext ![c](c.png) here")
+    assert figs.count('<p class="figure"><img') == 2 and '<p>text <img src="c.png" alt="c"> here</p>' in figs

@@ -219,3 +219,16 @@ def test_clutter_and_materials_keys_keep_old_names():
     assert c.to_mapping()["clutter"] == {"count": [2, 5], "occlude": 0.3}
     assert c.to_mapping()["materials"]["roughness"] == [0.1, 0.9] and SceneConfig.from_mapping(c.to_mapping()) == c
     assert SceneConfig().materials.roughness == () and c.name != SceneConfig().name
+
+
+def test_the_runs_photo_like_look_is_the_ladders_best_step(photo_dir):
+    """`synthgap run`'s photo-like sets use the realism ladder's photo-full step (one definition, postfx)."""
+    base = {"camera": {"distance": [1, 2]}, "distractors": [0, 2]}
+    fx = postfx.photo_like(base, photo_dir)
+    full = postfx.photo_like(base, photo_dir, full=True)
+    assert "clutter" not in fx and "motion_px" not in fx["effects"]
+    assert full["clutter"] == {"count": [2, 5], "occlude": 0.3} and full["materials"]["roughness"] == [0.1, 0.8]
+    assert full["effects"] == {**fx["effects"], "motion_px": [0, 2]} and full["background"] == fx["background"]
+    c = SceneConfig.from_mapping(full, "x")
+    assert c.clutter.count == (2, 5) and c.effects.motion_px == (0.0, 2.0) and c.background.kind == "photo"
+    assert base == {"camera": {"distance": [1, 2]}, "distractors": [0, 2]}           # the input left as it was

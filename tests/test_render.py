@@ -177,6 +177,7 @@ def check_sidecar_contract(d: Path, manifest, classes=("bottle", "cup")) -> None
     for iid, s in side["images"].items():
         assert 0.8 <= s["camera_distance"] <= 1.2 and 20 <= s["camera_elevation_deg"] <= 50
         assert s["config_name"].startswith("cfg-") and isinstance(s["scene_seed"], int)
+        assert s["render_device"] in ("cpu", "cuda", "optix")
         assert 1 <= len(s["lights"]) <= 2 and all(80 <= lt["energy"] <= 200 for lt in s["lights"])
         assert s["background_kind"] == "color" and s["background_id"].startswith("#")
         for asset_id in s["asset_ids"]:
@@ -354,6 +355,18 @@ def test_cli_errors_are_one_line(tmp_path, cfg_file):
              "127.0.0.1:1", check=False, timeout=60)  # nothing listens there: fails at once, not after minutes
     assert p.returncode == 2 and "--ray-address '127.0.0.1:1': nothing answers there" in p.stderr
     assert p.stderr.count("\n") == 1
+
+
+def test_gpu_device_without_a_gpu_is_one_line_before_any_shard(tmp_path, cfg_file):
+    """--device cuda/optix on a machine whose Cycles finds no such GPU: refused before a shard starts (--device
+    auto falls back to the CPU there: every sidecar image records render_device, see the contract)."""
+    from render.devices import gpu_count
+    if gpu_count():
+        pytest.skip("this machine has a GPU: the refusal is for machines without one")
+    for kind in ("cuda", "optix"):
+        p = _cli("--config", cfg_file, "--n", 1, "--out", tmp_path / kind, "--device", kind, check=False)
+        assert p.returncode == 2 and f"--device {kind}: Cycles finds no {kind.upper()} GPU" in p.stderr
+        assert p.stderr.count("\n") == 1 and not (tmp_path / kind).exists()
 
 
 # ---- Ray backend (a local Ray instance; primitives only, so the comparison needs no asset cache) -----------

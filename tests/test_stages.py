@@ -26,15 +26,15 @@ def test_equal_plans_render_once_and_the_second_set_is_linked(tmp_path):
                       grid=tmp_path / "g.yaml", out=tmp_path / "run", selectors=["component", "mixture"], variants=[])
     stages.stage_sets(opts, {}, {"component": p1, "mixture": p2}, render)
     sets = opts.out / "sets"
-    assert calls == ["aligned"]
+    assert calls == ["aligned-component"]
     assert (sets / "aligned-mix" / "DONE").exists()
     assert (sets / "aligned-mix" / "images" / "000001.jpg").read_bytes() == b"jpeg"
     assert (sets / "aligned-mix" / "coco_annotations.json").stat().st_ino == \
-        (sets / "aligned" / "coco_annotations.json").stat().st_ino                    # hard links, no copy
+        (sets / "aligned-component" / "coco_annotations.json").stat().st_ino          # hard links, no copy
     plan["entries"][0]["count"] = 3                                                     # another plan renders
     plan["total"] = 3
     p2.write_text(yaml.safe_dump(plan))
     import shutil
     shutil.rmtree(sets / "aligned-mix")
     stages.stage_sets(opts, {}, {"component": p1, "mixture": p2}, render)
-    assert calls == ["aligned", "aligned", "aligned-mix"]   # the done aligned set is re-verified by render()
+    assert calls == ["aligned-component", "aligned-component", "aligned-mix"]   # the done set re-verified by render()

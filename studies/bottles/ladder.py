@@ -9,7 +9,8 @@ Steps (each 150 images at 240x320, the aligned plan's configs with only these ke
   photo-fx  + camera effects: exposure +-0.5 EV, white balance 4000-8000 K, sensor noise sd 2-6, JPEG 60-95
   photo-full + 2-5 unlabelled clutter objects from the Sweet Home 3D catalogue (one in front of a target in 30 %
               of the scenes), per-object material jitter (hue +-0.05, saturation and value x0.7-1.3, roughness
-              0.1-0.8) and motion blur 0-2 px (FULL below)
+              0.1-0.8) and motion blur 0-2 px (render.postfx.PHOTO_FULL: the look `synthgap run`'s photo-like
+              sets use)
   room-full  photo-full without the plates: a room (textured floor, four walls, the objects on a dining table)
               instead, OIDN, the same effects, clutter and materials - the look without any photo
 For each: KID (+- its standard error) and FID to the real exposed photos and to the real test photos
@@ -34,9 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 STEPS = ["flat", "hdri", "clutter", "photo", "photo-fx", "photo-full", "room-full"]
-FULL = {"clutter": {"count": [2, 5], "occlude": 0.3},
-        "materials": {"hue_shift": [-0.05, 0.05], "saturation": [0.7, 1.3], "value": [0.7, 1.3],
-                      "roughness": [0.1, 0.8]}}
 
 
 def step_config(base: dict, step: str, plates: Path) -> dict:
@@ -48,10 +46,7 @@ def step_config(base: dict, step: str, plates: Path) -> dict:
         c["distractors"] = [0, 0]
     if k >= 3:
         from render.postfx import photo_like
-        c = photo_like(c, plates, effects=k >= 4)
-    if k >= 5:
-        c = {**c, **copy.deepcopy(FULL)}
-        c["effects"] = {**c["effects"], "motion_px": [0, 2]}
+        c = photo_like(c, plates, effects=k >= 4, full=k >= 5)
     if step == "room-full":
         c["background"] = {"kind": "room"}
         c["placement"] = "surface"
