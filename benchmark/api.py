@@ -1,7 +1,8 @@
 """benchmark's public API: what code outside the package may import (docs/design.md §8).
 
     run_matrix(RunSpec(variants=[(name, dir)], real_json, images_dir, split, out, detectors, epochs, seeds, ...))
-        -> [results/*.json]  (resumable: cells with a results file are skipped)
+        -> [results/*.json]  (resumable: cells with a results file are skipped; RunSpec(backend="ray", workers,
+        ray_address): every cell a Ray task)
     write_report(run_dir) -> report.md (+ report.html);  summarize(load_run(run_dir)) -> the one summary
     DETECTORS (registry) with the protocol of benchmark.detectors: TrainSettings, TrainSet, CellContext, Trained
     REGIMES (registry of training regimes, benchmark.regimes): what a cell trains on and from which start

@@ -7,6 +7,7 @@ Public API (import these, nothing else):
   core.errors    UserError
   core.io        atomic_write_text/_bytes/_json, read_json, load_yaml, file_fingerprint
   core.progress  Progress, track, fmt_duration, log
+  core.raycluster start_ray, run_tasks (Ray for the render and benchmark backends; ray imported lazily)
   core.envs      repo_root, render_python, subprocess_env, cache_dir
   core.registry  Registry
   core.stats     mean_sd, fmt_num

@@ -6,10 +6,11 @@ from core.errors import UserError
 from core.io import atomic_write_bytes, atomic_write_json, atomic_write_text, file_fingerprint, load_yaml, read_json
 from core.markdown import to_html
 from core.progress import Progress, fmt_duration, log, track
+from core.raycluster import run_tasks, start_ray
 from core.registry import Registry
 from core.stats import fmt_mean_sd, fmt_num, mean_sd
 
 __all__ = ["run_cli", "CocoSet", "Split", "load_coco", "load_split", "resolve_category", "cache_dir",
            "render_python", "repo_root", "subprocess_env", "UserError", "atomic_write_bytes", "atomic_write_json",
            "atomic_write_text", "file_fingerprint", "load_yaml", "read_json", "to_html", "Progress",
-           "fmt_duration", "log", "track", "Registry", "fmt_mean_sd", "fmt_num", "mean_sd"]
+           "fmt_duration", "log", "track", "run_tasks", "start_ray", "Registry", "fmt_mean_sd", "fmt_num", "mean_sd"]

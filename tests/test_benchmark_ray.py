@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_ray_two_node_cluster_survives_losing_a_node(sleepy, target, capsys, mon
         assert [p.name for p in paths] == ["syn1__sleepy__seed0.json", "syn1__sleepy__seed1.json"]
         stdout = capsys.readouterr().out
         assert f"benchmark: 1 cell(s) finished after a retry ({seen['on_victim'][0]}: " in stdout, stdout
+        assert "node it was running on is dead" in stdout, stdout
         runs = [m.name.split("@")[1] for m in (out / "markers").iterdir() if m.name.startswith(seen["on_victim"][0])]
         assert len(runs) == 2 and victim.node_id in runs and len(set(runs)) == 2    # again, on the other node
     finally:
@@ -166,7 +168,6 @@ def test_yolo_exports_built_at_once_by_two_cells_keep_the_first(tmp_path, target
     inode = out.stat().st_ino
     assert convert.export_yolo(cs, out, ["bottle", "cup"]).stat().st_ino == inode
     tmp = tmp_path / "data" / "syn1.partial-other"          # another builder's finished copy arrives late
-    import shutil
     shutil.copytree(out, tmp, symlinks=True)
     convert._swap_in(tmp, out, lambda: True)
     assert out.stat().st_ino == inode and not tmp.exists()
@@ -176,3 +177,37 @@ def test_yolo_exports_built_at_once_by_two_cells_keep_the_first(tmp_path, target
     assert len(list((comb / "images").iterdir())) == 2 * len(cs.images)
     assert convert.combine_exports([(out, 1)], comb).stat().st_ino != inode     # other content: swapped
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mix.combined", "syn1"]
+
+
+def test_backend_options_are_checked_before_anything_runs(sleepy, target):
+    from benchmark.run import run_matrix
+    from core.errors import UserError
+    for kw, msg in (({"backend": "dask"}, "--backend must be 'local' or 'ray'"), ({"workers": 0}, "--workers must be >= 1"),
+                    ({"threads": 0}, "--threads must be >= 1"), ({"retries": -1}, "--retries must be >= 0")):
+        with pytest.raises(UserError, match=msg):
+            run_matrix(_spec(target, "bad", **kw))
+    assert not (target["root"] / "bad").exists()
+
+
+def test_run_and_zoo_pass_the_bench_backend_into_the_run_spec(tmp_path, monkeypatch):
+    """`synthgap run|zoo --bench-backend ray --ray-address A --workers N`: the RunSpec their benchmark stage builds."""
+    import argparse
+    from types import SimpleNamespace
+
+    import benchmark.report
+    import benchmark.run
+    from synthgap import stages, zoo
+    from synthgap.options import RunOptions, add_common_args, apply_args
+    from synthgap.variants import set_names
+    specs = []
+    monkeypatch.setattr(benchmark.run, "run_matrix", specs.append)
+    monkeypatch.setattr(benchmark.report, "write_report", lambda *a, **k: None)
+    base = RunOptions(tmp_path / "r.json", tmp_path, tmp_path / "s.json", tmp_path / "g.yaml", tmp_path / "o")
+    ap = argparse.ArgumentParser()
+    add_common_args(ap, base)
+    opts = apply_args(base, ap.parse_args(["--bench-backend", "ray", "--ray-address", "h:6379", "--workers", "3"]))
+    assert apply_args(base, ap.parse_args([])).bench_backend == "local"
+    fit = SimpleNamespace(metadata=["area_frac", "cy"])
+    stages.stage_benchmark(opts, {v: {"images": 1} for v in set_names(opts)}, fit)
+    zoo.stage_benchmark(opts, fit, ["random-grid"])
+    assert [(s.backend, s.ray_address, s.workers) for s in specs] == [("ray", "h:6379", 3)] * 2
