@@ -100,9 +100,9 @@ def _from_checkpoint(path: Path, names: list[str], imgsz: int):
 def build_model(names: list[str], imgsz: int, init: str = "auto"):
     """-> (model, init name, architecture) for `init` (module docstring)."""
     from benchmark.frcnn_arch import build_frcnn
-    check_init(init)
-    if init not in INITS:
+    if init not in INITS and Path(init).is_file():   # read (weights only) once, by _from_checkpoint
         return _from_checkpoint(Path(init), names, imgsz)
+    check_init(init)
     coco = find_coco_weights() if init in ("auto", "coco") else None
     if init == "coco" and coco is None:
         raise UserError(f"--init coco: no torchvision COCO detection weights in the torch hub cache (looked for "
