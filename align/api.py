@@ -21,6 +21,9 @@
     rank_metrics(zoo_table), fit_weights / score_set / held_out_scores / evaluate / transfer / predicted_ranks,
     Weights, distance_row(compare results, realism), load_zoo(path), zoo_weights(zoo), auto_metadata(zoo, where,
     allowed) (align/quality.py: ranking sets without training)
+    REFINERS (registry: learned, fda, colour); fit_refiner(method, render_dirs, real_json, images, split, out,
+    refine_settings(steps, crop, batch, seed), category=, device=, force=) -> refiner dir; refine_dir(refiner,
+    src, dst, device=) -> refine.json record (align/refine.py: sim-to-real refinement, boxes unchanged)
 """
 from align.distances import DistanceResult, bhattacharyya, compare_tables, half_split_floor
 from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_scores, keep_mask, knn_scores,
@@ -34,6 +37,7 @@ from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
                             predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)
 from align.realism import fid, kid, realism
+from align.refine import REFINERS, apply as refine_dir, fit as fit_refiner, settings_from as refine_settings
 from align.select import Plan, PlanEntry, Probe, load_probes, plan_mixture_table, probe_dirs, select_configs
 from align.selectors import SELECTORS
 
@@ -44,4 +48,5 @@ __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floo
            "knn_scores", "pairwise_distances", "blackout_objects", "precision_recall", "shape_scores",
            "MetadataModel", "fit_models", "learn_from_dirs", "predict_real", "r2_table",
            "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
-           "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights"]
+           "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights",
+           "REFINERS", "refine_dir", "fit_refiner", "refine_settings"]

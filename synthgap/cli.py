@@ -15,6 +15,7 @@ COMMANDS = {
     "export": ("benchmark.cli", "export_main", "export a dataset dir to Ultralytics' YOLO layout (data.yaml)"),
     "import": ("core.label_import", "main", "real labels in YOLO or Pascal VOC form -> the COCO file synthgap reads"),
     "split": ("core.split", "main", "split.json (exposed / test) from a COCO file by a reproducible rule"),
+    "refine": ("synthgap.refine_cli", "main", "learn a sim-to-real refiner from renders + exposed photos; refine dataset dirs"),
     "plates": ("render.plates", "main", "background plates for photo backgrounds from the real exposed photos"),
     "run": ("synthgap.stages", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
     "zoo": ("synthgap.zoo", "zoo_main", "a variant zoo: many sets, distances and trained mAP; rank sets without training"),

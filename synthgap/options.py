@@ -48,6 +48,9 @@ class RunOptions:
     finetune_epochs: int | None = None
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
+    refine_steps: int = 1500                 # the learned refiner's training steps (align/refine_net.py)
+    refine_crop: int = 64
+    refine_batch: int = 8
     accept_changed: bool = False             # a real COCO / split / photo edited in place becomes the new input
 
     @property
@@ -119,6 +122,7 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     a("--variants", default=None, help="comma list of comparison sets (default all but the opt-in ones): " +
       "; ".join(f"{n}{'' if getattr(VARIANTS.get(n), 'default', True) else ' (opt-in)'}: "
                 f"{VARIANTS.get(n).description}" for n in VARIANTS.names()))
+    _refine_args(ap, d)
     a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all; "
       "`aligned` = the recommended set)")
     from benchmark.regimes import REGIMES
@@ -137,6 +141,15 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
       "to RUN/superseded/<time>/; probe renders are kept)")
 
 
+def _refine_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
+    a = ap.add_argument
+    a("--refine", action="store_true", help="add the refined sets (refined, baseline-refined, aligned-fda, "
+      "aligned-colour): the aligned set and the baseline with new pixels from refiners learned from the aligned "
+      "renders and the exposed photos (synthgap refine)")
+    a("--refine-steps", type=int, default=None, help=f"the learned refiner's training steps (default: {d.refine_steps})")
+    a("--refine-crop", type=int, default=None, help=f"its training crop, px (default: {d.refine_crop})")
+
+
 def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     """Options given on the command line override `opts` (the command's defaults); every value is checked."""
     from dataclasses import replace
@@ -145,7 +158,8 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from benchmark.detectors import DETECTORS
     from synthgap.variants import VARIANTS
     given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
-                                           "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap")
+                                           "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap",
+                                           "refine_steps", "refine_crop")
              if getattr(args, k) is not None}
     opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
                    bench_backend=args.bench_backend,
@@ -170,6 +184,10 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.selectors = SELECTORS.check(_list(args.selectors))
     if args.variants:
         opts.variants = VARIANTS.check(_list(args.variants))
+    if getattr(args, "refine", False):
+        from synthgap.variants import REFINED_SETS, comparison_names
+        have = comparison_names(opts)
+        opts.variants = [*have, *(v for v in REFINED_SETS if v not in have)]
     if args.bench_variants:
         opts.bench_variants = _list(args.bench_variants)
     check_options(opts)
@@ -189,6 +207,9 @@ def check_options(opts: RunOptions) -> None:
     from synthgap.variants import set_names
     if opts.total < 1 or opts.probe_n < 1:
         raise UserError("--total and --probe-n must be >= 1")
+    if opts.refine_steps < 1 or opts.refine_crop < 16:
+        raise UserError(f"--refine-steps must be >= 1 and --refine-crop >= 16, got {opts.refine_steps} and "
+                        f"{opts.refine_crop}")
     if opts.probe_cap < opts.probe_n or not opts.probe_ci > 0:
         raise UserError(f"--probe-max must be >= --probe-n ({opts.probe_n}) and --probe-ci > 0, got "
                         f"{opts.probe_cap} and {opts.probe_ci}")

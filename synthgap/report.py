@@ -266,6 +266,26 @@ def _sheets(opts: RunOptions, sets: list[str], n: int = 12) -> list[tuple[str, s
     return out
 
 
+def _refine_sheets(opts: RunOptions, sets: list[str], n: int = 8) -> list[tuple[str, str, bytes]]:
+    """One sheet per refined set (it holds refine.json): the same n renders before (top) and after refinement
+    (middle) above n exposed photos (bottom)."""
+    from core.coco import load_coco, load_split
+    from render.api import sheet_paths, sheet_png
+    real = load_coco(opts.real_json, opts.images)
+    exposed = load_split(opts.split, real).exposed
+    out = []
+    for v in sets:
+        d = opts.out / "sets" / v
+        if not (d / "refine.json").exists():
+            continue
+        src = Path(read_json(d / "refine.json", "refine record")["src"])
+        refined, photos = sheet_paths(load_coco(d), real, exposed, n)
+        renders = [src / p.relative_to(d) for p in refined]
+        out.append((f"refine_{v}.png", f"{v}: renders (top), refined (middle), exposed photos (bottom)",
+                    sheet_png(renders + refined + photos, cols=max(len(refined), len(photos), 1))))
+    return out
+
+
 def _recommendation(opts: RunOptions, dist: dict, metas: list[str]) -> dict:
     """RUN/recommended.json, or (a folder whose run has not chosen yet) the same choice made here."""
     from align.metadata import MetadataTable
@@ -298,7 +318,7 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
         md += _shapes_section(opts)
     if opts.zoo:
         md += _zoo_section(opts, dist, sets)
-    figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)
+    figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets) + _refine_sheets(opts, sets)
     if bench:
         md += _detector_section(opts, bench[0], bench[1], sets, bench[2], bench[3])
         sc = scatter_png(bench[1], sorted({d for v in bench[1].values() for d in v["det"]}))

@@ -19,7 +19,10 @@ Built-ins (the thesis' comparison sets, with the same image budget as the aligne
   measured look (render.postfx.photo_like(full=True)): background plates cut from the exposed photos
   (render.plates, RUN/plates/; never a test photo), OIDN denoising, camera effects, catalogue clutter, material
   jitter, motion blur - the same geometry as `aligned`, so the two isolate what realism is worth;
-- baseline-photo (opt-in): the baseline in the same look.
+- baseline-photo (opt-in): the baseline in the same look;
+- refined, baseline-refined, aligned-fda, aligned-colour (opt-in, all four with `run --refine`): the aligned set
+  (the baseline) with new pixels from the run's refiners (align/refine.py: learned, FDA, colour transfer), fitted
+  on the aligned set's renders and the exposed photos; the COCO and sidecar are the source's.
 Opt-in (`default = False`) are the sets that did not pay on the measured studies (PHOTO_EVIDENCE).
 """
 from __future__ import annotations
@@ -258,6 +261,56 @@ class ShapeAligned:
         ctx.render(path, None, out, o.seed * 1000 + 1)
 
 
+def run_refiner(ctx: VariantContext, method: str) -> Path:
+    """RUN/refiner-<method>: fitted once per run on the recommended aligned set's renders and the exposed photos
+    (align/refine.py; refitted when those change), shared by the refined sets."""
+    from align.api import fit_refiner, refine_settings
+    o = ctx.opts
+    aligned = ctx.sets / ctx.aligned_set()[0]
+    return fit_refiner(method, [aligned], o.real_json, o.images, o.split, ctx.sets.parent / f"refiner-{method}",
+                       refine_settings(o.refine_steps, o.refine_crop, o.refine_batch, o.seed), o.category,
+                       device="auto", force=True)
+
+
+class _Refined:
+    """A set refined from another (`source`: the recommended aligned set when None) by the run's `method`
+    refiner; the COCO and sidecar are the source's, byte for byte."""
+    method, source = "learned", None
+    needs: tuple[str, ...] = ()
+    default = False          # opt in: --refine, or --variants ...,<name>
+
+    def build(self, ctx: VariantContext, out: Path) -> None:
+        from align.api import refine_dir
+        src = ctx.sets / (self.source or ctx.aligned_set()[0])
+        refine_dir(run_refiner(ctx, self.method), src, out)
+
+
+REFINE_EVIDENCE = "opt-in until measured (issue 24: studies/bottles/RESULTS.md, refinement)"
+
+
+class Refined(_Refined):
+    description = ("the aligned set refined toward the exposed photos by the learned refiner (align/refine_net.py: "
+                   f"bounded residual, PatchGAN, MMD to the photos' features, masked content loss); {REFINE_EVIDENCE}")
+
+
+class BaselineRefined(_Refined):
+    description = "the baseline refined by the same learned refiner (trained on the aligned set's renders)"
+    source = "baseline"
+    needs = ("baseline",)
+
+
+class AlignedFda(_Refined):
+    description = "the aligned set with Fourier domain adaptation to the exposed photos (low-frequency amplitude)"
+    method = "fda"
+
+
+class AlignedColour(_Refined):
+    description = "the aligned set colour-transferred to the exposed photos' pooled statistics (Reinhard)"
+    method = "colour"
+
+
+REFINED_SETS = ("refined", "baseline-refined", "aligned-fda", "aligned-colour")   # what --refine adds
+
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
 VARIANTS.register("baseline", Baseline)
 VARIANTS.register("filtered", Filtered)
@@ -268,6 +321,10 @@ VARIANTS.register("feature-filtered", FeatureFiltered)
 VARIANTS.register("aligned-feature-filtered", FeatureFilteredAligned)
 VARIANTS.register("shape-aligned", ShapeAligned)
 VARIANTS.register("feature-blackout", FeatureBlackout)
+VARIANTS.register("refined", Refined)
+VARIANTS.register("baseline-refined", BaselineRefined)
+VARIANTS.register("aligned-fda", AlignedFda)
+VARIANTS.register("aligned-colour", AlignedColour)
 
 
 def comparison_names(opts: Any) -> list[str]:

@@ -123,6 +123,13 @@ def _bench(d):
             str(d["split"]), "--detectors", "frcnn", "--epochs", "1"]
 
 
+def _refine(d, o, *extra):
+    r, extra = d["real"], list(extra)
+    renders = [] if "--renders" in extra else ["--renders", str(r)]
+    return ["refine", "train", "--method", "learned", *renders, "--real", str(r / "coco_annotations.json"),
+            "--images", str(r), "--split", str(d["split"]), "--out", o, *extra]
+
+
 # (name, argv builder given the data and a fresh out path, substrings the one line must hold)
 CASES = [
     ("render: empty config", lambda d, o: ["render", "--config", str(d["root"] / "empty.yaml"), "--n", "2",
@@ -338,6 +345,16 @@ CASES = [
     ("align compare: COCO top level is a list, with --split", lambda d, o: [
         "align", "compare", "--real", str(d["real"] / "list.json"), "--split", str(d["split"]), str(d["real"]),
         "--out", o], ["list.json", "top level must be an object"]),
+    ("refine train: --renders not a dataset dir", lambda d, o: _refine(d, o, "--renders", str(d["root"])),
+     ["--renders", "not a dataset dir"]),
+    ("refine train: --out is the real set", lambda d, o: _refine(d, str(d["real"])), ["--out", "inputs"]),
+    ("refine train: --steps 0", lambda d, o: _refine(d, o, "--steps", "0"), ["--steps", "at least 1"]),
+    ("refine train: --crop over the image", lambda d, o: _refine(d, o, "--crop", "400", "--steps", "1"),
+     ["--crop 400", "smallest"]),
+    ("refine apply: unfinished refiner", lambda d, o: ["refine", "apply", "--refiner", str(d["root"]), "--src",
+                                                        str(d["real"]), "--out", o], ["--refiner", "no DONE"]),
+    ("refine apply: --out is the source", lambda d, o: ["refine", "apply", "--refiner", str(d["root"]), "--src",
+                                                         str(d["real"]), "--out", str(d["real"])], ["--out", "inputs"]),
 ]
 
 

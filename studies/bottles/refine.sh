@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Issue 24 on bottles: the aligned set against its refined copies (learned refiner, FDA, colour transfer), Faster
+# R-CNN from the ImageNet start, 15 epochs, 150 renders per set, synthetic-only and real-only cells.
+# SEEDS=1 first (the quick study), then SEEDS=3 adds seeds 1-2 (resumes). Rerun to resume.
+# KID to the exposed and test photos: studies/bottles/refine_kid.py (RESULTS.md "Refinement").
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REAL=../shared/realsets/bottles
+exec bin/synthgap run --real "$REAL/annotations_coco.json" --images "$REAL/images" --split "$REAL/split.json" \
+    --category bottle --grid studies/bottles/grid.yaml --total 150 --probe-n 12 --variants baseline --refine \
+    --bench-variants aligned,refined,aligned-fda,aligned-colour --detectors frcnn --epochs 15 \
+    --seeds "${SEEDS:-1}" --regimes "${REGIMES:-synthetic,real}" --out "${OUT:-runs/refine-bottles}" "$@"
