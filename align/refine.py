@@ -5,9 +5,10 @@ dataset dirs: the same COCO, sidecar and boxes (byte for byte), new pixels.
     synthgap refine apply --refiner R --src SET --out REFINED_SET
 
 Methods (REFINERS; one class + one register line each): `learned` (align/refine_net.py: a bounded residual
-refiner, PatchGAN + DiffAugment, MMD to the photos' MobileNetV2 features, masked content loss), `fda` and
-`colour` (align/refine_pixels.py: Fourier domain adaptation, Reinhard colour transfer; nothing to train but the
-photo bank or six statistics).
+refiner on top of colour transfer, PatchGAN + DiffAugment, MMD to the photos' MobileNetV2 features, masked
+content loss), `learned-task` (the same plus the detector's term, registered by benchmark/refine_task.py), `fda`
+and `colour` (align/refine_pixels.py: Fourier domain adaptation, Reinhard colour transfer; nothing to train but
+the photo bank or six statistics). `synthgap refine check` (benchmark/refine_check.py) is the label check.
 
 Refiner dir R (DONE last; a rerun with the same inputs and settings resumes or keeps it; other inputs or
 settings are refused unless --force): refiner.json (method, settings, the renders and the exposed photo ids it
@@ -45,6 +46,8 @@ from core.progress import Progress, log
 from core.registry import Registry
 
 COCO_NAME = "coco_annotations.json"
+REFINE_EVIDENCE = ("bottles, 150 renders, Faster R-CNN, seed 0: aligned 0.229 mAP50-95, colour 0.218, FDA 0.227, "
+                   "learned 0.170; studies/bottles/RESULTS.md, Refinement")
 GEOMETRY_SHIFT, GEOMETRY_NCC, GEOMETRY_PASS, GEOMETRY_MIN_PX, GEOMETRY_SIGMA, GEOMETRY_TIE = 3, 0.4, 0.95, 8, 1.0, 0.02
 
 
@@ -81,6 +84,7 @@ class Fda:
 
 
 class Learned:
+    learns = True                # fit reads every render (the others read one, for the renders' scale)
     description = ("a bounded residual refiner trained against a PatchGAN, an MMD on MobileNetV2 features and a "
                    "masked content loss (align/refine_net.py)")
 
@@ -101,7 +105,8 @@ class Learned:
             def tick(step, total, post):
                 bar.n = step - 1
                 bar.update(1, post)
-            sd = train_refiner(renders, ctx["masks"], ctx["photos"], s, out / "ckpt.pt", ctx["device"], tick)
+            task = ctx["make_task"](renders) if ctx.get("make_task") else None
+            sd = train_refiner(renders, ctx["masks"], ctx["photos"], s, out / "ckpt.pt", ctx["device"], tick, task)
         buf = io.BytesIO()
         torch.save(sd, buf)
         atomic_write_bytes(out / "weights.pt", buf.getvalue())
@@ -135,9 +140,11 @@ def _device(name: str) -> str:
     return name
 
 
-def render_arrays(dirs: list[Path], limit: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def render_arrays(dirs: list[Path], limit: int | None = None, boxes: list | None = None
+                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(uint8 images, boolean object masks) of the dataset dirs' renders: the union of each image's instance
-    masks (COCO RLE), else of its boxes when the set has no masks."""
+    masks (COCO RLE), else of its boxes when the set has no masks. `boxes`, when given, receives each image's
+    (class name, [x, y, w, h]) boxes."""
     from align.refine_pixels import read_rgb
     from core.coco import load_coco
     from render.annotate import rle_decode
@@ -157,7 +164,19 @@ def render_arrays(dirs: list[Path], limit: int | None = None) -> tuple[list[np.n
                     m[max(0, y):y + h, max(0, x):x + w] = True
             imgs.append(rgb)
             masks.append(m)
+            if boxes is not None:
+                boxes.append([(cs.categories[a["category_id"]], list(a["bbox"])) for a in by_img[int(im["id"])]])
     return imgs, masks
+
+
+def _photo_boxes(real, exposed: list[int], photos: list[np.ndarray]) -> list[list[tuple[str, list[float]]]]:
+    """Per exposed photo of the bank: (class name, [x, y, w, h]) of its boxes at the bank's scale."""
+    by_img, by_id = real.annotations_by_image(), {int(im["id"]): im for im in real.images}
+    out = []
+    for i, ph in zip(exposed, photos):
+        s = ph.shape[1] / by_id[int(i)]["width"]
+        out.append([(real.categories[a["category_id"]], [v * s for v in a["bbox"]]) for a in by_img[int(i)]])
+    return out
 
 
 def _dataset_dir(p: str, option: str) -> Path:
@@ -189,11 +208,14 @@ def fit(method: str, renders: list[Path], real_json: Path, images: Path, split: 
     if force and (out / "DONE").exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    rimgs, rmasks = render_arrays(renders) if method == "learned" else render_arrays(renders, limit=1)
+    boxes: list = []
+    learned = getattr(cls, "learns", False)
+    rimgs, rmasks = render_arrays(renders, None if learned else 1, boxes)
     photos = photo_bank(real, exposed, max(rimgs[0].shape[:2]))
     log(f"refiner {method}: {len(rimgs)} renders, {len(photos)} exposed photos (test photos are never read)")
-    rec = {**want, **cls().fit({"renders": rimgs, "masks": rmasks, "photos": photos, "settings": settings,
-                                 "out": out, "device": _device(device)})}
+    rec = {**want, **cls().fit({"renders": rimgs, "masks": rmasks, "boxes": boxes, "photos": photos,
+                                 "photo_boxes": _photo_boxes(real, exposed, photos), "names": real.class_names(
+                                     category), "settings": settings, "out": out, "device": _device(device)})}
     atomic_write_json(out / "refiner.json", rec)
     (out / "DONE").write_text("ok\n")
     return out
@@ -316,7 +338,8 @@ def apply(refiner: Path, src: Path, out: Path, device: str = "auto", gates: bool
 def _train_args(p: argparse.ArgumentParser) -> None:
     from align.refine_net import RefinerSettings
     d = RefinerSettings()
-    p.add_argument("--method", default="learned", choices=REFINERS.names(), help="refiner (default: learned)")
+    p.add_argument("--method", default="colour", choices=REFINERS.names(), help="refiner (default: colour, the "
+                   "cheapest; on bottles the learned refiner did not beat it: " + REFINE_EVIDENCE + ")")
     p.add_argument("--renders", nargs="+", required=True, help="dataset dirs of renders the refiner learns from")
     p.add_argument("--real", required=True, help="real COCO json")
     p.add_argument("--images", required=True, help="folder of the real images")
@@ -327,16 +350,28 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, default=d.crop, help=f"training crop, px (default {d.crop})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"crops per step (default {d.batch})")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task-detector", default="", help="learned-task: the detector's start, a benchmark cell's "
+                   "best.pt trained on the unrefined renders (default: the ImageNet start)")
+    p.add_argument("--w-task", type=float, default=d.w_task, help=f"learned-task: weight of the detector's term "
+                   f"(default {d.w_task})")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--force", action="store_true", help="replace a refiner fitted on other inputs or settings")
 
 
-def settings_from(steps: int, crop: int, batch: int, seed: int):
+def settings_from(steps: int, crop: int, batch: int, seed: int, task_detector: str = "", w_task: float = 1.0):
+    """RefinerSettings from the command line's values, checked."""
+    import math
+
     from align.refine_net import RefinerSettings
     for name, v, lo in (("--steps", steps, 1), ("--crop", crop, 16), ("--batch", batch, 2)):
         if not v >= lo:
             raise UserError(f"{name} {v}: must be at least {lo}")
-    return RefinerSettings(steps=steps, crop=crop, batch=batch, seed=seed)
+    if not (math.isfinite(w_task) and w_task >= 0):
+        raise UserError(f"--w-task {w_task}: must be a finite number >= 0")
+    if task_detector and not Path(task_detector).is_file():
+        raise UserError(f"{task_detector}: --task-detector: file not found (a benchmark cell's best.pt)")
+    return RefinerSettings(steps=steps, crop=crop, batch=batch, seed=seed, task_detector=str(task_detector),
+                           w_task=float(w_task))
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, object]:
@@ -358,7 +393,8 @@ def run_args(a: argparse.Namespace) -> int:
     if a.cmd == "train":
         renders = [_dataset_dir(r, "--renders") for r in a.renders]
         fit(a.method, renders, Path(a.real), Path(a.images), Path(a.split), Path(a.out),
-            settings_from(a.steps, a.crop, a.batch, a.seed), a.category, a.device, a.force)
+            settings_from(a.steps, a.crop, a.batch, a.seed, a.task_detector, a.w_task), a.category, a.device,
+            a.force)
         print(f"refiner: {a.out}")
     else:
         rec = apply(Path(a.refiner), _dataset_dir(a.src, "--src"), Path(a.out), a.device)

@@ -55,6 +55,10 @@ class RefinerSettings:
     ckpt_every: int = 250
     seed: int = 0
     base: str = "colour"         # the residual is learned on top of: "colour" (Reinhard transfer first) or "none"
+    w_task: float = 1.0          # learned-task only (benchmark/refine_task.py): weight of the detector's term,
+    task_every: int = 10         # taken every this many steps,
+    task_xi: float = 0.01        # the detector's inner SGD step,
+    task_detector: str = ""      # its start: a benchmark cell's best.pt ("" = the ImageNet start)
 
     def record(self) -> dict:
         return asdict(self)
@@ -162,10 +166,12 @@ def _state(obj) -> bytes:
 
 
 def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: list[np.ndarray],
-                  s: RefinerSettings, ckpt: Path, device: str = "cpu", progress=None) -> dict:
+                  s: RefinerSettings, ckpt: Path, device: str = "cpu", progress=None, task=None) -> dict:
     """Train (or resume from `ckpt`) and -> the generator's state_dict. `renders`/`masks`: uint8 HxWx3 renders
     and their boolean object masks; `photos`: the exposed photo bank (refine_pixels.photo_bank), each at least
-    `s.crop` px on both sides. `progress(step, total, postfix)` is called after each step."""
+    `s.crop` px on both sides. `progress(step, total, postfix)` is called after each step. `task` (the detector's
+    term, benchmark/refine_task.py): an object with `every`, `__call__(step, generator) -> str` that adds its
+    gradient to the generator's before the step, and `state()` / `load(state)` kept in the checkpoint."""
     import torch
     from core.checkpoint import load_weights
     torch.manual_seed(s.seed)
@@ -181,6 +187,8 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
             opt_g.load_state_dict(st["opt_g"])
             opt_d.load_state_dict(st["opt_d"])
             start = int(st["step"])
+            if task is not None and st.get("task") is not None:
+                task.load(st["task"])
     gen_net.to(device)
     disc.to(device)
     feats = _Features()
@@ -209,15 +217,17 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
         loss_g = adv + s.w_mmd * mm + content
         opt_g.zero_grad()
         loss_g.backward()
+        note = task(step, gen_net) if task is not None and step % task.every == 0 else ""
         opt_g.step()
         done = step + 1
         if done % s.ckpt_every == 0 or done == s.steps:
             atomic_write_bytes(ckpt, _state({"step": done, "settings": s.record(), "g": gen_net.state_dict(),
                                              "d": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                                             "opt_d": opt_d.state_dict()}))
+                                             "opt_d": opt_d.state_dict(),
+                                             "task": task.state() if task is not None else None}))
         if progress is not None:
             progress(done, s.steps, f"d {loss_d.item():.3f} adv {adv.item():.3f} mmd {mm.item():.4f} "
-                                    f"content {content.item():.4f}")
+                                    f"content {content.item():.4f}{note}")
     return {k: v.cpu() for k, v in gen_net.state_dict().items()}
 
 

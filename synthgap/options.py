@@ -143,9 +143,9 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
 
 def _refine_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a = ap.add_argument
-    a("--refine", action="store_true", help="add the refined sets (refined, baseline-refined, aligned-fda, "
-      "aligned-colour): the aligned set and the baseline with new pixels from refiners learned from the aligned "
-      "renders and the exposed photos (synthgap refine)")
+    a("--refine", action="store_true", help="add the refined sets (refined, refined-task, baseline-refined, "
+      "aligned-fda, aligned-colour): the aligned set and the baseline with new pixels from refiners learned from "
+      "the aligned renders and the exposed photos (synthgap refine)")
     a("--refine-steps", type=int, default=None, help=f"the learned refiner's training steps (default: {d.refine_steps})")
     a("--refine-crop", type=int, default=None, help=f"its training crop, px (default: {d.refine_crop})")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    import benchmark.refine_task  # noqa: F401  (registers the learned-task refiner)
     from align.refine import _dataset_dir, build_parser, run_args
     from core.errors import UserError
     ap, sub = build_parser()

@@ -206,3 +206,34 @@ def test_label_check_rejects_a_refiner_that_erases_objects(toy, tmp_path, monkey
     good = rc.label_check(_fit(toy, tmp_path / "R-colour", "colour"), tmp_path / "best.pt", held, imgsz=64,
                           device="cpu")
     assert good["passed"]
+
+
+def test_detector_term_adds_the_unrolled_gradient_and_resumes(toy, tmp_path):
+    """learned-task: the finite-difference unrolled term reaches the generator's weights, the detector takes its
+    step, and its weights are kept in the refiner's checkpoint (what a resume loads)."""
+    import torch
+
+    import benchmark.refine_task as rt
+    from align.refine_net import _nets
+    s = _settings(task_every=1)
+    real = toy["real"]
+    from core.coco import load_coco, load_split
+    cs = load_coco(real / "coco_annotations.json", real)
+    from align.refine import _photo_boxes, render_arrays
+    from align.refine_pixels import photo_bank
+    exposed = list(load_split(toy["split"], cs).exposed)
+    photos = photo_bank(cs, exposed, 96)
+    boxes: list = []
+    imgs, _ = render_arrays([toy["syn"]], None, boxes)
+    term = rt.DetectorTerm(imgs, boxes, photos, _photo_boxes(cs, exposed, photos), cs.class_names(), s, "cpu")
+    gen = _nets(s)[0]
+    before = [p.detach().clone() for p in term.params]
+    note = term(0, gen)
+    assert "real-loss" in note
+    assert gen.tail.weight.grad is not None and float(gen.tail.weight.grad.abs().sum()) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, term.params)), "the detector did not step"
+    r1 = _fit(toy, tmp_path / "A", "learned-task", task_every=3)          # steps 0 and 3 take the term
+    sd1 = torch.load(r1 / "weights.pt", weights_only=True)
+    ck = torch.load(r1 / "ckpt.pt", weights_only=True)
+    assert ck["task"] is not None
+    assert any(float(v.abs().sum()) > 0 for k, v in sd1.items() if k.startswith("tail."))

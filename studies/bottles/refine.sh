@@ -8,5 +8,5 @@ cd "$(dirname "$0")/../.."
 REAL=../shared/realsets/bottles
 exec bin/synthgap run --real "$REAL/annotations_coco.json" --images "$REAL/images" --split "$REAL/split.json" \
     --category bottle --grid studies/bottles/grid.yaml --total 150 --probe-n 12 --variants baseline --refine \
-    --bench-variants aligned,refined,aligned-fda,aligned-colour --detectors frcnn --epochs 15 \
+    --bench-variants "${BENCH:-aligned,refined,refined-task,aligned-fda,aligned-colour}" --detectors frcnn --epochs 15 \
     --seeds "${SEEDS:-1}" --regimes "${REGIMES:-synthetic,real}" --out "${OUT:-runs/refine-bottles}" "$@"
