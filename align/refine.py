@@ -89,11 +89,7 @@ class Learned:
                    "masked content loss (align/refine_net.py)")
 
     def fit(self, ctx: dict) -> dict:
-        import io
-
-        import torch
-
-        from align.refine_net import train_refiner
+        from align.refine_net import torch_bytes, train_refiner
         from align.refine_pixels import colour_stats, colour_transfer
         s, out = ctx["settings"], ctx["out"]
         small = min(min(a.shape[:2]) for a in ctx["photos"] + ctx["renders"])
@@ -107,9 +103,7 @@ class Learned:
                 bar.update(1, post)
             task = ctx["make_task"](renders) if ctx.get("make_task") else None
             sd = train_refiner(renders, ctx["masks"], ctx["photos"], s, out / "ckpt.pt", ctx["device"], tick, task)
-        buf = io.BytesIO()
-        torch.save(sd, buf)
-        atomic_write_bytes(out / "weights.pt", buf.getvalue())
+        atomic_write_bytes(out / "weights.pt", torch_bytes(sd))
         return {**rec, "weights_sha": file_sha(out / "weights.pt")}
 
     def applier(self, rec: dict, folder: Path, device: str):
@@ -192,7 +186,7 @@ def fit(method: str, renders: list[Path], real_json: Path, images: Path, split: 
     """Fit a refiner of `method` into folder `out` (module docstring) -> out."""
     from align.refine_pixels import photo_bank
     from core.coco import load_coco, load_split
-    cls = REFINERS.get(method)
+    cls, dev = REFINERS.get(method), _device(device)
     real = load_coco(real_json, images, category=category)
     exposed = sorted(int(i) for i in load_split(split, real).exposed)
     want = {"method": method, "settings": settings.record(), "renders": [str(r.resolve()) for r in renders],
@@ -215,7 +209,7 @@ def fit(method: str, renders: list[Path], real_json: Path, images: Path, split: 
     log(f"refiner {method}: {len(rimgs)} renders, {len(photos)} exposed photos (test photos are never read)")
     rec = {**want, **cls().fit({"renders": rimgs, "masks": rmasks, "boxes": boxes, "photos": photos,
                                  "photo_boxes": _photo_boxes(real, exposed, photos), "names": real.class_names(
-                                     category), "settings": settings, "out": out, "device": _device(device)})}
+                                     category), "settings": settings, "out": out, "device": dev})}
     atomic_write_json(out / "refiner.json", rec)
     (out / "DONE").write_text("ok\n")
     return out
@@ -236,17 +230,17 @@ def _grad(rgb: np.ndarray) -> np.ndarray:
     return np.hypot(ndimage.sobel(g, 0), ndimage.sobel(g, 1))
 
 
-def box_geometry(src: np.ndarray, dst: np.ndarray, box: list[float]) -> tuple[bool, float] | None:
-    """(passes, best NCC within 1 px) of one box (module docstring), None for a box under GEOMETRY_MIN_PX."""
+def box_geometry(gs: np.ndarray, gd: np.ndarray, box: list[float]) -> tuple[bool, float] | None:
+    """(passes, best NCC within 1 px) of one box (module docstring), None for a box under GEOMETRY_MIN_PX;
+    `gs`, `gd`: _grad of the render and of its refined image."""
     x, y, w, h = box
     if min(w, h) < GEOMETRY_MIN_PX:
         return None
     k = GEOMETRY_SHIFT
-    H, W = src.shape[:2]
+    H, W = gs.shape[:2]
     x0, y0, x1, y1 = int(max(k, x - k)), int(max(k, y - k)), int(min(W - k, x + w + k)), int(min(H - k, y + h + k))
     if x1 - x0 < GEOMETRY_MIN_PX or y1 - y0 < GEOMETRY_MIN_PX:
         return None
-    gs, gd = _grad(src), _grad(dst)
     ref = gs[y0:y1, x0:x1]
     scores = {(dy, dx): _ncc(ref, gd[y0 + dy:y1 + dy, x0 + dx:x1 + dx])
               for dy in range(-k, k + 1) for dx in range(-k, k + 1)}
@@ -311,8 +305,9 @@ def apply(refiner: Path, src: Path, out: Path, device: str = "auto", gates: bool
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 ref = fn(rgb, int(im["id"]))
                 _write_image(dst, ref)
+            gs, gd = _grad(rgb), _grad(ref)
             for a in by_img[int(im["id"])]:
-                r = box_geometry(rgb, ref, a["bbox"])
+                r = box_geometry(gs, gd, a["bbox"])
                 if r is not None:
                     passed.append(r[0])
                     ncc.append(r[1])

@@ -158,7 +158,8 @@ def _crops(images: list[np.ndarray], masks: list[np.ndarray] | None, n: int, siz
     return x, (np.stack(ms).astype(np.float32)[:, None] if masks is not None else None)
 
 
-def _state(obj) -> bytes:
+def torch_bytes(obj) -> bytes:
+    """`obj` as torch.save writes it (what atomic_write_bytes then stores)."""
     import torch
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -221,7 +222,7 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
         opt_g.step()
         done = step + 1
         if done % s.ckpt_every == 0 or done == s.steps:
-            atomic_write_bytes(ckpt, _state({"step": done, "settings": s.record(), "g": gen_net.state_dict(),
+            atomic_write_bytes(ckpt, torch_bytes({"step": done, "settings": s.record(), "g": gen_net.state_dict(),
                                              "d": disc.state_dict(), "opt_g": opt_g.state_dict(),
                                              "opt_d": opt_d.state_dict(),
                                              "task": task.state() if task is not None else None}))

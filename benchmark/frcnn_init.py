@@ -46,11 +46,11 @@ def check_init(init: str) -> str:
     return init
 
 
-def _read_checkpoint(path: Path) -> dict:
+def _read_checkpoint(path: Path, option: str = "--init") -> dict:
     from core.checkpoint import load_weights
-    ck = load_weights(path, "--init")
+    ck = load_weights(path, option)
     if not isinstance(ck, dict) or "state_dict" not in ck:
-        raise UserError(f"{path}: --init: not a checkpoint of this Faster R-CNN (no state_dict)")
+        raise UserError(f"{path}: {option}: not a checkpoint of this Faster R-CNN (no state_dict)")
     return ck
 
 
@@ -84,8 +84,12 @@ def build_coco_arch(arch: str, num_classes: int, imgsz: int, coco_path: Path | N
 
 
 def _from_checkpoint(path: Path, names: list[str], imgsz: int):
+    return _model_from(_read_checkpoint(path), path, names, imgsz)
+
+
+def _model_from(ck: dict, path: Path, names: list[str], imgsz: int):
+    """(model, init name, architecture) of a checkpoint `ck` read from `path`, for the classes `names`."""
     from benchmark.frcnn_arch import build_frcnn
-    ck = _read_checkpoint(path)
     if ck.get("names") != list(names):
         raise UserError(f"{path}: --init: checkpoint classes {ck.get('names')} differ from the benchmark's {names}")
     arch, base = ck.get("arch", ARCH), str(ck.get("init", "scratch"))
@@ -95,6 +99,15 @@ def _from_checkpoint(path: Path, names: list[str], imgsz: int):
         model = build_coco_arch(arch, len(names), imgsz, None)
     model.load_state_dict(ck["state_dict"])
     return model, f"checkpoint:{path.name} (started {base})", arch
+
+
+def checkpoint_model(path: Path, imgsz: int, option: str) -> tuple:
+    """(model, its class names) of a benchmark cell's checkpoint, read once (the classes it was trained on)."""
+    ck = _read_checkpoint(path, option)
+    names = ck.get("names")
+    if not isinstance(names, list) or not names:
+        raise UserError(f"{path}: {option}: not a Faster R-CNN cell checkpoint of `synthgap benchmark` (no 'names')")
+    return _model_from(ck, path, names, imgsz)[0], names
 
 
 def build_model(names: list[str], imgsz: int, init: str = "auto"):

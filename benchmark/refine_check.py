@@ -37,15 +37,9 @@ def _ap50(model, cs, names: list[str], imgsz: int) -> float:
 def label_check(refiner: Path, detector: Path, held_out: Path, imgsz: int = 320, device: str = "auto") -> dict:
     """Refine `held_out` into a temporary dir, score both with `detector`, record and -> the label check."""
     from align.api import refine_dir
-    from benchmark.frcnn_init import build_model
-    from core.checkpoint import load_weights
+    from benchmark.frcnn_init import checkpoint_model
     from core.coco import load_coco
-    ck = load_weights(detector, "--detector")
-    names = ck.get("names") if isinstance(ck, dict) else None
-    if not names:
-        raise UserError(f"{detector}: --detector: not a Faster R-CNN cell checkpoint of `synthgap benchmark` "
-                        "(no 'names')")
-    model, _, _ = build_model(list(names), imgsz, str(detector))
+    model, names = checkpoint_model(detector, imgsz, "--detector")
     model.eval()
     src = load_coco(held_out / "coco_annotations.json", held_out)
     missing = [n for n in names if n not in src.name_to_id()]
