@@ -185,9 +185,9 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     if args.variants:
         opts.variants = VARIANTS.check(_list(args.variants))
     if getattr(args, "refine", False):
-        from synthgap.variants import REFINED_SETS, comparison_names
+        from synthgap.variants import comparison_names, refined_names
         have = comparison_names(opts)
-        opts.variants = [*have, *(v for v in REFINED_SETS if v not in have)]
+        opts.variants = [*have, *(v for v in refined_names() if v not in have)]
     if args.bench_variants:
         opts.bench_variants = _list(args.bench_variants)
     check_options(opts)

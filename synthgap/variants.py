@@ -320,7 +320,6 @@ class AlignedColour(_Refined):
     method = "colour"
 
 
-REFINED_SETS = ("refined", "refined-task", "baseline-refined", "aligned-fda", "aligned-colour")   # what --refine adds
 
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
 VARIANTS.register("baseline", Baseline)
@@ -337,6 +336,11 @@ VARIANTS.register("refined-task", RefinedTask)
 VARIANTS.register("baseline-refined", BaselineRefined)
 VARIANTS.register("aligned-fda", AlignedFda)
 VARIANTS.register("aligned-colour", AlignedColour)
+
+
+def refined_names() -> list[str]:
+    """The refined sets (every registered _Refined variant): what `run --refine` adds."""
+    return [n for n in VARIANTS.names() if isinstance(VARIANTS.get(n), type) and issubclass(VARIANTS.get(n), _Refined)]
 
 
 def comparison_names(opts: Any) -> list[str]:

@@ -126,7 +126,8 @@ def _bench(d):
 def _refine(d, o, *extra):
     r, extra = d["real"], list(extra)
     renders = [] if "--renders" in extra else ["--renders", str(r)]
-    return ["refine", "train", "--method", "learned", *renders, "--real", str(r / "coco_annotations.json"),
+    method = [] if "--method" in extra else ["--method", "learned"]
+    return ["refine", "train", *method, *renders, "--real", str(r / "coco_annotations.json"),
             "--images", str(r), "--split", str(d["split"]), "--out", o, *extra]
 
 
@@ -351,6 +352,10 @@ CASES = [
     ("refine train: --steps 0", lambda d, o: _refine(d, o, "--steps", "0"), ["--steps", "at least 1"]),
     ("refine train: --crop over the image", lambda d, o: _refine(d, o, "--crop", "400", "--steps", "1"),
      ["--crop 400", "smallest"]),
+    ("refine train: --task-detector missing", lambda d, o: _refine(d, o, "--method", "learned-task",
+                                                                  "--task-detector", str(d["root"] / "gone.pt")),
+     ["gone.pt", "--task-detector", "not found"]),
+    ("refine train: --w-task nan", lambda d, o: _refine(d, o, "--w-task", "nan"), ["--w-task", "nan"]),
     ("refine apply: unfinished refiner", lambda d, o: ["refine", "apply", "--refiner", str(d["root"]), "--src",
                                                         str(d["real"]), "--out", o], ["--refiner", "no DONE"]),
     ("refine apply: --out is the source", lambda d, o: ["refine", "apply", "--refiner", str(d["root"]), "--src",

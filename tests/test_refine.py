@@ -137,8 +137,9 @@ def test_a_refiner_that_moves_objects_is_rejected(toy, tmp_path):
 
 
 def test_refined_variants_are_registered_and_opt_in():
-    from synthgap.variants import REFINED_SETS, VARIANTS
-    for name in REFINED_SETS:
+    from synthgap.variants import VARIANTS, refined_names
+    assert refined_names() == ["refined", "refined-task", "baseline-refined", "aligned-fda", "aligned-colour"]
+    for name in refined_names():
         assert getattr(VARIANTS.get(name), "default", True) is False
 
 
@@ -146,13 +147,13 @@ def test_run_refine_flag_adds_the_refined_sets(tmp_path):
     import argparse
 
     from synthgap.options import RunOptions, add_common_args, apply_args
-    from synthgap.variants import REFINED_SETS, comparison_names
+    from synthgap.variants import comparison_names, refined_names
     ap = argparse.ArgumentParser()
     d = RunOptions(Path("r.json"), Path("."), Path("s.json"), Path("g.yaml"), tmp_path)
     add_common_args(ap, d)
     opts = apply_args(d, ap.parse_args(["--refine", "--refine-steps", "30"]))
     names = comparison_names(opts)
-    assert all(n in names for n in REFINED_SETS) and "baseline" in names and opts.refine_steps == 30
+    assert all(n in names for n in refined_names()) and "baseline" in names and opts.refine_steps == 30
     assert "aligned-photo" not in names
 
 
