@@ -252,38 +252,29 @@ def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tupl
     return figs
 
 
-def _sheets(opts: RunOptions, sets: list[str], n: int = 12) -> list[tuple[str, str, bytes]]:
-    """One contact sheet per set: n of its images (evenly spaced) above n exposed photos, to judge realism."""
+def _sheets(opts: RunOptions, sets: list[str], n: int = 12, n_refined: int = 8) -> list[tuple[str, str, bytes]]:
+    """One contact sheet per set: n of its images (evenly spaced) above n exposed photos, to judge realism; then
+    one per refined set (it holds refine.json): the same n_refined renders before (top) and after refinement
+    (middle) above n_refined exposed photos (bottom)."""
     from core.coco import load_coco, load_split
     from render.api import sheet_paths, sheet_png
     real = load_coco(opts.real_json, opts.images)
     exposed = load_split(opts.split, real).exposed
-    out = []
-    for v in sets:
-        renders, photos = sheet_paths(load_coco(opts.out / "sets" / v), real, exposed, n)
-        out.append((f"sheet_{v}.png", f"{v}: renders (top) and exposed photos (bottom)",
-                    sheet_png(renders + photos, cols=max(len(renders), len(photos), 1))))
-    return out
-
-
-def _refine_sheets(opts: RunOptions, sets: list[str], n: int = 8) -> list[tuple[str, str, bytes]]:
-    """One sheet per refined set (it holds refine.json): the same n renders before (top) and after refinement
-    (middle) above n exposed photos (bottom)."""
-    from core.coco import load_coco, load_split
-    from render.api import sheet_paths, sheet_png
-    real = load_coco(opts.real_json, opts.images)
-    exposed = load_split(opts.split, real).exposed
-    out = []
+    plain, refined_sheets = [], []
     for v in sets:
         d = opts.out / "sets" / v
-        if not (d / "refine.json").exists():
-            continue
-        src = Path(read_json(d / "refine.json", "refine record")["src"])
-        refined, photos = sheet_paths(load_coco(d), real, exposed, n)
-        renders = [src / p.relative_to(d) for p in refined]
-        out.append((f"refine_{v}.png", f"{v}: renders (top), refined (middle), exposed photos (bottom)",
-                    sheet_png(renders + refined + photos, cols=max(len(refined), len(photos), 1))))
-    return out
+        cs = load_coco(d)
+        renders, photos = sheet_paths(cs, real, exposed, n)
+        plain.append((f"sheet_{v}.png", f"{v}: renders (top) and exposed photos (bottom)",
+                      sheet_png(renders + photos, cols=max(len(renders), len(photos), 1))))
+        if (d / "refine.json").exists():
+            src = Path(read_json(d / "refine.json", "refine record")["src"])
+            refined, photos = sheet_paths(cs, real, exposed, n_refined)
+            before = [src / p.relative_to(d) for p in refined]
+            refined_sheets.append((f"refine_{v}.png", f"{v}: renders (top), refined (middle), exposed photos "
+                                   "(bottom)", sheet_png(before + refined + photos,
+                                                         cols=max(len(refined), len(photos), 1))))
+    return plain + refined_sheets
 
 
 def _recommendation(opts: RunOptions, dist: dict, metas: list[str]) -> dict:
@@ -318,7 +309,7 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
         md += _shapes_section(opts)
     if opts.zoo:
         md += _zoo_section(opts, dist, sets)
-    figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets) + _refine_sheets(opts, sets)
+    figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)
     if bench:
         md += _detector_section(opts, bench[0], bench[1], sets, bench[2], bench[3])
         sc = scatter_png(bench[1], sorted({d for v in bench[1].values() for d in v["det"]}))
