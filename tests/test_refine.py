@@ -83,6 +83,10 @@ def test_refined_copy_keeps_boxes_is_deterministic_and_reads_only_exposed(toy, t
     ta, tb = _tree(tmp_path / "a"), _tree(tmp_path / "b")
     ta.pop("refine.json"), tb.pop("refine.json")
     assert ta == tb, "refinement is not byte-deterministic"
+    (tmp_path / "b" / "DONE").unlink()                                  # killed before its end: resumes
+    (tmp_path / "b" / "refine.json").unlink()
+    (tmp_path / "b" / "images" / "000001.jpg").unlink()
+    assert apply(r, toy["syn"], tmp_path / "b", "cpu")["geometry"] == a["geometry"]
     assert (tmp_path / "a" / "coco_annotations.json").read_bytes() == (toy["syn"] / "coco_annotations.json").read_bytes()
     assert apply(r, toy["syn"], tmp_path / "a", "cpu") == a            # a finished copy is kept
 
