@@ -28,7 +28,8 @@ metadata table (.csv / .json from `align metadata`). With --split only the expos
 
 def _add_source_opts(p: argparse.ArgumentParser, real: bool = False) -> None:
     if real:
-        p.add_argument("--real", help="real COCO json (or dataset dir)")
+        p.add_argument("--real", help="real labels: a COCO json (or dataset dir), a YOLO data.yaml (or folder) or a "
+                       "Pascal VOC folder (core/real_source.py)")
     p.add_argument("--images", help="image folder of the COCO json (default: the json's folder)")
     p.add_argument("--split", help="split.json; selects --subset's image ids")
     p.add_argument("--subset", choices=("exposed", "test", "all"), default="exposed",
@@ -466,6 +467,8 @@ def cmd_select(args) -> int:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
+    from core.real_source import resolve_args
+    resolve_args(args, fill_images=False)
     if getattr(args, "out", None):
         from core.io import check_not_input, input_paths
         check_not_input(args.out, input_paths(vars(args)))

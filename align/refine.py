@@ -333,8 +333,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="fda", choices=REFINERS.names(), help="refiner (default: fda, cheap and "
                    "the best measured; the learned refiners did not beat it: " + REFINE_EVIDENCE + ")")
     p.add_argument("--renders", nargs="+", required=True, help="dataset dirs of renders the refiner learns from")
-    p.add_argument("--real", required=True, help="real COCO json")
-    p.add_argument("--images", required=True, help="folder of the real images")
+    p.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or folder) or a "
+                   "Pascal VOC folder (core/real_source.py)")
+    p.add_argument("--images", default=None, help="folder of the real images (default: the COCO json's folder; "
+                   "YOLO/VOC labels name their own)")
     p.add_argument("--split", required=True, help="split.json: only its exposed photos are read")
     p.add_argument("--category", default=None, help="class of the real set (default: all)")
     p.add_argument("--out", required=True, help="refiner folder")
@@ -381,6 +383,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, object]:
 
 def run_args(a: argparse.Namespace) -> int:
     """`synthgap refine train|apply` with parsed arguments."""
+    if a.cmd == "train":
+        from core.real_source import resolve_args
+        resolve_args(a)
     check_not_input(a.out, input_paths(vars(a)), deletes=getattr(a, "force", False))
     if a.cmd == "train":
         renders = [_dataset_dir(r, "--renders") for r in a.renders]

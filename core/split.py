@@ -67,7 +67,8 @@ def make_split(coco_json: str | Path, exposed: float, category: str | None = Non
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="synthgap split", description="write split.json (exposed / test image "
                                 "ids) from a COCO file by a reproducible rule (see core/split.py)")
-    p.add_argument("coco", help="COCO json")
+    p.add_argument("coco", help="labels: a COCO json, a YOLO data.yaml (or folder) or a Pascal VOC folder "
+                   "(core/real_source.py; the ids are those `synthgap run --real` reads)")
     p.add_argument("--exposed", type=float, required=True, help="exposed images: a count, or a fraction (< 1)")
     p.add_argument("--category", default=None, help="only images holding this category can be exposed")
     p.add_argument("--seed", type=int, default=None, help="salt of the hash (default: none)")
@@ -83,7 +84,9 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--exposed: must be a count >= 1 or a fraction in (0, 1), got {e:g}")
     if out.is_dir() or (out.exists() and not args.force):
         raise UserError(f"{out}: --out exists (use --force to overwrite, or another name)")
-    split = make_split(args.coco, args.exposed, args.category, args.seed, args.stratify)
+    from core.real_source import resolve_real
+    coco, _ = resolve_real(args.coco, None, "COCO")
+    split = make_split(coco, args.exposed, args.category, args.seed, args.stratify)
     atomic_write_json(out, split)
     print(f"{out}: {len(split['exposed'])} exposed, {len(split['test'])} test images")
     return 0

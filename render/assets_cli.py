@@ -2,6 +2,7 @@
 
     synthgap assets import-sweethome3d --classes "chair,dining table,cup,bottle" [--max-per-class 12] [--clutter]
     synthgap assets import-hdri --names apartment,lobby,studio
+    synthgap assets add MESH --class NAME --height M | --scale S   (render/assets_add.py: your own mesh)
     synthgap assets check [--no-render] [--ids a,b]
     synthgap assets list
     synthgap assets licenses DATASET_DIR [--stdout]   (DIR/LICENSES.txt from the dataset's COCO info)
@@ -9,8 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,24 +17,9 @@ from pathlib import Path
 from core.errors import UserError
 
 from core.io import atomic_write_text
-
-MANIFEST_HEADER = """\
-# Every asset the renderer may use. Schema: render/manifest.py. `synthgap assets check` verifies it.
-# Primitives stand in for a class only while no real mesh of that class is listed.
-# Meshes + floor textures: `synthgap assets import-sweethome3d` (Debian sweethome3d-furniture);
-# HDRIs: `synthgap assets import-hdri` (npm @pmndrs/assets, CC0 Poly Haven). `cache:` = $SYNTHGAP_CACHE/assets/,
-# filled by `python -m render.assets_setup` (scripts/setup.sh).
-"""
-
-
-def _load(path: str | None):
-    from render.manifest import ManifestError, load_manifest
-
-    try:
-        return load_manifest(path)
-    except ManifestError as e:
-        raise UserError(str(e)) from None
-
+from render.assets_verify import MANIFEST_HEADER, file_problems, obj_dependency_problems  # noqa: F401 (tests)
+from render.assets_verify import load_checked as _load
+from render.assets_verify import render_problems, size_problems, size_table
 
 def _merge_write(manifest, new_entries, drop_prim_for: set[str] | None = None) -> tuple[int, int]:
     """Replace entries with the same id, append the others; write atomically. Returns (added, replaced)."""
@@ -122,97 +106,6 @@ def cmd_import_hdri(args) -> int:
 
 
 # ---- check -------------------------------------------------------------------------------------------
-def file_problems(manifest, ids: set[str] | None = None) -> list[str]:
-    """Per entry: file exists, non-empty, checksum; an OBJ's MTL and textures exist."""
-    from render.manifest import sha256_file
-
-    out = []
-    for a in manifest.assets:
-        if a.is_primitive or (ids and a.id not in ids):
-            continue
-        where = f"{manifest.path}: asset {a.id}"
-        p = a.resolved_path()
-        if not p.exists():
-            out.append(f"{where}: file {p} missing (run scripts/setup.sh or `python -m render.assets_setup`)")
-            continue
-        if p.stat().st_size == 0:
-            out.append(f"{where}: file {p} is empty")
-            continue
-        got = sha256_file(p)
-        if got != a.sha256:
-            out.append(f"{where}: file {p}: sha256 {got} does not match the manifest's {a.sha256}")
-            continue
-        if a.format == "obj":
-            out += [f"{where}: {m}" for m in obj_dependency_problems(p)]
-    return out
-
-
-def obj_dependency_problems(obj: Path) -> list[str]:
-    """mtllib files and their map_* textures must exist next to the OBJ."""
-    probs = []
-    mtls = []
-    with open(obj, encoding="latin-1") as f:
-        for line in f:
-            if line.startswith("mtllib"):
-                mtls += line.split(None, 1)[1].strip().split() if len(line.split(None, 1)) > 1 else []
-    for m in mtls:
-        mp = obj.parent / m
-        if not mp.exists():
-            probs.append(f"{obj}: material library {m} missing")
-            continue
-        with open(mp, encoding="latin-1") as f:
-            for line in f:
-                parts = line.strip().split()
-                # map_refl (reflection) is ignored by Blender's importer; some catalogue MTLs name a
-                # reflection image the package does not ship
-                if parts and parts[0].lower().startswith("map_") and parts[0].lower() != "map_refl" \
-                        and len(parts) > 1:
-                    tex = parts[-1]
-                    if not (obj.parent / tex).exists() and not Path(tex).is_absolute():
-                        probs.append(f"{mp}: texture {tex} missing")
-    return probs
-
-
-def render_problems(manifest, ids: set[str] | None = None, timeout: int = 600) -> tuple[list[str], dict]:
-    """Load every OBJ mesh in the render environment; bounds must be finite and non-degenerate."""
-    from core.envs import render_python, subprocess_env
-
-    meshes = [a for a in manifest.assets if a.kind == "mesh" and not a.is_primitive and (not ids or a.id in ids)]
-    if not meshes:
-        return [], {}
-    cmd = [str(render_python()), "-m", "render.assets_probe", "load", "--manifest", str(manifest.path)]
-    if ids:
-        cmd += ["--ids", ",".join(sorted(ids))]
-    env = subprocess_env()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if r.returncode != 0 or not lines:
-        tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        return [f"{manifest.path}: render environment probe failed (exit {r.returncode}): {tail}"], {}
-    res = json.loads(lines[-1])
-    out = []
-    for a in meshes:
-        info = res.get(a.id)
-        where = f"{manifest.path}: asset {a.id}"
-        if info is None:
-            out.append(f"{where}: not probed")
-        elif not info["ok"]:
-            out.append(f"{where}: mesh does not load in the render environment: {info['error']}")
-        else:
-            ext = info["extent_m"]
-            if info["n_faces"] == 0 or min(ext) <= 1e-5:
-                out.append(f"{where}: degenerate mesh ({info['n_faces']} faces, extent {ext} m)")
-            elif a.size_cm and max(abs(e * 100 - s) / s for e, s in zip(ext, a.size_cm)) > 0.02:
-                out.append(f"{where}: loaded extent {ext} m does not match size_cm {list(a.size_cm)}")
-            sc = info.get("size_scale")
-            if sc and min(sc) > 0 and max(sc) / min(sc) > 1.25:
-                out.append(f"{where}: size_cm {list(a.size_cm)} needs unequal axis scales "
-                           f"{[round(x, 4) for x in sc]}: is rotation_deg {list(a.rotation_deg)} upright?")
-            if info.get("textures_missing"):
-                out.append(f"{where}: textures not loaded: {', '.join(info['textures_missing'])}")
-    return out, res
-
-
 def count_table(manifest) -> str:
     rows = []
     for c in manifest.class_names():
@@ -238,15 +131,17 @@ def cmd_check(args) -> int:
         unknown = ids - {a.id for a in manifest.assets}
         if unknown:
             raise UserError(f"--ids: not in {manifest.path}: {', '.join(sorted(unknown))}")
-    problems = file_problems(manifest, ids)
+    problems, res = file_problems(manifest, ids), {}
     if not args.no_render:
         bad_files = {p.split(": asset ", 1)[1].split(":", 1)[0] for p in problems if ": asset " in p}
         probe_ids = {a.id for a in manifest.assets if a.kind in ("mesh", "clutter") and not a.is_primitive
                      and (not ids or a.id in ids) and a.id not in bad_files}
         if probe_ids:
-            more, _ = render_problems(manifest, probe_ids)
-            problems += more
+            more, res = render_problems(manifest, probe_ids)
+            problems += more + size_problems(manifest, res)
     print(count_table(manifest))
+    if res:
+        print("\n" + size_table(manifest, res))
     n = sum(1 for a in manifest.assets if not ids or a.id in ids)
     if problems:
         for p in problems:
@@ -311,6 +206,8 @@ def main(argv: list[str]) -> int:
     p = sub.add_parser("import-hdri", parents=[common], help="decode CC0 HDRIs from npm @pmndrs/assets, add them to the manifest")
     p.add_argument("--names", default="", help="comma-separated HDRI names (default: all in the package)")
     p.set_defaults(func=cmd_import_hdri)
+    from render.assets_add import add_parser
+    add_parser(sub, common)
     p = sub.add_parser("check", parents=[common], help="verify every entry; per-class table; exit 1 with one line per problem")
     p.add_argument("--no-render", action="store_true", help="skip loading meshes in the render environment")
     p.add_argument("--ids", default="", help="only these entries (comma-separated)")

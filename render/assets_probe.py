@@ -1,11 +1,13 @@
 """Render-environment probes for manifest meshes (run as a subprocess of the main env):
 
     python -m render.assets_probe load   --manifest M [--ids a,b]   -> JSON per mesh: loads? bounds? textures?
+    python -m render.assets_probe bounds --file F --format glb [--rotation 90,0,0]
+                                                               -> JSON: one file's extent in its own units
     python -m render.assets_probe layout --manifest M --ids a,b,... --seeds 0,1 [--placement surface]
                                                                -> JSON per seed and object: min z vs its
                                                                   support plane, table-top inset, clearances
 
-`synthgap assets check` uses `load`; tests/test_assets.py uses `layout`. Prints one JSON object on
+`synthgap assets check` uses `load`, `synthgap assets add` uses `bounds` then `load`; tests/test_assets.py uses `layout`. Prints one JSON object on
 stdout's last line.
 """
 from __future__ import annotations
@@ -27,9 +29,6 @@ def _bproc():
 
 
 def probe_load(bproc, manifest, ids: list[str] | None) -> dict:
-    import bpy
-    import numpy as np
-
     from render import scene_assets as sa
 
     out = {}
@@ -38,27 +37,49 @@ def probe_load(bproc, manifest, ids: list[str] | None) -> dict:
             continue
         bproc.clean_up()
         try:
-            obj = sa.load_obj_entry(bproc, e, name=f"probe_{e.id}")
-            v = sa.world_vertices(obj)
-            ext = (v.max(axis=0) - v.min(axis=0)) if len(v) else np.zeros(3)
-            images = set()
-            for m in obj.get_materials():
-                if m is None or not m.blender_obj.use_nodes:
-                    continue
-                for n in m.blender_obj.node_tree.nodes:
-                    if n.type == "TEX_IMAGE" and n.image is not None:
-                        images.add((n.image.filepath, bool(n.image.has_data or n.image.size[0] > 0)))
-            out[e.id] = {"ok": True, "n_vertices": int(len(v)), "n_faces": len(obj.get_mesh().polygons),
-                         "extent_m": [round(float(x), 5) for x in ext],
-                         "min_z": round(float(v[:, 2].min()), 6) if len(v) else None,
-                         "size_scale": list(obj.get_cp("size_scale")) if obj.has_cp("size_scale") else None,
-                         "n_materials": len([m for m in obj.get_materials() if m is not None]),
-                         "textures": sorted(p for p, _ in images),
-                         "textures_missing": sorted(p for p, ok in images if not ok)}
+            obj = sa.load_mesh_entry(bproc, e, name=f"probe_{e.id}")
+            out[e.id] = describe(obj)
         except Exception as ex:  # noqa: BLE001 - reported per asset
             out[e.id] = {"ok": False, "error": f"{type(ex).__name__}: {ex}".splitlines()[0]}
-    del bpy
     return out
+
+
+def probe_bounds(bproc, path: Path, fmt: str, rotation_deg: list[float]) -> dict:
+    """One mesh file loaded as the renderer loads it, before sizing (scene_assets.load_upright): its extent
+    in the file's own units, upright by rotation_deg (what `synthgap assets add` sizes the entry from)."""
+    from render import scene_assets as sa
+
+    bproc.clean_up()
+    try:
+        return describe(sa.load_upright(bproc, path, fmt, rotation_deg, str(path)))
+    except Exception as ex:  # noqa: BLE001 - reported to the caller as one line
+        return {"ok": False, "error": f"{type(ex).__name__}: {ex}".splitlines()[0]}
+
+
+def describe(obj) -> dict:
+    """A loaded mesh: vertex and face counts, world extent (x, y, z), lowest z, the size_cm scale factors,
+    materials (neutral: the file gave none), and its image textures (found or not)."""
+    import numpy as np
+
+    from render import scene_assets as sa
+
+    v = sa.world_vertices(obj)
+    ext = (v.max(axis=0) - v.min(axis=0)) if len(v) else np.zeros(3)
+    images = set()
+    mats = [m for m in obj.get_materials() if m is not None]
+    for m in mats:
+        if not m.blender_obj.use_nodes:
+            continue
+        for n in m.blender_obj.node_tree.nodes:
+            if n.type == "TEX_IMAGE" and n.image is not None:
+                images.add((n.image.filepath or n.image.name, bool(n.image.has_data or n.image.size[0] > 0)))
+    return {"ok": True, "n_vertices": int(len(v)), "n_faces": len(obj.get_mesh().polygons),
+            "extent_m": [round(float(x), 6) for x in ext],
+            "min_z": round(float(v[:, 2].min()), 6) if len(v) else None,
+            "size_scale": list(obj.get_cp("size_scale")) if obj.has_cp("size_scale") else None,
+            "n_materials": len(mats), "neutral_material": any(m.get_name().startswith("neutral_") for m in mats),
+            "textures": sorted(p for p, _ in images),
+            "textures_missing": sorted(p for p, ok in images if not ok)}
 
 
 def probe_layout(bproc, manifest, ids: list[str], seeds: list[int], placement: str) -> dict:
@@ -80,7 +101,7 @@ def probe_layout(bproc, manifest, ids: list[str], seeds: list[int], placement: s
         objs, classes = [], []
         for k, aid in enumerate(ids):
             e = manifest.by_id(aid)
-            objs.append(sa.load_obj_entry(bproc, e, name=f"obj{k}_{aid}"))
+            objs.append(sa.load_mesh_entry(bproc, e, name=f"obj{k}_{aid}"))
             classes.append(e.cls)
         res = []
         clearance: dict[str, float] = {}
@@ -116,7 +137,10 @@ def probe_layout(bproc, manifest, ids: list[str], seeds: list[int], placement: s
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m render.assets_probe")
-    ap.add_argument("mode", choices=["load", "layout"])
+    ap.add_argument("mode", choices=["load", "layout", "bounds"])
+    ap.add_argument("--file", default=None, help="bounds: the mesh file")
+    ap.add_argument("--format", default=None, help="bounds: its format (render.manifest.MESH_FORMATS)")
+    ap.add_argument("--rotation", default="0,0,0", help="bounds: XYZ Euler degrees making it upright")
     ap.add_argument("--manifest", default=None)
     ap.add_argument("--ids", default="")
     ap.add_argument("--seeds", default="0", help="layout: comma-separated seeds (one layout each)")
@@ -124,6 +148,12 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     from render.manifest import load_manifest
 
+    if args.mode == "bounds":
+        bproc = _bproc()
+        result = probe_bounds(bproc, Path(args.file), args.format, [float(x) for x in args.rotation.split(",")])
+        sys.stdout.write("\n" + json.dumps(result) + "\n")
+        sys.stdout.flush()
+        return 0
     manifest = load_manifest(args.manifest)
     ids = [i for i in args.ids.split(",") if i]
     bproc = _bproc()

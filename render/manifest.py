@@ -6,15 +6,17 @@ Schema (one mapping):
     version: 1
     assets:
       - id: sh3d-bottle-wine            # unique, [a-z0-9._-]
-        class: bottle                   # COCO-style class name (meshes); backgrounds have no class
+        class: bottle                   # any class name (meshes), matched by name to the real set's
+                                        #   categories; backgrounds have no class
         kind: mesh                      # mesh | clutter | hdri | floor_texture (clutter: unlabelled
                                         #   everyday objects placed around the targets, no class)
-        format: obj                     # obj | primitive | exr | hdr | png | jpg
+        format: obj                     # meshes: obj | ply | stl | glb | gltf | fbx | blend | primitive;
+                                        #   hdri: exr | hdr; floor_texture: png | jpg
         path: cache:sweethome3d/x.obj   # relative to the manifest's folder, absolute, or `cache:` =
                                         #   $SYNTHGAP_CACHE/assets/ ; for format primitive: cube|cylinder|sphere|cone
         size_cm: [7.5, 7.5, 30]         # real-world width (x), depth (y), height (z) after `rotation_deg`
         rotation_deg: [90, 0, 0]        # XYZ Euler (degrees) that makes the model Z-up and upright
-        licence: CC0-1.0
+        licence: CC0-1.0                # LICENCES below; `own` for a user's own scan or CAD model
         author: Poly Haven
         source: where it came from (package, file)
         sha256: <hex>                   # of the file; required unless format is primitive
@@ -32,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("mesh", "clutter", "hdri", "floor_texture")
-FORMATS = {"mesh": ("obj", "primitive"), "clutter": ("obj", "primitive"), "hdri": ("exr", "hdr"),
+MESH_FORMATS = ("obj", "ply", "stl", "glb", "gltf", "fbx", "blend")     # what bpy 4.2 imports (render/mesh_import.py)
+FORMATS = {"mesh": MESH_FORMATS + ("primitive",), "clutter": MESH_FORMATS + ("primitive",), "hdri": ("exr", "hdr"),
            "floor_texture": ("png", "jpg")}
 SHAPED_KINDS = ("mesh", "clutter")          # kinds that are 3-D models (size_cm required, loaded like meshes)
 PRIMITIVES = ("cube", "cylinder", "sphere", "cone")
@@ -47,9 +50,11 @@ LICENCES: dict[str, tuple[str, str, bool]] = {
     "CC-BY-3.0-US": ("Creative Commons Attribution 3.0 United States",
                      "https://creativecommons.org/licenses/by/3.0/us/", True),
     "CC-BY-4.0": ("Creative Commons Attribution 4.0 International", "https://creativecommons.org/licenses/by/4.0/", True),
+    "own": ("the user's own asset (its terms are the user's; not from a public catalogue)", "", False),
 }
 
-# COCO's 80 detection classes: a mesh's class must be one of them (detectors and the real set use them).
+# COCO's 80 detection classes: the Sweet Home 3D importer maps its catalogue onto them. A mesh's class may be
+# any name (a user's own product or part), matched by name to the real set's categories.
 COCO_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
     "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
@@ -186,6 +191,12 @@ class Manifest:
         return {"version": 1, "assets": [a.to_mapping() for a in self.assets]}
 
 
+def class_name_ok(name: str) -> bool:
+    """A class name a run can take in `--category a,b` and a COCO category: 1-64 printable characters, no
+    comma, no leading or trailing space."""
+    return 0 < len(name) <= 64 and name == name.strip() and "," not in name and name.isprintable()
+
+
 def _err(path: Path, where: str, msg: str) -> ManifestError:
     return ManifestError(f"{path}: {where}: {msg}")
 
@@ -231,9 +242,9 @@ def parse_entry(path: Path, i: int, raw: Any) -> AssetEntry:
         raise _err(path, where, f"field 'class' is only for meshes (kind {kind})")
     if kind == "clutter" and "size_cm" not in raw:
         raise _err(path, where, "missing field 'size_cm' (required for clutter)")
-    if kind == "mesh" and cls not in COCO_CLASSES:
-        raise _err(path, where, f"field 'class' must be a COCO class name (e.g. bottle, cup, chair, "
-                                f"dining table), got {cls!r}")
+    if kind == "mesh" and not class_name_ok(cls):
+        raise _err(path, where, f"field 'class' must be a name of 1-64 printable characters without commas or "
+                                f"outer spaces (a real set's category name), got {cls!r}")
     if raw["licence"] not in LICENCES:
         raise _err(path, where, f"field 'licence' must be one of {', '.join(LICENCES)}, got {raw['licence']!r}")
     if fmt != "primitive":
@@ -325,7 +336,7 @@ def attribution(manifest: Manifest, used_asset_ids) -> dict[str, Any]:
     for lid in lic_ids:
         name, url, req = LICENCES[lid]
         group = [e for e in entries if e.licence == lid]
-        lines.append(f"== {lid}: {name} ({url}){' [attribution required]' if req else ''}")
+        lines.append(f"== {lid}: {name}{f' ({url})' if url else ''}{' [attribution required]' if req else ''}")
         for e in group:
             what = f"{e.cls} mesh" if e.kind == "mesh" else e.kind.replace("_", " ")
             lines.append(f"- {e.id} ({what}): {e.author}" + (f"; source: {e.source}" if e.source else ""))

@@ -86,8 +86,9 @@ def load_mesh(entry: AssetEntry, rng: np.random.Generator) -> list:
     """Create one manifest mesh at real size (metres), upright, its base centred on the origin.
 
     format primitive: a Blender primitive scaled to size_cm, with a random plain material;
-    format obj: render.scene_assets.load_obj_entry (parts joined, importer's Y-up baked in, rotation_deg,
-    each axis scaled to size_cm like Sweet Home 3D, textures kept).
+    a mesh file (obj, ply, stl, glb/gltf, fbx, blend): render.scene_assets.load_mesh_entry (parts joined,
+    importer's Y-up and hierarchy baked in, rotation_deg, each axis scaled to size_cm like Sweet Home 3D,
+    textures kept, a neutral material where the file has none).
     Returns [MeshObject] (one object per instance, so one mask per instance)."""
     size = np.array(entry.size_cm or (10.0, 10.0, 10.0)) / 100.0
     if entry.is_primitive:
@@ -102,7 +103,7 @@ def load_mesh(entry: AssetEntry, rng: np.random.Generator) -> list:
         obj.set_location([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
         obj.persist_transformation_into_mesh()
     else:  # already at size, upright, base centred on the origin
-        obj = scene_assets.load_obj_entry(bproc, entry)
+        obj = scene_assets.load_mesh_entry(bproc, entry)
     return [obj]
 
 

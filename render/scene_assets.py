@@ -1,7 +1,8 @@
 """Blender-side asset helpers (render environment only: called by render/scene.py inside BlenderProc).
 
-- load_obj_entry: an OBJ manifest mesh -> one MeshObject at catalogue size (metres), upright (Z-up via the
-  entry's rotation_deg), textures kept, its base centred on the origin (lowest point at z = 0).
+- load_mesh_entry: a manifest mesh (obj, ply, stl, glb/gltf, fbx, blend) -> one MeshObject at catalogue size
+  (metres), upright (Z-up via the entry's rotation_deg), textures kept, its base centred on the origin (lowest
+  point at z = 0); load_upright: the same before sizing (what `synthgap assets add` measures).
 - set_hdri_background / make_floor: world HDRI (random yaw) and a textured, UV-tiled support plane.
 - layout_surface / pose_floating: placement. `surface`: big items (chairs, tables) stand on the floor
   (z = 0), small items stand on a table top (convex hull of its top vertices) when the scene has a table
@@ -26,30 +27,14 @@ TABLE_EDGE_MARGIN_M = 0.03  # keep small items this far inside the table top's f
 
 
 # ---- meshes ------------------------------------------------------------------------------------------
-def load_obj_entry(bproc, entry, name: str | None = None):
-    """Load an OBJ entry as one MeshObject: import (the importer's Y-up -> Z-up conversion baked in),
-    apply rotation_deg, scale each axis to size_cm (as Sweet Home 3D does: the catalogue size is the
-    model's bounding box), move the base centre to the origin. Materials and textures stay as the MTL
-    gives them."""
-    path = entry.resolved_path()
-    if path is None or not path.exists():
-        raise FileNotFoundError(f"asset {entry.id}: mesh file {path} not found "
-                                "(run scripts/setup.sh, or `synthgap assets check` for details)")
-    parts = bproc.loader.load_obj(str(path))
-    if not parts:
-        raise RuntimeError(f"asset {entry.id}: {path} holds no mesh")
-    for p in parts:  # the importer puts its axis conversion into each object's rotation: bake it
-        p.persist_transformation_into_mesh()
-    obj = parts[0]
-    if len(parts) > 1:
-        obj.join_with_other_objects(parts[1:])
-    if any(entry.rotation_deg):
-        obj.set_rotation_euler([math.radians(a) for a in entry.rotation_deg])
-        obj.persist_transformation_into_mesh()
+def load_mesh_entry(bproc, entry, name: str | None = None):
+    """Load a mesh entry (any render.manifest.MESH_FORMATS) as one MeshObject at its real size:
+    `load_upright`, then scale each axis to size_cm (as Sweet Home 3D does: the catalogue size is the
+    model's bounding box), move the base centre to the origin. Materials and textures stay as the file
+    gives them (render/mesh_import.py; a neutral material where it gives none)."""
+    obj = load_upright(bproc, entry.resolved_path(), entry.format, entry.rotation_deg, entry.id)
     lo, hi = _vertex_bounds(obj)
     ext = hi - lo
-    if not np.all(np.isfinite(ext)) or ext.max() <= 0:
-        raise RuntimeError(f"asset {entry.id}: {path} has degenerate bounds {ext.tolist()}")
     if entry.size_cm:
         target = np.asarray(entry.size_cm, dtype=float) / 100.0
         # a flat axis (extent ~0, e.g. a plane) keeps the mean scale of the others instead of blowing up
@@ -66,6 +51,33 @@ def load_obj_entry(bproc, entry, name: str | None = None):
     if name:
         obj.set_name(name)
     obj.set_cp("asset_id", entry.id)
+    return obj
+
+
+def load_upright(bproc, path, fmt: str, rotation_deg, what: str):
+    """The file's meshes joined into one MeshObject, in the file's own units: the importer's axis conversion
+    and hierarchy baked in (render/mesh_import.py), then rotation_deg (XYZ Euler) applied. `synthgap assets add`
+    reads its bounds to size an entry; load_mesh_entry scales it."""
+    from render.mesh_import import import_parts
+
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"asset {what}: mesh file {path} not found "
+                                "(run scripts/setup.sh, or `synthgap assets check` for details)")
+    parts = import_parts(bproc, path, fmt)
+    if not parts:
+        raise RuntimeError(f"asset {what}: {path} holds no mesh")
+    for p in parts:  # the importer puts its axis conversion into each object's rotation: bake it
+        p.persist_transformation_into_mesh()
+    obj = parts[0]
+    if len(parts) > 1:
+        obj.join_with_other_objects(parts[1:])
+    if any(rotation_deg):
+        obj.set_rotation_euler([math.radians(a) for a in rotation_deg])
+        obj.persist_transformation_into_mesh()
+    lo, hi = _vertex_bounds(obj)
+    ext = hi - lo
+    if not np.all(np.isfinite(ext)) or ext.max() <= 0:
+        raise RuntimeError(f"asset {what}: {path} has degenerate bounds {ext.tolist()}")
     return obj
 
 

@@ -97,16 +97,19 @@ def demo_main(argv: list[str]) -> int:
     ap.add_argument("--grid", default=str(DEFAULTS / "demo_grid.yaml"), help="grid YAML (default: %(default)s)")
     ap.add_argument("--target", default=str(DEFAULTS / "demo_target.yaml"),
                     help="hidden mixture of the stand-in (default: %(default)s)")
-    ap.add_argument("--real", default=None, help="your COCO json (switches the demo to your photos)")
-    ap.add_argument("--images", default=None, help="folder of your images (with --real)")
+    ap.add_argument("--real", default=None, help="your labels (switches the demo to your photos): a COCO json, a "
+                    "YOLO data.yaml or a Pascal VOC folder")
+    ap.add_argument("--images", default=None, help="folder of your images (with a COCO --real; default: its folder)")
     ap.add_argument("--split", default=None, help="your split.json (with --real)")
     ap.add_argument("--category", default="bottle", help="class to align and benchmark (default: %(default)s)")
     add_common_args(ap, demo_defaults(DEFAULTS / "demo_grid.yaml"), "yolo on the stand-in, frcnn with --real")
     args = ap.parse_args(argv)
     out, grid, context = Path(args.out), Path(args.grid), {}
     if args.real:
-        if not (args.images and args.split):
-            raise UserError("--real needs --images and --split")
+        if not args.split:
+            raise UserError("--real needs --split")
+        from core.real_source import resolve_args
+        resolve_args(args)
         real_json, images, split = Path(args.real), Path(args.images), Path(args.split)
     else:
         real_json, images, split, context = stand_in_target(out, grid, Path(args.target), args)

@@ -99,6 +99,21 @@ def make_renderer(opts: RunOptions):
     return render
 
 
+def grid_category(grid_mapping: dict, opts: RunOptions) -> str | None:
+    """--category not given: the class the grid names (`classes: [x]`) when it names one class the real COCO
+    labels (a run aligns the photos' boxes of the class its renders show, not every labelled class); None (all)
+    otherwise."""
+    from core.coco import load_coco
+    classes = grid_mapping.get("classes")
+    if not isinstance(classes, list) or len(classes) != 1:
+        return None
+    names = set(load_coco(opts.real_json, opts.images, check_files=False).categories.values())
+    if str(classes[0]) not in names:
+        return None
+    log(f"--category not given: aligning and benchmarking {classes[0]!r}, the one class {opts.grid} renders")
+    return str(classes[0])
+
+
 def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     """Every input checked before anything is written: the out folder, the grid, the real COCO, images, split,
     category, metadata names. -> (grid mapping, configs, the exposed image files)."""
@@ -116,6 +131,8 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
         raise UserError(f"{opts.real_json}: --real COCO json not found")
     if not Path(opts.images).is_dir():
         raise UserError(f"{opts.images}: --images folder not found")
+    if opts.category is None:
+        opts.category = grid_category(grid_mapping, opts)
     real = load_coco(opts.real_json, opts.images, category=opts.category)
     split = load_split(opts.split, real)
     check_decodes(real)                # a truncated photo is refused here, not after an hour of renders
@@ -428,16 +445,19 @@ def run_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
                                  "metadata, probe-render a grid, select configs, render aligned + comparison "
                                  "sets, benchmark them, report. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real COCO json")
-    ap.add_argument("--images", required=True, help="folder of the real images")
+    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or folder) or a Pascal VOC folder (core/real_source.py)")
+    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO json's folder; YOLO/VOC labels name their own)")
     ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
-    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: all)")
+    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: the "
+                    "grid's class when its `classes` names one the real COCO labels, else all)")
     ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
     ap.add_argument("--out", required=True, help="run folder")
     ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
                     "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
     add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
     args = ap.parse_args(argv)
+    from core.real_source import resolve_args
+    resolve_args(args)
     opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
                                  grid=Path(args.grid), out=Path(args.out), category=args.category), args)
     apply_zoo(opts, args.zoo)

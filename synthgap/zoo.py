@@ -259,11 +259,13 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="synthgap zoo", description="A variant zoo: the run's sets and more, equal "
                                  "image counts, distances and trained mAP per set; which distances rank the sets "
                                  "like mAP; a training-free quality score. Rerun the same command to resume.")
-    for flag, h in (("--real", "real COCO json"), ("--images", "folder of the real images"),
-                    ("--split", "split.json with exposed / test image ids"), ("--grid", "grid YAML"),
+    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or folder) or a Pascal VOC folder (core/real_source.py)")
+    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO json's folder; YOLO/VOC labels name their own)")
+    for flag, h in (("--split", "split.json with exposed / test image ids"), ("--grid", "grid YAML"),
                     ("--out", "run folder (the zoo goes to OUT/zoo)")):
         ap.add_argument(flag, required=True, help=h)
-    ap.add_argument("--category", default=None, help="class to align and benchmark (default: all)")
+    ap.add_argument("--category", default=None, help="class to align and benchmark (default: the grid's "
+                    "class when its `classes` names one the real COCO labels, else all)")
     ap.add_argument("--singles", type=int, default=4, help="single grid configs in the zoo (default: %(default)s)")
     ap.add_argument("--zoo-images", type=int, default=None, help="images per zoo set (default: --total)")
     ap.add_argument("--transfer", default=None, help="another target's zoo (folder or zoo.json): score each zoo "
@@ -281,6 +283,8 @@ def zoo_main(argv: list[str]) -> int:
 
     from synthgap.zoo_report import write_zoo_report
     args = _parser().parse_args(argv)
+    from core.real_source import resolve_args
+    resolve_args(args)
     base = replace(ZOO_DEFAULTS, real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
                    grid=Path(args.grid), out=Path(args.out), category=args.category, seeds=list(ZOO_DEFAULTS.seeds),
                    detectors=list(ZOO_DEFAULTS.detectors))

@@ -202,14 +202,16 @@ _GOOD = {"id": "x-bottle", "class": "bottle", "kind": "mesh", "format": "obj", "
     ({"licence": "GPL-3.0"}, "field 'licence' must be one of"),
     ({"author": ""}, "missing field 'author'"),
     ({"class": None}, "missing field 'class'"),
-    ({"class": "sofa"}, "must be a COCO class name"),
+    ({"class": "sofa,cup"}, "field 'class' must be a name of 1-64 printable characters without commas"),
+    ({"class": " widget"}, "field 'class' must be a name of 1-64"),
     ({"size_cm": None}, "missing field 'size_cm'"),
     ({"size_cm": [7, 7]}, "'size_cm' must be a list of 3 numbers"),
     ({"size_cm": [7, -7, 30]}, "'size_cm' must be > 0"),
     ({"rotation_deg": [0, "x", 0]}, "'rotation_deg' must be a list of 3 numbers"),
     ({"sha256": None}, "'sha256' must be 64 lowercase hex"),
     ({"sha256": "ABC"}, "'sha256' must be 64 lowercase hex"),
-    ({"format": "fbx"}, "field 'format' must be one of"),
+    ({"format": "3ds"}, "field 'format' must be one of"),
+    ({"format": "fbx"}, "must end in .fbx"),
     ({"kind": "texture"}, "field 'kind' must be one of"),
     ({"path": "cache:m/x.ply"}, "must end in .obj"),
     ({"path": "../x.obj"}, "must not contain '..'"),
@@ -235,6 +237,9 @@ def test_manifest_rejects_bad_structure():
     with pytest.raises(ManifestError, match="non-empty list"):
         parse_manifest(Path("m.yaml"), {"version": 1, "assets": []})
     assert parse_manifest(Path("m.yaml"), {"version": 1, "assets": [_GOOD]}).class_names() == ["bottle"]
+    own = {**_GOOD, "class": "hex key", "format": "glb", "path": "/parts/hex.glb", "licence": "own"}
+    assert parse_manifest(Path("m.yaml"), {"version": 1, "assets": [_GOOD, {**own, "id": "own-hex"}]}).class_names() \
+        == ["bottle", "hex key"]                        # any class name, any bpy-importable format
 
 
 _CUBE = """mtllib {mtl}

@@ -198,3 +198,36 @@ def test_out_may_not_be_or_hold_the_source(tmp_path, capsys):
         assert cli(["import", "--format", "voc", str(src), "--out", str(out)]) == 2
         assert "input" in capsys.readouterr().err
     assert sorted(p.name for p in src.iterdir()) == ["Annotations", "JPEGImages"]
+
+
+def test_real_accepts_yolo_and_voc_directly(tmp_path, monkeypatch, capsys):
+    """--real takes a data.yaml, a YOLO folder or a VOC folder (core/real_source.py): the same COCO as
+    `synthgap import` (ids and boxes), cached by content, the images where they are; `split` takes them too; a
+    COCO json passes through; an --images naming another folder is one line."""
+    from core.real_source import real_format, resolve_real
+    monkeypatch.setenv("SYNTHGAP_CACHE", str(tmp_path / "cache"))
+    src = _yolo(tmp_path / "ds")
+    assert cli(["import", "--format", "yolo", str(src), "--out", str(tmp_path / "imp")]) == 0
+    want = json.loads((tmp_path / "imp" / COCO_FILE).read_text())
+    for given in (src, src.parent):
+        j, images = resolve_real(given, None)
+        got = json.loads(j.read_text())
+        assert images == tmp_path / "ds" / "images" and j.is_relative_to(tmp_path / "cache" / "imports")
+        assert [(im["id"], im["file_name"]) for im in got["images"]] == \
+            [(im["id"], im["file_name"]) for im in want["images"]]
+        _same(_boxes(got), YOLO_BOXES)
+        assert resolve_real(given, None)[0] == j                   # the same labels: the same file
+    assert real_format(_voc(tmp_path / "voc")) == "voc"
+    j, images = resolve_real(tmp_path / "voc", None)
+    assert images == tmp_path / "voc" / "JPEGImages" and len(load_coco(j, images).annotations) == 3
+    coco = tmp_path / "imp" / COCO_FILE
+    assert resolve_real(coco, None) == (coco, coco.parent) and resolve_real(coco, tmp_path)[1] == tmp_path
+    with pytest.raises(UserError, match="names another folder"):
+        resolve_real(src, tmp_path)
+    assert cli(["split", str(src), "--exposed", "2", "--out", str(tmp_path / "s1.json")]) == 0
+    assert cli(["split", str(coco), "--exposed", "2", "--out", str(tmp_path / "s2.json")]) == 0
+    assert (tmp_path / "s1.json").read_bytes() == (tmp_path / "s2.json").read_bytes()
+    _write(tmp_path / "ds/labels/train/a.txt", "5 0.5 0.5 0.2 0.2\n")          # a bad label: one line, named
+    assert cli(["split", str(src), "--exposed", "2", "--out", str(tmp_path / "s3.json")]) == 2
+    err = capsys.readouterr().err
+    assert "a.txt" in err and "line 1" in err and not (tmp_path / "s3.json").exists()
