@@ -4,7 +4,8 @@
     metadata_for_dir(dataset_dir, category=) -> MetadataTable
     bhattacharyya(a, b) -> DistanceResult(db, bc, n_bins, w1); compare_tables(real, synth, metadata) -> {m: ...}
     half_split_floor({metadata: values}, groups=None) -> {m: D_B of two halves of one sample} (the real-vs-real floor)
-    fit_gmm(real_table, metadata=, mode=, kmax=, seed=) -> Fit (fit.json)
+    fit_gmm(real_table, metadata=, mode=, kmax=, seed=) -> Fit (fit.json); FIT_METADATA, default_metadata(table)
+    (what a fit aligns on when not told: area_frac, cy, + depth where the table has it)
     load_probes(probes_dir) -> {config_name: Probe(config, table)}; probe_dirs(probes_dir, name) -> its render dirs
     SELECTORS (registry): SELECTORS.get(name)(seed=, real=).select(fit, probes, total) -> Plan (plan.yaml)
     select_configs(fit, probes, total, real=, seed=, method=) (the same, by name); plan_mixture_table(plan, probes)
@@ -32,7 +33,7 @@ from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_s
 from align.features import coco_features, crop_features, extract, find_backbone_weights
 from align.predict_metadata import (MetadataModel, fit_models, learn_from_dirs, predict_real, predict_table,
                                     r2_table)
-from align.gmm import Fit, fit_gmm
+from align.gmm import FIT_METADATA, Fit, default_metadata, fit_gmm
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
                             predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)

@@ -34,7 +34,7 @@ from core.io import atomic_write_json, read_json
 
 log = logging.getLogger("align")
 
-DEFAULT_METADATA = ["area_frac", "cy"]
+FIT_METADATA = ["area_frac", "cy"]       # what a fit aligns on by default (default_metadata adds depth)
 SILHOUETTE_MARGIN = 0.1
 REG_COVAR = 1e-4
 
@@ -190,7 +190,7 @@ def fit_mixture(X: np.ndarray, kmax: int = 5, seed: int = 0, margin: float = SIL
 
 def default_metadata(table) -> list[str]:
     """area_frac, cy, plus depth when the table has a finite depth."""
-    out = list(DEFAULT_METADATA)
+    out = list(FIT_METADATA)
     if hasattr(table, "has") and table.has("depth", "bbox"):
         out.append("depth")
     return out

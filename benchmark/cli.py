@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--bootstrap must be >= 10, got {args.bootstrap}")
     if args.cmd == "run":
         from benchmark.detectors import default_detectors
-        from benchmark.run import DEFAULT_METADATA, RunSpec, run_matrix
+        from benchmark.run import DISTANCE_METADATA, RunSpec, run_matrix
         from core.io import check_not_input, input_paths
         from core.real_source import resolve_args
         resolve_args(args)
@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
                        regimes=[x.strip() for x in args.regimes.split(",") if x.strip()],
                        yolo_weights=args.yolo_weights, mixed_share=args.mixed_share,
                        finetune_epochs=args.finetune_epochs,
-                       metadata=(args.metadata.split(",") if args.metadata else list(DEFAULT_METADATA)),
+                       metadata=(args.metadata.split(",") if args.metadata else list(DISTANCE_METADATA)),
                        mean_metadata=(args.mean_metadata.split(",") if args.mean_metadata else None),
                        accept_changed=args.accept_changed_inputs, backend=args.backend,
                        ray_address=args.ray_address, workers=args.workers, threads=args.threads,

@@ -22,6 +22,7 @@ from core.stats import fmt_mean_sd, fmt_num, mean_sd
 from benchmark.detectors import DETECTORS
 from benchmark.figures import fig_png
 from benchmark.run import BASELINE
+from benchmark.verdict import mean_db
 
 MIN_CORR_VARIANTS = 3
 
@@ -48,8 +49,8 @@ def group_of(record: dict) -> str:
 def mean_metadata(run: dict) -> list[str]:
     """The one definition of "mean D_B" (every report): the mean over the *aligned* metadata - the run's
     `mean_metadata` (the fit's, in `synthgap run`), else align's default fit metadata (area_frac, cy)."""
-    from align.gmm import DEFAULT_METADATA
-    return list(run.get("mean_metadata") or DEFAULT_METADATA)
+    from align.api import FIT_METADATA
+    return list(run.get("mean_metadata") or FIT_METADATA)
 
 
 def summarize(data: dict) -> dict:
@@ -68,8 +69,7 @@ def summarize(data: dict) -> dict:
     for name, v in out.items():
         db = (data["meta"].get(name) or {}).get("db") or {}
         v["db"] = db
-        finite = [db[m] for m in over if db.get(m) is not None and math.isfinite(db[m])]
-        v["mean_db"] = sum(finite) / len(finite) if finite else None
+        v["mean_db"] = mean_db(db, over)
         for g in v["groups"].values():
             for d in g.values():
                 d["n"] = len(d["map"])
@@ -335,7 +335,6 @@ def _floor(data: dict) -> dict | None:
     """The real-vs-real floor of mean D_B from the exposed boxes' sampled values in metadata/ (two random
     halves, align.distances.half_split_floor; boxes, not photos, go to the halves here)."""
     from align.distances import half_split_floor
-    from benchmark.verdict import mean_db
     metas = mean_metadata(data["run"])
     hist = next((d["hist"] for d in data["meta"].values() if d.get("hist")), {})
     db = half_split_floor({m: hist[m]["real"] for m in metas if m in hist})

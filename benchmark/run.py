@@ -30,7 +30,7 @@ from core.progress import Progress
 from benchmark.detectors import DETECTORS, CellContext, TrainSet, TrainSettings
 
 BASELINE = "real"
-DEFAULT_METADATA = ["area_frac", "aspect", "cx", "cy", "sharpness", "brightness", "contrast", "entropy"]
+DISTANCE_METADATA = ["area_frac", "aspect", "cx", "cy", "sharpness", "brightness", "contrast", "entropy"]
 HIST_SAMPLES = 2000
 
 
@@ -50,7 +50,7 @@ class RunSpec:
     patience: int = 20
     device: str | None = None
     batch: int = 8
-    metadata: list[str] = field(default_factory=lambda: list(DEFAULT_METADATA))
+    metadata: list[str] = field(default_factory=lambda: list(DISTANCE_METADATA))
     yolo_model: str = "yolov8n.yaml"
     regimes: list[str] = field(default_factory=lambda: ["synthetic", "real"])   # benchmark/regimes.py
     init: str = "auto"                     # start weights (Faster R-CNN: auto|imagenet|coco|scratch|PATH)

@@ -31,6 +31,7 @@ from core.io import atomic_write_json, load_yaml, read_json
 from core.progress import log
 
 from synthgap.options import RunOptions
+from synthgap.seeds import render_seed
 from synthgap.recommend import migrate_old_layout
 from synthgap.variants import VariantContext, build_comparison_sets, link_set, selector_sets, set_names
 
@@ -189,11 +190,11 @@ def stage_predict(opts: RunOptions, configs: list, real_t):
 def stage_fit(opts: RunOptions, real_t):
     """3a. the GMM fit of the real table: --metadata, else area_frac, cy (+ depth where the table has it, + the
     columns --predict filled)."""
-    from align.gmm import Fit, fit_gmm
+    from align.api import Fit, default_metadata, fit_gmm
     fit_path = opts.out / "fit.json"
     if _stage("3/5 GMM fit", fit_path.exists()):
-        metadata = list(opts.metadata) if opts.metadata else ["area_frac", "cy"]
-        for m in [] if opts.metadata else ["depth", *(opts.predict or [])]:
+        metadata = list(opts.metadata) if opts.metadata else default_metadata(real_t)
+        for m in [] if opts.metadata else opts.predict or []:
             if real_t.has(m) and m not in metadata:
                 metadata.append(m)
         missing = [m for m in metadata if not real_t.has(m, "bbox")]
@@ -214,7 +215,7 @@ def stage_probes(opts: RunOptions, configs: list, render) -> None:
         for i, cfg in enumerate(configs):
             if cfg in pending:
                 log(f"probe {i + 1}/{len(configs)}: {cfg.name}")
-                render(cfg, opts.probe_n, probes_dir / cfg.name, opts.seed * 1000 + 100 + i)
+                render(cfg, opts.probe_n, probes_dir / cfg.name, render_seed(opts.seed, "probe", i))
 
 
 def stage_select(opts: RunOptions, fit, real_t, configs: list, render) -> dict[str, Path]:
@@ -253,7 +254,7 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
             f"): {opts.probe_n} more images of {', '.join(grow)}")
         for name in grow:
             render(by_name[name], opts.probe_n, opts.out / "probes" / MORE_DIR / name / f"r{rnd}",
-                   opts.seed * 1000 + 100 + index[name] + 10_000 * rnd)
+                   render_seed(opts.seed, "probe", index[name], rnd))
     for m, ws in wide.items():
         note = (f"predicted D_B interval still wider than --probe-ci {opts.probe_ci} after {rnd} probe round(s) "
                 "(" + ", ".join(f"{k} {w:.3f}" for k, w in ws.items()) + f"; probes at --probe-max {opts.probe_cap} "
@@ -288,7 +289,7 @@ def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], ren
                     link_set(sets / rendered[key], sets / variant)
             else:
                 log(f"{variant}: rendering {plans[method].name} (selector {method})")
-                render(plans[method], None, sets / variant, opts.seed * 1000 + 1)
+                render(plans[method], None, sets / variant, render_seed(opts.seed, "aligned"))
             rendered.setdefault(key, variant)
         build_comparison_sets(VariantContext(opts, grid_mapping, sets, render, aligned), log)
 

@@ -38,6 +38,8 @@ from core.errors import UserError
 from core.io import atomic_write_text, read_json
 from core.registry import Registry
 
+from synthgap.seeds import render_seed
+
 COCO_NAME = "coco_annotations.json"
 
 
@@ -109,7 +111,7 @@ class Baseline:
     needs: tuple[str, ...] = ()
 
     def build(self, ctx: VariantContext, out: Path) -> None:
-        ctx.render(_config(ctx, {}, "baseline"), ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
+        ctx.render(_config(ctx, {}, "baseline"), ctx.opts.total, out, render_seed(ctx.opts.seed, "baseline"))
 
 
 class OnSurface:
@@ -118,7 +120,7 @@ class OnSurface:
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         ctx.render(_config(ctx, {"placement": "surface"}, "on-surface"), ctx.opts.total, out,
-                   ctx.opts.seed * 1000 + 2)
+                   render_seed(ctx.opts.seed, "baseline"))
 
 
 class Filtered:
@@ -172,7 +174,7 @@ class AlignedPhoto:
         plan["entries"] = [{**e, "config": photo_like(e["config"], plates, full=True)} for e in plan["entries"]]
         path = run_dir / "plan-photo.yaml"
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
-        ctx.render(path, None, out, o.seed * 1000 + 1)
+        ctx.render(path, None, out, render_seed(o.seed, "aligned"))
 
 
 class BaselinePhoto:
@@ -186,7 +188,7 @@ class BaselinePhoto:
         base = baseline_mapping(ctx.grid_mapping)
         plates = run_plates(ctx, tuple(SceneConfig.from_mapping(base, f"{ctx.opts.grid} (baseline)").resolution))
         cfg = SceneConfig.from_mapping(photo_like(base, plates, full=True), f"{ctx.opts.grid} (baseline-photo)")
-        ctx.render(cfg, ctx.opts.total, out, ctx.opts.seed * 1000 + 2)
+        ctx.render(cfg, ctx.opts.total, out, render_seed(ctx.opts.seed, "baseline"))
 
 
 def real_exposed(opts, category: str | None = None) -> tuple:
@@ -258,7 +260,7 @@ class ShapeAligned:
         plan["entries"] = [{**e, "config": {**e["config"], "exclude_assets": drop}} for e in plan["entries"]]
         path = run_dir / "plan-shapes.yaml"
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
-        ctx.render(path, None, out, o.seed * 1000 + 1)
+        ctx.render(path, None, out, render_seed(o.seed, "aligned"))
 
 
 def run_refiner(ctx: VariantContext, method: str) -> Path:

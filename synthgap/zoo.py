@@ -33,6 +33,7 @@ from core.io import atomic_write_json, read_json
 from core.progress import log
 
 from synthgap.options import RunOptions, add_common_args, apply_args
+from synthgap.seeds import render_seed
 
 ZOO_JSON = "zoo.json"
 
@@ -154,17 +155,17 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
         if v in same:
             notes.append(f"{v}: the same set as {same[v]} in the run (equal plans), left out of the zoo")
             log(notes[-1])
-        elif _subset(opts.out / "sets" / v, sets / v, n, opts.seed * 1000 + 700 + i):
+        elif _subset(opts.out / "sets" / v, sets / v, n, render_seed(opts.seed, "zoo-subset", i)):
             names.append(v)
         else:
             notes.append(f"{v}: fewer than {n} images in the run, left out of the zoo")
             log(notes[-1])
-    todo = [("random-grid", lambda: _grid_plan(configs, n, z / "plan-grid.yaml"), None, 400)]
+    todo = [("random-grid", lambda: _grid_plan(configs, n, z / "plan-grid.yaml"), None, ("zoo-grid",))]
     other = "aligned-joint" if fit.mode == "1d" else "aligned-1d"
-    todo.append((other, lambda: _other_mode_plan(opts, real_t, fit, n, z / f"plan-{other}.yaml"), None, 500))
+    todo.append((other, lambda: _other_mode_plan(opts, real_t, fit, n, z / f"plan-{other}.yaml"), None, ("zoo-other-mode",)))
     picked, why = pick_singles(opts, configs, k, n)
     notes += why
-    todo += [(f"single-{c.name}", (lambda c=c: _single(opts, c, n, render)), n, 300 + j) for j, c in enumerate(picked)]
+    todo += [(f"single-{c.name}", (lambda c=c: _single(opts, c, n, render)), n, ("zoo-single", j)) for j, c in enumerate(picked)]
     for name, what, count, s in todo:
         if not (sets / name / "DONE").exists():
             src = what()
@@ -177,7 +178,7 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
                 log(f"zoo set {name}: {n} images of its probe renders (no render)")
             else:
                 log(f"zoo set {name}: rendering {n} images")
-                render(src, count, sets / name, opts.seed * 1000 + s)
+                render(src, count, sets / name, render_seed(opts.seed, *s))
         names.append(name)
     return names, notes
 

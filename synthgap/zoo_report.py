@@ -27,19 +27,20 @@ def _ranks(values: dict[str, float], reverse: bool) -> dict[str, int]:
 
 
 def _sets_section(res: dict) -> list[str]:
+    from align.api import FIT_METADATA
     sets, scores = res["sets"], res["score"]["scores"]
     by_map = _ranks({s: r["map"] for s, r in sets.items()}, reverse=True)
     by_score = _ranks({s: scores[s] for s in sets if scores.get(s) is not None}, reverse=False)
     md = ["## The sets", "", f"{res['images_per_set']} images each; detector {res['detector']} "
           f"({res['options']['epochs']} epochs, seeds {res['options']['seeds']}, start {res['options']['init']}), "
           "regime synthetic, scored on the real test images. Score: held out (weights fitted on the other sets). "
-          f"Mean D_B: over the aligned metadata ({', '.join(res.get('aligned_metadata') or ['area_frac', 'cy'])}), "
+          f"Mean D_B: over the aligned metadata ({', '.join(res.get('aligned_metadata') or FIT_METADATA)}), "
           "as in every report.",
           "", "| set | mAP50-95 (mean ± sd) | 95 % interval | KID | mean D_B | score | rank by score | rank by mAP |",
           "|---|---|---|---|---|---|---|---|"]
     for s in sorted(sets, key=lambda s: by_map[s]):
         r, d = sets[s], sets[s]["distances"]
-        dbs = [d.get(f"db:{m}") for m in res.get("aligned_metadata") or ["area_frac", "cy"]]
+        dbs = [d.get(f"db:{m}") for m in res.get("aligned_metadata") or FIT_METADATA]
         dbs = [v for v in dbs if v is not None]
         ci = r.get("map_ci")
         md.append(f"| {s} | {fmt_num(r['map'])} ± {fmt_num(r['map_sd'])} (n={r['seeds']}) | "
