@@ -5,6 +5,8 @@ Entry points (docs/design.md §8; the facade is align.api; imported lazily, noth
   align.metadata   compute_metadata, metadata_for_dir, MetadataTable
   align.distances  bhattacharyya, compare_tables, DistanceResult
   align.gmm        fit_gmm, Fit
-  align.select     load_probes, select_configs, plan_mixture_table, Plan
+  align.select     select_configs, plan_mixture_table (the selectors, prediction, grid reach)
+  align.probes     load_probes, probe_dirs, Probe
+  align.plan       Plan, PlanEntry (plan.yaml)
   align.cli        main(argv) -> int   (`synthgap align ...`)
 """

@@ -6,7 +6,8 @@
     half_split_floor({metadata: values}, groups=None) -> {m: D_B of two halves of one sample} (the real-vs-real floor)
     fit_gmm(real_table, metadata=, mode=, kmax=, seed=) -> Fit (fit.json); FIT_METADATA, default_metadata(table)
     (what a fit aligns on when not told: area_frac, cy, + depth where the table has it)
-    load_probes(probes_dir) -> {config_name: Probe(config, table)}; probe_dirs(probes_dir, name) -> its render dirs
+    load_probes(probes_dir) -> {config_name: Probe(config, table)}; probe_dirs(probes_dir, name) -> its render dirs;
+    MORE_DIR (grown probes' folder) (align/probes.py); Plan, PlanEntry (align/plan.py: plan.yaml)
     SELECTORS (registry): SELECTORS.get(name)(seed=, real=).select(fit, probes, total) -> Plan (plan.yaml)
     select_configs(fit, probes, total, real=, seed=, method=) (the same, by name); plan_mixture_table(plan, probes)
     realism(real_cs, real_ids, synth_cs, synth_ids=None, B=200) -> {kid, se, fid, ...}; kid(x, y), fid(x, y)
@@ -39,10 +40,13 @@ from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_w
                             predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)
 from align.realism import fid, kid, realism
 from align.refine import REFINERS, apply as refine_dir, fit as fit_refiner, settings_from as refine_settings
-from align.select import Plan, PlanEntry, Probe, load_probes, plan_mixture_table, probe_dirs, select_configs
+from align.plan import Plan, PlanEntry
+from align.probes import MORE_DIR, Probe, load_probes, probe_dirs
+from align.select import plan_mixture_table, select_configs
 from align.selectors import SELECTORS
 
-__all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "MetadataTable",
+__all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
+           "default_metadata", "MORE_DIR", "MetadataTable",
            "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
            "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
            "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",

@@ -438,7 +438,8 @@ def _print_fit(label: str, d: dict, md: list[str]) -> None:
 
 def cmd_select(args) -> int:
     from align.gmm import Fit
-    from align.select import load_probes, select_configs
+    from align.probes import load_probes
+    from align.select import select_configs
 
     _check_out_file(args.out)
     fit = Fit.load(args.fit)

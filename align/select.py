@@ -59,17 +59,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 
 from align.distances import bhattacharyya
 from align.gmm import Fit
-from align.metadata import NUMERIC_METADATA, MetadataTable, metadata_for_dir
+from align.metadata import NUMERIC_METADATA, MetadataTable
+from align.plan import Plan, PlanEntry
+from align.probes import Probe, _config_mapping
 from core.errors import UserError
-from core.io import atomic_write_text, read_json
 
 log = logging.getLogger("align")
 
@@ -77,190 +75,11 @@ TIE_TOL = 1e-9
 MIN_PROBE_ROWS = 2
 PROBE_BOOTSTRAP = 200
 REACH_SPAN = 0.25
-MORE_DIR = ".more"
 DRIVERS = {"brightness": " (effects.exposure_ev, lights.energy)", "contrast": " (effects.exposure_ev, lights)",
            "cy": " (camera.target_v, camera.elevation_deg)", "cx": " (camera.target_u)",
            "area_frac": " (camera.distance)", "area_px": " (camera.distance, resolution)",
            "depth": " (camera.distance)", "sharpness": " (blur_sigma_px, effects.noise_sigma)",
            "blur": " (blur_sigma_px)", "boxes_per_image": " (objects_per_scene)"}
-
-
-class Probe(NamedTuple):
-    """One probed config: its SceneConfig mapping and the metadata table of its probe render."""
-    config: dict
-    table: MetadataTable
-
-
-@dataclass
-class PlanEntry:
-    config: dict                             # SceneConfig mapping
-    config_name: str
-    count: int
-    component: list[int] = field(default_factory=list)   # GMM components it serves ([] for method mixture)
-    why: str = ""
-
-    def to_dict(self) -> dict:
-        return {"config": self.config, "config_name": self.config_name, "count": self.count,
-                "component": self.component, "why": self.why}
-
-
-@dataclass
-class Plan:
-    total: int
-    entries: list[PlanEntry]
-    predicted_db: dict[str, float | None] = field(default_factory=dict)
-    predicted: dict[str, dict] = field(default_factory=dict)   # metadata -> {mean, std, n} of the mixture
-    real: dict[str, dict] = field(default_factory=dict)        # metadata -> {mean, std, n} of the real data
-    scores: dict[str, list[float]] = field(default_factory=dict)   # config_name -> score per component
-    skipped: list[str] = field(default_factory=list)
-    metadata: list[str] = field(default_factory=list)
-    predicted_ci: dict[str, list[float]] = field(default_factory=dict)   # metadata -> [lo, hi] (module docstring)
-    probe_images: dict[str, int] = field(default_factory=dict)         # chosen config -> its probe's images
-    reach: dict[str, dict] = field(default_factory=dict)               # metadata -> grid_reach() record
-    notes: list[str] = field(default_factory=list)                     # warnings a reader of the plan needs
-
-    def to_dict(self) -> dict:
-        return {"total": self.total, "entries": [e.to_dict() for e in self.entries], "predicted_db": self.predicted_db,
-                "predicted_ci": self.predicted_ci, "predicted": self.predicted, "real": self.real,
-                "metadata": self.metadata, "probe_images": self.probe_images, "reach": self.reach,
-                "notes": self.notes, "scores": self.scores, "skipped": self.skipped}
-
-    def wide(self, bound: float) -> dict[str, float]:
-        """{metadata: interval width} of the aligned metadata whose predicted-D_B interval is wider than bound."""
-        return {m: round(ci[1] - ci[0], 6) for m, ci in self.predicted_ci.items()
-                if m in self.metadata and ci[1] - ci[0] > bound}
-
-    def to_yaml(self, path: str | os.PathLike) -> Path:
-        """plan.yaml (design.md §5): readable by `synthgap render --plan`."""
-        import yaml
-
-        text = ("# synthgap align select: render with `synthgap render --plan THIS_FILE --out DIR`\n" +
-                yaml.safe_dump(_plain(self.to_dict()), sort_keys=False, default_flow_style=None, width=110,
-                                allow_unicode=True))
-        atomic_write_text(path, text)
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Plan":
-        import yaml
-
-        try:
-            d = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"{path}: plan not found") from None
-        if not isinstance(d, dict) or "entries" not in d or "total" not in d:
-            raise UserError(f"{path}: not a plan (needs 'total' and 'entries')")
-        entries = [PlanEntry(e["config"], e["config_name"], int(e["count"]), list(e.get("component") or []),
-                             e.get("why", "")) for e in d["entries"]]
-        return cls(total=int(d["total"]), entries=entries, predicted_db=d.get("predicted_db") or {},
-                   predicted=d.get("predicted") or {}, real=d.get("real") or {}, scores=d.get("scores") or {},
-                   skipped=d.get("skipped") or [], metadata=d.get("metadata") or [],
-                   predicted_ci=d.get("predicted_ci") or {}, probe_images=d.get("probe_images") or {},
-                   reach=d.get("reach") or {}, notes=d.get("notes") or [])
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-# ------------------------------------------------------------------------------------------------ probes
-def _config_mapping(cfg: Any, source: str) -> tuple[dict, str]:
-    from render.config import SceneConfig
-
-    if hasattr(cfg, "to_mapping"):
-        sc = cfg
-    else:
-        sc = SceneConfig.from_mapping(cfg, source)
-    return sc.to_mapping(), sc.name
-
-
-def load_probes(probes_dir: str | os.PathLike, category: str | int | None = None,
-                progress: bool = False, more: int | None = None) -> dict[str, Probe]:
-    """{config_name: (SceneConfig mapping, probe MetadataTable)} from PROBES_DIR/<sub>/ dataset dirs.
-
-    Each (non-hidden) subfolder must be a complete render (coco_annotations.json + DONE) of one config, read
-    from the COCO `info.config`; its name is `info.config_names[0]`, else the config's stable name. Extra
-    renders of a probed config in PROBES_DIR/.more/<name>/r<k>/ (grown probes, module docstring) are appended
-    to its table: all of them, or rounds k <= `more` when given."""
-    root = Path(probes_dir)
-    if not root.is_dir():
-        raise UserError(f"{root}: probes dir not found")
-    out: dict[str, Probe] = {}
-    where: dict[str, Path] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        mapping, name = _probe_config(sub)
-        if name in out:
-            raise UserError(f"{sub}: config {name} is also probed in {where[name]} (one folder per config)")
-        where[name] = sub
-        tables = [metadata_for_dir(sub, category=category, dataset=name, progress=progress)]
-        for extra in _more_dirs(root / MORE_DIR / name, more):
-            if _probe_config(extra)[0] != mapping:
-                raise UserError(f"{extra}: field 'info.config': not the config of {sub} (a grown probe must render "
-                                "the same config)")
-            tables.append(metadata_for_dir(extra, category=category, dataset=name, progress=progress))
-        out[name] = Probe(mapping, _append_images(tables, name))
-    if not out:
-        raise UserError(f"{root}: no probe dataset dirs inside (expected one subfolder per config)")
-    return out
-
-
-def _probe_config(sub: Path) -> tuple[dict, str]:
-    """(SceneConfig mapping, config name) of one complete probe render dir."""
-    js = sub / "coco_annotations.json"
-    if not js.is_file() or not (sub / "DONE").exists():
-        raise UserError(f"{sub}: probe render incomplete (no {'coco_annotations.json' if not js.is_file() else 'DONE'}); "
-                        "finish it (rerun the render) or remove the folder")
-    info = read_json(js, "COCO json").get("info") or {}
-    cfg = info.get("config") if isinstance(info, dict) else None
-    if isinstance(cfg, list):
-        if len(cfg) != 1:
-            raise UserError(f"{js}: field 'info.config': a probe must be a render of one config "
-                            f"(this one holds {len(cfg)})")
-        cfg = cfg[0]
-    if not isinstance(cfg, dict):
-        raise UserError(f"{js}: field 'info.config': missing (not a `synthgap render` output?)")
-    mapping, name = _config_mapping(cfg, f"{js} info.config")
-    names = info.get("config_names")
-    if isinstance(names, list) and len(names) == 1 and isinstance(names[0], str):
-        name = names[0]
-    return mapping, name
-
-
-def probe_dirs(probes_dir: str | os.PathLike, name: str) -> list[Path]:
-    """A config's probe render and its grown rounds, finished ones only, in order (what load_probes reads)."""
-    root = Path(probes_dir)
-    return [d for d in [root / name, *_more_dirs(root / MORE_DIR / name, None)] if (d / "DONE").exists()]
-
-
-def _more_dirs(folder: Path, more: int | None) -> list[Path]:
-    """The grown-probe rounds r1, r2, ... of one config, in round order (up to round `more` when given)."""
-    if not folder.is_dir():
-        return []
-    rounds = sorted((int(p.name[1:]), p) for p in folder.iterdir()
-                    if p.is_dir() and p.name[:1] == "r" and p.name[1:].isdigit())
-    return [p for k, p in rounds if more is None or k <= more]
-
-
-def _append_images(tables: list[MetadataTable], name: str) -> MetadataTable:
-    """One table of several renders of one config; image ids offset so that every image keeps its own id."""
-    if len(tables) == 1:
-        return tables[0]
-    parts, offset = [], 0.0
-    for t in tables:
-        t = t.subset(np.ones(len(t), bool))
-        ids = t.data["image_id"].astype(float)
-        t.data["image_id"] = ids + offset
-        offset += (np.nanmax(ids) + 1) if np.isfinite(ids).any() else 0
-        parts.append(t)
-    return MetadataTable.concat(parts, dataset=name)
 
 
 # ------------------------------------------------------------------------------------------------ selection

@@ -235,7 +235,7 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
     """Select; while a plan's predicted-D_B interval is wider than --probe-ci, render --probe-n more images of
     each chosen config under --probe-max (round k into probes/.more/<config>/r<k>) and select again. Each
     round selects from the probes of the rounds before it only, so a resumed run replays the same rounds."""
-    from align.select import MORE_DIR, load_probes
+    from align.api import MORE_DIR, load_probes
     from align.selectors import SELECTORS
     index = {c.name: i for i, c in enumerate(configs)}
     by_name = {c.name: c for c in configs}

@@ -72,7 +72,7 @@ def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path 
     """The component selector's plan on the GMM fitted in the run's other mode (1d <-> joint); None when it
     picks the same configs and counts as the run's own fit at n images (the same set: not rendered twice)."""
     from align.gmm import fit_gmm
-    from align.select import load_probes
+    from align.api import load_probes
     from align.selectors import SELECTORS
     if path.exists():
         return path

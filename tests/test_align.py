@@ -14,7 +14,8 @@ from core.coco import load_coco, load_split  # noqa: E402
 from align.distances import bhattacharyya, compare_tables  # noqa: E402
 from align.gmm import Fit, fit_gmm  # noqa: E402
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir  # noqa: E402
-from align.select import largest_remainder, load_probes, plan_mixture_table, select_configs  # noqa: E402
+from align.probes import load_probes  # noqa: E402
+from align.select import largest_remainder, plan_mixture_table, select_configs  # noqa: E402
 from core.errors import UserError  # noqa
 
 
@@ -467,7 +468,7 @@ def test_load_probes_reads_dataset_dirs(tmp_path):
 
 
 def test_grown_probe_rounds_are_appended_in_order(tmp_path):
-    from align.select import MORE_DIR
+    from align.probes import MORE_DIR
     cfgs, names = _probe_configs()
     _dataset_dir(tmp_path / "probes" / "a", 6, 10, 0.5, config=cfgs[0])
     _dataset_dir(tmp_path / "probes" / MORE_DIR / names[0] / "r1", 4, 10, 0.5, config=cfgs[0], seed=5)

@@ -171,7 +171,7 @@ class FirstProbeSelector:
         self.seed = seed
 
     def select(self, fit, probes, total):
-        from align.select import Plan, PlanEntry
+        from align.plan import Plan, PlanEntry
         name = sorted(probes)[0]
         return Plan(total=total, entries=[PlanEntry(dict(probes[name][0]), name, total, [], "first")],
                     metadata=list(fit.metadata))
