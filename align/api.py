@@ -45,6 +45,9 @@ from align.probes import MORE_DIR, Probe, load_probes, probe_dirs
 from align.select import plan_mixture_table, select_configs
 from align.selectors import SELECTORS
 
+from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS, check_names
+from align.refine import build_parser as refine_parser, dataset_dir as refine_source_dir, run_args as refine_run
+
 __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
            "default_metadata", "MORE_DIR", "MetadataTable",
            "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
@@ -54,4 +57,4 @@ __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floo
            "MetadataModel", "fit_models", "learn_from_dirs", "predict_real", "r2_table",
            "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
            "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights",
-           "REFINERS", "refine_dir", "fit_refiner", "refine_settings"]
+           "REFINERS", "refine_dir", "fit_refiner", "refine_settings", "NUMERIC_METADATA", "SIDECAR_COLUMNS", "check_names", "refine_parser", "refine_source_dir", "refine_run"]

@@ -173,7 +173,7 @@ def _photo_boxes(real, exposed: list[int], photos: list[np.ndarray]) -> list[lis
     return out
 
 
-def _dataset_dir(p: str, option: str) -> Path:
+def dataset_dir(p: str, option: str) -> Path:
     d = Path(p)
     if not (d / COCO_NAME).is_file():
         raise UserError(f"{d}: {option}: not a dataset dir ({COCO_NAME} missing)")
@@ -388,13 +388,13 @@ def run_args(a: argparse.Namespace) -> int:
         resolve_args(a)
     check_not_input(a.out, input_paths(vars(a)), deletes=getattr(a, "force", False))
     if a.cmd == "train":
-        renders = [_dataset_dir(r, "--renders") for r in a.renders]
+        renders = [dataset_dir(r, "--renders") for r in a.renders]
         fit(a.method, renders, Path(a.real), Path(a.images), Path(a.split), Path(a.out),
             settings_from(a.steps, a.crop, a.batch, a.seed, a.task_detector, a.w_task), a.category, a.device,
             a.force)
         print(f"refiner: {a.out}")
     else:
-        rec = apply(Path(a.refiner), _dataset_dir(a.src, "--src"), Path(a.out), a.device)
+        rec = apply(Path(a.refiner), dataset_dir(a.src, "--src"), Path(a.out), a.device)
         g = rec["geometry"]
         print(f"refined set: {a.out} ({rec['method']}; geometry {g['passed_share']:.1%} of {g['boxes']} boxes in "
               "place)")

@@ -36,8 +36,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train + score every (variant, detector, seed) cell; resumable")
     r.add_argument("--variants", nargs="*", type=_variant, default=[], metavar="NAME=DIR",
                    help="dataset dirs (COCO + images, docs/design.md §2) or COCO json files")
-    r.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or folder) or a Pascal VOC folder (core/real_source.py)")
-    r.add_argument("--images", default=None, help="folder of the real images (default: the COCO json's folder; YOLO/VOC labels name their own)")
+    r.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
+                    "folder) or a Pascal VOC folder (core/real_source.py)")
+    r.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
+                    "json's folder; YOLO/VOC labels name their own)")
     r.add_argument("--split", required=True, help="split.json with exposed / test image ids")
     r.add_argument("--category", default=None, help="train and score this class only (e.g. bottle)")
     from benchmark.detectors import DETECTORS

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from core.cli import run_cli
+from core.api import run_cli
 
 # command -> (module, function, one-line help). Functions take argv (list[str]) and return an exit code.
 COMMANDS = {

@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.errors import UserError
-from core.io import atomic_write_json, load_yaml, read_json
-from core.progress import log
+from core.api import UserError, atomic_write_json, load_yaml, log, read_json
 
 from synthgap.options import RunOptions, add_common_args, apply_args
 from synthgap.report import config_brief
@@ -28,8 +26,7 @@ def _counts(n: int, weights: list[float]) -> list[int]:
 
 def hidden_plan(grid_mapping: dict[str, Any], target: dict[str, Any], source: str) -> tuple[dict, dict, dict]:
     """The stand-in target's render plan, its hidden weight per grid config it matches, and config briefs."""
-    from render.config import SceneConfig
-    from render.grid import expand_grid
+    from render.api import SceneConfig, expand_grid
     n, mix = int(target.get("images", 0)), target.get("mixture") or []
     if n < 2 or not mix:
         raise UserError(f"{source}: key 'images'/'mixture': need images >= 2 and a non-empty mixture")
@@ -108,7 +105,7 @@ def demo_main(argv: list[str]) -> int:
     if args.real:
         if not args.split:
             raise UserError("--real needs --split")
-        from core.real_source import resolve_args
+        from core.api import resolve_args
         resolve_args(args)
         real_json, images, split = Path(args.real), Path(args.images), Path(args.split)
     else:

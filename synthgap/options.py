@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
+from core.api import UserError
 
 
 @dataclass
@@ -83,8 +83,8 @@ def parse_seeds(s: str) -> list[int]:
 def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_default: str | None = None) -> None:
     """The flags of `run` and `demo`; their help states the command's defaults `d` (`detectors_default`: the
     --detectors default in words, where it is not d.detectors alone)."""
-    from align.selectors import SELECTORS
-    from benchmark.detectors import DETECTORS
+    from align.api import SELECTORS
+    from benchmark.api import DETECTORS
     from synthgap.variants import VARIANTS
     a = ap.add_argument
     a("--total", type=int, default=None, help=f"images per rendered set (default: {d.total})")
@@ -125,7 +125,7 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     _refine_args(ap, d)
     a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all; "
       "`aligned` = the recommended set)")
-    from benchmark.regimes import REGIMES
+    from benchmark.api import REGIMES
     a("--regimes", default=None, help=f"training regimes (default: {','.join(d.regimes)}): " + "; ".join(
         f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
     a("--init", default=None, help=f"Faster R-CNN start weights: auto, imagenet, coco, scratch or a checkpoint "
@@ -154,8 +154,8 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     """Options given on the command line override `opts` (the command's defaults); every value is checked."""
     from dataclasses import replace
 
-    from align.selectors import SELECTORS
-    from benchmark.detectors import DETECTORS
+    from align.api import SELECTORS
+    from benchmark.api import DETECTORS
     from synthgap.variants import VARIANTS
     given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
                                            "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap",
@@ -173,12 +173,12 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
     elif opts.yolo_weights:                  # YOLO weights given: YOLO learns from them, so it is the default
-        from benchmark.detectors import default_detectors
+        from benchmark.api import default_detectors
         opts.detectors = default_detectors(opts.yolo_weights)
     if args.seeds:
         opts.seeds = parse_seeds(args.seeds)
     if args.regimes:
-        from benchmark.regimes import REGIMES
+        from benchmark.api import REGIMES
         opts.regimes = REGIMES.check(_list(args.regimes))
     if args.selectors:
         opts.selectors = SELECTORS.check(_list(args.selectors))
@@ -197,7 +197,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
 def check_predict(names: list[str]) -> list[str]:
     """--predict: at least one name, each a numeric metadata (those the renderer's sidecar knows are the useful
     ones: align.predict_metadata.SIDECAR_TARGETS)."""
-    from align.metadata import NUMERIC_METADATA, check_names
+    from align.api import NUMERIC_METADATA, check_names
     if not names:
         raise UserError(f"--predict: unknown {names} (choose from {', '.join(NUMERIC_METADATA)})")
     return check_names(names, "--predict")
@@ -213,7 +213,7 @@ def check_options(opts: RunOptions) -> None:
     if opts.probe_cap < opts.probe_n or not opts.probe_ci > 0:
         raise UserError(f"--probe-max must be >= --probe-n ({opts.probe_n}) and --probe-ci > 0, got "
                         f"{opts.probe_cap} and {opts.probe_ci}")
-    from benchmark.run import check_training
+    from benchmark.api import check_training
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
     check_training(opts.init, opts.yolo_weights, opts.mixed_share, opts.finetune_epochs)
@@ -226,8 +226,7 @@ def check_options(opts: RunOptions) -> None:
 
 def apply_zoo(opts: RunOptions, zoo: str | None) -> None:
     """--zoo: checked and kept for the report; `--metadata auto` becomes the metadata the zoo ranked."""
-    from align.api import auto_metadata, load_zoo
-    from align.metadata import NUMERIC_METADATA
+    from align.api import NUMERIC_METADATA, auto_metadata, load_zoo
     auto = opts.metadata == ["auto"]
     if auto and not zoo:
         raise UserError("--metadata auto: needs --zoo (a finished `synthgap zoo`) to rank the metadata")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from core.io import atomic_write_json, load_yaml, read_json
+from core.api import atomic_write_json, load_yaml, read_json
 
-from benchmark.verdict import ALIAS, BASELINE, candidate, mean_db, recommend
+from benchmark.api import ALIAS, BASELINE_SET, candidate, mean_db, recommend
 
 FLOOR_SPLITS = 20
 
@@ -41,7 +41,7 @@ def real_floor(real_t, metas: list[str], seed: int = 0) -> dict | None:
 def zoo_rows(opts: Any, dist: dict, sets: list[str]) -> list[tuple[str, float | None, int | None]]:
     """--zoo: [(set, training-free quality score, predicted rank)] of `sets` with the zoo's weights, best first."""
     from align.api import compare_tables, distance_row, load_zoo, metadata_for_dir, predicted_ranks, zoo_weights
-    from align.metadata import NUMERIC_METADATA, MetadataTable
+    from align.api import NUMERIC_METADATA, MetadataTable
     real = MetadataTable.load(opts.real_table)
     rows = {}
     for v in sets:
@@ -56,11 +56,11 @@ def choose(opts: Any, real_t, metas: list[str], dist: dict) -> dict:
     from synthgap.variants import selector_sets, set_names
     sets = {m: v for m, (v, _) in selector_sets(opts).items()}
     plans = {m: load_yaml(opts.out / f, "plan") for m, (_, f) in selector_sets(opts).items() if (opts.out / f).exists()}
-    has_base = BASELINE in set_names(opts) and (dist.get(BASELINE) or {}).get("mean_db") is not None
+    has_base = BASELINE_SET in set_names(opts) and (dist.get(BASELINE_SET) or {}).get("mean_db") is not None
     scores = {s: sc for s, sc, _ in zoo_rows(opts, dist, [v for v in sets.values() if v in dist])} if opts.zoo else {}
     cands = [candidate(v, m, plans.get(m), (dist.get(v) or {}).get("mean_db"), metas, scores.get(v))
              for m, v in sets.items()]
-    rec = recommend(cands, dist[BASELINE]["mean_db"] if has_base else None, real_floor(real_t, metas, opts.seed),
+    rec = recommend(cands, dist[BASELINE_SET]["mean_db"] if has_base else None, real_floor(real_t, metas, opts.seed),
                     opts.probe_ci)
     return {**rec, "zoo": str(opts.zoo) if opts.zoo else None}
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    import benchmark.refine_task  # noqa: F401  (registers the learned-task refiner)
-    from align.refine import _dataset_dir, build_parser, run_args
-    from core.errors import UserError
-    ap, sub = build_parser()
+    import benchmark.api  # noqa: F401  (registers the learned-task refiner)
+    from align.api import refine_parser, refine_run, refine_source_dir
+    from core.api import UserError
+    ap, sub = refine_parser()
     pc = sub.add_parser("check", help="the label check: a detector trained on unrefined renders scores held-out "
                         "renders as rendered and as refined; a refiner losing more than 0.05 AP50 is rejected")
     pc.add_argument("--refiner", required=True, help="a refiner folder of `synthgap refine train`")
@@ -19,13 +19,13 @@ def main(argv: list[str]) -> int:
     pc.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     a = ap.parse_args(argv)
     if a.cmd != "check":
-        return run_args(a)
-    from benchmark.refine_check import label_check
+        return refine_run(a)
+    from benchmark.api import label_check
     if not (Path(a.refiner) / "DONE").exists():
         raise UserError(f"{a.refiner}: --refiner: not a finished refiner dir (no DONE; run `synthgap refine train`)")
     if not Path(a.detector).is_file():
         raise UserError(f"{a.detector}: --detector: file not found")
-    rec = label_check(Path(a.refiner), Path(a.detector), _dataset_dir(a.held_out, "--held-out"), a.imgsz, a.device)
+    rec = label_check(Path(a.refiner), Path(a.detector), refine_source_dir(a.held_out, "--held-out"), a.imgsz, a.device)
     print(f"label check: AP50 {rec['ap50_renders']:.3f} on {rec['images']} held-out renders, {rec['ap50_refined']:.3f} "
           f"refined (drop {rec['drop']:+.3f}, most {rec['max_drop']}): {'passed' if rec['passed'] else 'REJECTED'}")
     return 0 if rec["passed"] else 1

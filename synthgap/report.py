@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.io import read_json
-from core.stats import fmt_num
+from core.api import fmt_num, read_json
 
 from synthgap.options import RunOptions
 from synthgap.variants import VARIANTS, comparison_names, selector_sets
@@ -35,14 +34,14 @@ def config_brief(cfg: dict[str, Any]) -> str:
 def _verdict(rec: dict, summ: dict | None, iv, dets: list[str]) -> list[str]:
     """The report's first lines (benchmark/verdict.py): the recommended set and why, its D_B and mAP against
     the baseline and the photos alone, what fine-tuning adds, the warnings."""
-    from benchmark.verdict import verdict_lines
+    from benchmark.api import verdict_lines
     return ["# synthgap run report", "", "## Verdict", "", *verdict_lines(rec, summ, iv, dets), "",
             "The choice in full (the rule, every candidate, the floor): `recommended.json`; the tables below are "
             "the evidence.", ""]
 
 
 def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
-    from align.selectors import SELECTORS
+    from align.api import SELECTORS
     md = []
     if context.get("stand_in"):
         md += ["> **The target here is a synthetic stand-in for your real photos** (the demo): it was rendered "
@@ -153,8 +152,7 @@ def _hidden_section(plans: dict, context: dict) -> list[str]:
 
 def _benchmark(opts: RunOptions):
     """(the benchmark's data, its one summary, its intervals, the detectors) when it has results, else None."""
-    from benchmark.intervals import Intervals
-    from benchmark.report import detector_order, load_run, summarize
+    from benchmark.api import Intervals, detector_order, load_run, summarize
     if not any((opts.out / "benchmark" / "results").glob("*.json")):
         return None
     data = load_run(opts.out / "benchmark")
@@ -166,10 +164,9 @@ def _benchmark(opts: RunOptions):
 def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str], iv, dets: list[str]) -> list[str]:
     """The benchmark's own table (same summary, intervals and pairs as its report, read from its cache) and the
     Spearman correlation of mean D_B with mAP, with a permutation p-value."""
-    from benchmark.intervals import comparisons
-    from benchmark.report import BASELINE, mean_metadata, paired_section, results_table
-    from core.stats import spearman_perm
-    order = [v for v in [*sets, BASELINE, *sorted(set(summ) - set(sets) - {BASELINE})] if v in summ]
+    from benchmark.api import REAL_BASELINE, comparisons, mean_metadata, paired_section, results_table
+    from core.api import spearman_perm
+    order = [v for v in [*sets, REAL_BASELINE, *sorted(set(summ) - set(sets) - {REAL_BASELINE})] if v in summ]
     md = ["", "## Detectors trained on each set, scored on the target's test images", "",
           "Mean ± sample standard deviation over seeds, then the 95 % bootstrap interval over the test images; "
           "column groups as in the benchmark report (alone, finetune, mixed).", ""]
@@ -235,8 +232,8 @@ def _hist_figs(opts: RunOptions, sets: list[str], metas: list[str]) -> list[tupl
     """Histograms of the aligned metadata of every set against the real exposed images (cached tables)."""
     import numpy as np
 
-    from align.metadata import MetadataTable, metadata_for_dir
-    from benchmark.report import hist_png
+    from align.api import MetadataTable, metadata_for_dir
+    from benchmark.api import hist_png
     real = MetadataTable.load(opts.real_table)
     figs = []
     for v in sets:
@@ -256,7 +253,7 @@ def _sheets(opts: RunOptions, sets: list[str], n: int = 12, n_refined: int = 8) 
     """One contact sheet per set: n of its images (evenly spaced) above n exposed photos, to judge realism; then
     one per refined set (it holds refine.json): the same n_refined renders before (top) and after refinement
     (middle) above n_refined exposed photos (bottom)."""
-    from core.coco import load_coco, load_split
+    from core.api import load_coco, load_split
     from render.api import sheet_paths, sheet_png
     real = load_coco(opts.real_json, opts.images)
     exposed = load_split(opts.split, real).exposed
@@ -279,7 +276,7 @@ def _sheets(opts: RunOptions, sets: list[str], n: int = 12, n_refined: int = 8) 
 
 def _recommendation(opts: RunOptions, dist: dict, metas: list[str]) -> dict:
     """RUN/recommended.json, or (a folder whose run has not chosen yet) the same choice made here."""
-    from align.metadata import MetadataTable
+    from align.api import MetadataTable
     from synthgap.recommend import choose
     path = opts.out / "recommended.json"
     if path.exists():
@@ -291,7 +288,7 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     """RUN/report.md + RUN/report.html (+ RUN/report_files/): the verdict first, then the tables. -> the .md."""
     import yaml
 
-    from benchmark.report import save_report, scatter_png
+    from benchmark.api import save_report, scatter_png
     out = opts.out
     dist = read_json(out / "distances.json", "distances")
     fit = read_json(out / "fit.json", "fit")

@@ -26,9 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import UserError
-from core.io import atomic_write_json, load_yaml, read_json
-from core.progress import log
+from core.api import UserError, atomic_write_json, load_yaml, log, read_json
 
 from synthgap.options import RunOptions
 from synthgap.seeds import render_seed
@@ -46,7 +44,7 @@ def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list
     """What the stages' outputs depend on, the real inputs pinned by content (the COCO's and the split's bytes,
     the exposed images' names and bytes), not by path: the same photos copied elsewhere, or with new mtimes,
     still resume."""
-    from core.io import content_fingerprint, file_sha
+    from core.api import content_fingerprint, file_sha
     return {"real_content": file_sha(opts.real_json), "split_content": file_sha(opts.split),
             "exposed_content": content_fingerprint(exposed_files, Path(opts.images)),
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
@@ -80,7 +78,7 @@ def check_run_json(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files
                             f"original inputs and options to resume{hint}, or choose a new --out to start over")
         if not diff:
             return
-        from core.io import supersede
+        from core.api import supersede
         log(f"--accept-changed-inputs: {why}; " + supersede(opts.out, FROM_REAL))
     atomic_write_json(path, {"key": key, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
 
@@ -104,7 +102,7 @@ def grid_category(grid_mapping: dict, opts: RunOptions) -> str | None:
     """--category not given: the class the grid names (`classes: [x]`) when it names one class the real COCO
     labels (a run aligns the photos' boxes of the class its renders show, not every labelled class); None (all)
     otherwise."""
-    from core.coco import load_coco
+    from core.api import load_coco
     classes = grid_mapping.get("classes")
     if not isinstance(classes, list) or len(classes) != 1:
         return None
@@ -118,9 +116,8 @@ def grid_category(grid_mapping: dict, opts: RunOptions) -> str | None:
 def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     """Every input checked before anything is written: the out folder, the grid, the real COCO, images, split,
     category, metadata names. -> (grid mapping, configs, the exposed image files)."""
-    from core.coco import check_decodes, load_coco, load_split
-    from core.io import check_not_input, check_out_dir
-    from render.grid import expand_grid
+    from core.api import check_decodes, check_not_input, check_out_dir, load_coco, load_split
+    from render.api import expand_grid
     check_out_dir(opts.out)
     check_not_input(opts.out, [(f, Path(p)) for f, p in (("--real", opts.real_json), ("--images", opts.images),
                                ("--split", opts.split), ("--grid", opts.grid), ("--zoo", opts.zoo)) if p])
@@ -140,7 +137,7 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
     if not any(a["image_id"] in set(split.exposed) for a in real.annotations):
         raise UserError(f"{opts.split}: key 'exposed': no annotation of {opts.category or 'any category'} on "
                         f"the exposed images of {opts.real_json}")
-    from align.metadata import SIDECAR_COLUMNS, check_names
+    from align.api import SIDECAR_COLUMNS, check_names
     check_names(opts.metadata or [])
     lacking = [m for m in opts.metadata or [] if m in SIDECAR_COLUMNS and m not in (opts.predict or [])]
     if lacking and not (Path(opts.real_json).parent / "sidecar.json").exists():
@@ -152,8 +149,8 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
 
 def stage_real(opts: RunOptions):
     """1. the metadata table of the real exposed images (the target's sidecar columns where it has one)."""
-    from align.metadata import MetadataTable, compute_metadata
-    from core.coco import load_split
+    from align.api import MetadataTable, compute_metadata
+    from core.api import load_split
     real_meta = opts.out / "real_metadata.json"
     if _stage("1/5 real metadata", real_meta.exists()):
         sidecar = Path(opts.real_json).parent / "sidecar.json"
@@ -170,7 +167,7 @@ def stage_predict(opts: RunOptions, configs: list, real_t):
     if not opts.predict:
         return real_t
     from align.api import MetadataTable, learn_from_dirs, predict_real
-    from core.coco import load_coco, load_split
+    from core.api import load_coco, load_split
     path, rec_path = opts.real_table, opts.out / "predict.json"
     if _stage(f"2/5 predicted metadata ({', '.join(opts.predict)}) from the probes' box crops",
               path.exists() and rec_path.exists()):
@@ -235,8 +232,7 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
     """Select; while a plan's predicted-D_B interval is wider than --probe-ci, render --probe-n more images of
     each chosen config under --probe-max (round k into probes/.more/<config>/r<k>) and select again. Each
     round selects from the probes of the rounds before it only, so a resumed run replays the same rounds."""
-    from align.api import MORE_DIR, load_probes
-    from align.selectors import SELECTORS
+    from align.api import MORE_DIR, SELECTORS, load_probes
     index = {c.name: i for i, c in enumerate(configs)}
     by_name = {c.name: c for c in configs}
     rnd = 0
@@ -298,7 +294,7 @@ def _unfinish_damaged(sets: Path, names: list[str]) -> None:
     """A finished set whose image went missing or was damaged loses its DONE, so stage 4 builds it again (a
     render repairs only the damaged shards, to the same bytes); its distances and benchmark cells were computed
     from the sound set and stay valid."""
-    from core.coco import damaged_image
+    from core.api import damaged_image
     for v in names:
         if (sets / v / "DONE").exists():
             bad = damaged_image(sets / v)
@@ -309,8 +305,7 @@ def _unfinish_damaged(sets: Path, names: list[str]) -> None:
 
 def stage_distances(opts: RunOptions, real_t, fit, names: list[str] | None = None) -> dict:
     """5a. D_B and W1 of every set (or of `names`) to the real exposed split (metadata from the one cache)."""
-    from align.distances import compare_tables
-    from align.metadata import metadata_for_dir
+    from align.api import compare_tables, metadata_for_dir
     path = opts.out / "distances.json"
     dist = read_json(path, "distances") if path.exists() else {}
     label = "5/5 distances" if names is None else f"distances of {', '.join(names)} (for the recommended set)"
@@ -372,7 +367,7 @@ def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
     the real exposed images (align/realism.py; the real set is read once); None, with a log line, where the
     feature extractor's weights are not installed."""
     from align.api import realism
-    from core.coco import load_coco, load_split
+    from core.api import load_coco, load_split
     real = load_coco(opts.real_json, opts.images)
     exposed = load_split(opts.split, real).exposed
 
@@ -389,8 +384,7 @@ def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
 def stage_benchmark(opts: RunOptions, dist: dict, fit, rec: dict | None = None) -> None:
     """5c. detectors trained on every set (and the real exposed images), scored on the real test images;
     --bench-variants may name `aligned` (the recommended set)."""
-    from benchmark.report import write_report
-    from benchmark.run import RunSpec, run_matrix
+    from benchmark.api import RunSpec, run_matrix, write_report
     names = set_names(opts)
     empty = [v for v in names if not dist[v]["images"]]
     want = None if opts.bench_variants is None else [
@@ -446,8 +440,10 @@ def run_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
                                  "metadata, probe-render a grid, select configs, render aligned + comparison "
                                  "sets, benchmark them, report. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or folder) or a Pascal VOC folder (core/real_source.py)")
-    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO json's folder; YOLO/VOC labels name their own)")
+    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
+                    "folder) or a Pascal VOC folder (core/real_source.py)")
+    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
+                    "json's folder; YOLO/VOC labels name their own)")
     ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
     ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: the "
                     "grid's class when its `classes` names one the real COCO labels, else all)")
@@ -457,7 +453,7 @@ def run_main(argv: list[str]) -> int:
                     "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
     add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
     args = ap.parse_args(argv)
-    from core.real_source import resolve_args
+    from core.api import resolve_args
     resolve_args(args)
     opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
                                  grid=Path(args.grid), out=Path(args.out), category=args.category), args)

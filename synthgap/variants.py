@@ -33,10 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from core.coco import write_subset_dir
-from core.errors import UserError
-from core.io import atomic_write_text, read_json
-from core.registry import Registry
+from core.api import Registry, UserError, atomic_write_text, read_json, write_subset_dir
 
 from synthgap.seeds import render_seed
 
@@ -102,7 +99,7 @@ def deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config(ctx: VariantContext, over: dict, label: str):
-    from render.config import SceneConfig
+    from render.api import SceneConfig
     return SceneConfig.from_mapping(deep_update(baseline_mapping(ctx.grid_mapping), over), f"{ctx.opts.grid} ({label})")
 
 
@@ -166,7 +163,7 @@ class AlignedPhoto:
     def build(self, ctx: VariantContext, out: Path) -> None:
         import yaml
 
-        from core.io import load_yaml
+        from core.api import load_yaml
         from render.api import photo_like
         run_dir, o = ctx.sets.parent, ctx.opts
         plan = load_yaml(run_dir / ctx.aligned_set()[1], "plan")                     # the recommended selector's
@@ -183,8 +180,7 @@ class BaselinePhoto:
     default = False          # opt in: --variants ...,baseline-photo
 
     def build(self, ctx: VariantContext, out: Path) -> None:
-        from render.api import photo_like
-        from render.config import SceneConfig
+        from render.api import SceneConfig, photo_like
         base = baseline_mapping(ctx.grid_mapping)
         plates = run_plates(ctx, tuple(SceneConfig.from_mapping(base, f"{ctx.opts.grid} (baseline)").resolution))
         cfg = SceneConfig.from_mapping(photo_like(base, plates, full=True), f"{ctx.opts.grid} (baseline-photo)")
@@ -194,7 +190,7 @@ class BaselinePhoto:
 def real_exposed(opts, category: str | None = None) -> tuple:
     """(the real CocoSet, of `category` when given; its exposed image ids): what the feature-space sets are
     scored against."""
-    from core.coco import load_coco, load_split
+    from core.api import load_coco, load_split
     real = load_coco(opts.real_json, opts.images, category=category)
     return real, list(load_split(opts.split, real).exposed)
 
@@ -243,8 +239,7 @@ class ShapeAligned:
         import yaml
 
         from align.api import shape_scores
-        from core.coco import load_coco
-        from core.io import atomic_write_json, load_yaml
+        from core.api import atomic_write_json, load_coco, load_yaml
         o, run_dir = ctx.opts, ctx.sets.parent
         base = ctx.sets / "baseline"
         rows = shape_scores(load_coco(base, category=o.category), read_json(base / "sidecar.json", "sidecar"),
@@ -302,7 +297,7 @@ class RefinedTask(_Refined):
     method = "learned-task"
 
     def build(self, ctx: VariantContext, out: Path) -> None:
-        import benchmark.refine_task  # noqa: F401  (registers learned-task)
+        import benchmark.api  # noqa: F401  (registers learned-task)
         super().build(ctx, out)
 
 
@@ -357,7 +352,7 @@ def comparison_names(opts: Any) -> list[str]:
 
 def selector_sets(opts: Any) -> dict[str, tuple[str, str]]:
     """selector -> (its set's name, its plan file) for the run's selectors."""
-    from align.selectors import SELECTORS
+    from align.api import SELECTORS
     out = {}
     for m in opts.selectors:
         cls = SELECTORS.get(m)

@@ -28,9 +28,7 @@ import json
 import time
 from pathlib import Path
 
-from core.errors import UserError
-from core.io import atomic_write_json, read_json
-from core.progress import log
+from core.api import UserError, atomic_write_json, log, read_json
 
 from synthgap.options import RunOptions, add_common_args, apply_args
 from synthgap.seeds import render_seed
@@ -46,7 +44,7 @@ def _subset(src: Path, dst: Path, n: int, seed: int) -> bool:
     """dst = n images of the finished set src drawn at random (all of them when it has n); False when fewer."""
     import random
 
-    from core.coco import write_subset_dir
+    from core.api import write_subset_dir
     ids = sorted(im["id"] for im in read_json(src / "coco_annotations.json", "COCO")["images"])
     if len(ids) < n:
         return False
@@ -60,7 +58,7 @@ def _grid_plan(configs: list, n: int, path: Path) -> Path:
     """A plan over the whole grid, every config in equal shares (counts differ by at most one)."""
     import yaml
 
-    from core.io import atomic_write_text
+    from core.api import atomic_write_text
     counts = [n // len(configs) + (1 if i < n % len(configs) else 0) for i in range(len(configs))]
     entries = [{"config": c.to_mapping(), "config_name": c.name, "count": k, "component": [],
                 "why": "random over the grid"} for c, k in zip(configs, counts)]
@@ -71,9 +69,7 @@ def _grid_plan(configs: list, n: int, path: Path) -> Path:
 def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path | None:
     """The component selector's plan on the GMM fitted in the run's other mode (1d <-> joint); None when it
     picks the same configs and counts as the run's own fit at n images (the same set: not rendered twice)."""
-    from align.gmm import fit_gmm
-    from align.api import load_probes
-    from align.selectors import SELECTORS
+    from align.api import SELECTORS, fit_gmm, load_probes
     if path.exists():
         return path
     other = fit_gmm(real_t, metadata=list(fit.metadata), mode="joint" if fit.mode == "1d" else "1d",
@@ -138,7 +134,7 @@ def _count(d: Path) -> int:
 def _single(opts: RunOptions, cfg, n: int, render):
     """-> what renders single-<config>: None when its probes hold n images (merged into the set here)."""
     from align.api import probe_dirs
-    from core.coco import merge_dirs
+    from core.api import merge_dirs
     dirs = probe_dirs(opts.out / "probes", cfg.name)
     if sum(_count(d) for d in dirs) >= n:
         merge_dirs(dirs, zoo_dir(opts) / "sets" / f"single-{cfg.name}", n, {"zoo": f"{n} probe images of {cfg.name}"})
@@ -162,7 +158,8 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
             log(notes[-1])
     todo = [("random-grid", lambda: _grid_plan(configs, n, z / "plan-grid.yaml"), None, ("zoo-grid",))]
     other = "aligned-joint" if fit.mode == "1d" else "aligned-1d"
-    todo.append((other, lambda: _other_mode_plan(opts, real_t, fit, n, z / f"plan-{other}.yaml"), None, ("zoo-other-mode",)))
+    todo.append((other, lambda: _other_mode_plan(opts, real_t, fit, n, z / f"plan-{other}.yaml"), None,
+                 ("zoo-other-mode",)))
     picked, why = pick_singles(opts, configs, k, n)
     notes += why
     todo += [(f"single-{c.name}", (lambda c=c: _single(opts, c, n, render)), n, ("zoo-single", j)) for j, c in enumerate(picked)]
@@ -185,15 +182,14 @@ def build_sets(opts: RunOptions, configs: list, real_t, fit, n: int, k: int, ren
 
 def _row(real_t, t, realism: dict | None) -> dict:
     """A set's distances: db:/w1: per numeric metadata both tables have, kid, fid, 1-precision, 1-recall."""
-    from align.api import compare_tables, distance_row
-    from align.metadata import NUMERIC_METADATA
+    from align.api import NUMERIC_METADATA, compare_tables, distance_row
     metas = [m for m in NUMERIC_METADATA if real_t.has(m, "bbox") and t.has(m, "bbox")]
     return distance_row(compare_tables(real_t, t, metadata=metas, level="bbox"), realism)
 
 
 def stage_distances(opts: RunOptions, real_t, names: list[str]) -> dict:
     """Stage 3: OUT/zoo/distances.json, {set: {metric: value}}, a set at a time (resumable)."""
-    from align.metadata import metadata_for_dir
+    from align.api import metadata_for_dir
     from synthgap.stages import realism_against_exposed
     path = zoo_dir(opts) / "distances.json"
     dist = read_json(path, "zoo distances") if path.exists() else {}
@@ -209,7 +205,7 @@ def stage_distances(opts: RunOptions, real_t, names: list[str]) -> dict:
 
 def stage_benchmark(opts: RunOptions, fit, names: list[str]) -> Path:
     """Stage 4: the run's detectors on every zoo set (regime synthetic), scored on the real test images."""
-    from benchmark.run import RunSpec, run_matrix
+    from benchmark.api import RunSpec, run_matrix
     out = zoo_dir(opts) / "benchmark"
     run_matrix(RunSpec(variants=[(v, str(zoo_dir(opts) / "sets" / v)) for v in names],
                        real_json=str(opts.real_json), images_dir=str(opts.images), split=str(opts.split),
@@ -223,8 +219,7 @@ def stage_benchmark(opts: RunOptions, fit, names: list[str]) -> Path:
 
 def zoo_table(bench: Path, dist: dict, detector: str, B: int) -> dict:
     """{set: {"distances", "map" (mean over seeds), "map_sd", "seeds", "map_ci" (bootstrap over test images)}}."""
-    from benchmark.intervals import Intervals
-    from benchmark.report import load_run, summarize
+    from benchmark.api import Intervals, load_run, summarize
     data = load_run(bench)
     summ, iv = summarize(data), Intervals(bench, data["run"], B)
     table = {}
@@ -241,8 +236,7 @@ def zoo_table(bench: Path, dist: dict, detector: str, B: int) -> dict:
 
 def analyse(opts: RunOptions, names: list[str], notes: list[str], dist: dict, transfer: Path | None) -> dict:
     """Stage 5: OUT/zoo/zoo.json (the table, the ranking, the score's evaluation)."""
-    from align.api import Weights, evaluate, load_zoo, rank_metrics
-    from align.api import transfer as transfer_to
+    from align.api import Weights, evaluate, load_zoo, rank_metrics, transfer as transfer_to
     det = opts.detectors[0]
     t = zoo_table(zoo_dir(opts) / "benchmark", {v: dist[v] for v in names}, det, opts.bootstrap)
     table = t["sets"]
@@ -260,8 +254,10 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="synthgap zoo", description="A variant zoo: the run's sets and more, equal "
                                  "image counts, distances and trained mAP per set; which distances rank the sets "
                                  "like mAP; a training-free quality score. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or folder) or a Pascal VOC folder (core/real_source.py)")
-    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO json's folder; YOLO/VOC labels name their own)")
+    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
+                    "folder) or a Pascal VOC folder (core/real_source.py)")
+    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
+                    "json's folder; YOLO/VOC labels name their own)")
     for flag, h in (("--split", "split.json with exposed / test image ids"), ("--grid", "grid YAML"),
                     ("--out", "run folder (the zoo goes to OUT/zoo)")):
         ap.add_argument(flag, required=True, help=h)
@@ -284,7 +280,7 @@ def zoo_main(argv: list[str]) -> int:
 
     from synthgap.zoo_report import write_zoo_report
     args = _parser().parse_args(argv)
-    from core.real_source import resolve_args
+    from core.api import resolve_args
     resolve_args(args)
     base = replace(ZOO_DEFAULTS, real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
                    grid=Path(args.grid), out=Path(args.out), category=args.category, seeds=list(ZOO_DEFAULTS.seeds),
@@ -309,8 +305,7 @@ def build_zoo(opts: RunOptions, n: int, k: int, transfer: str | None) -> dict:
     t0 = time.time()
     run(replace(opts, benchmark=False))
     _, configs, _ = load_inputs(opts)
-    from align.gmm import Fit
-    from align.metadata import MetadataTable
+    from align.api import Fit, MetadataTable
     real_t, fit = MetadataTable.load(opts.real_table), Fit.load(opts.out / "fit.json")
     names, notes = build_sets(opts, configs, real_t, fit, n, k, make_renderer(opts))
     dist = stage_distances(opts, real_t, names)

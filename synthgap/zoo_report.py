@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.stats import fmt_num
+from core.api import fmt_num
 
 
 def _sp(e: dict | None) -> str:
@@ -132,7 +132,7 @@ def _figs(res: dict) -> list[tuple[str, str, bytes]]:
 
 def write_zoo_report(opts, res: dict) -> Path:
     """OUT/zoo/zoo.md + zoo.html. -> the .md path."""
-    from benchmark.report import save_report
+    from benchmark.api import save_report
     md = ["# synthgap zoo report", "", f"Target: `{opts.real_json}` (exposed split of `{opts.split}`), "
           f"category {opts.category or 'all'}; grid `{opts.grid}`; {len(res['sets'])} sets.", ""]
     md += _sets_section(res) + _ranking_section(res) + _score_section(res)

@@ -134,6 +134,20 @@ def test_every_package_has_a_public_api_facade():
             assert hasattr(api, name), f"{pkg}.api.{name}"
 
 
+def test_synthgap_imports_other_packages_only_through_their_facades():
+    """docs/design.md §8: the top floor calls core, render, align and benchmark through their api.py."""
+    bypass = []
+    for path in sorted((REPO / "synthgap").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for m in mods:
+                pkg, _, rest = m.partition(".")
+                if pkg in FLOORS and pkg != "synthgap" and rest != "api":
+                    bypass.append(f"{path.relative_to(REPO)}:{node.lineno} {m}")
+    assert not bypass, "imports that bypass a facade:\n" + "\n".join(bypass)
+
+
 # ---------------------------------------------------------------------------------------------- the dummies
 class DummyDetector:
     """Predicts every real image's own ground truth boxes, shrunk more for a higher seed (mAP < 1, varies)."""

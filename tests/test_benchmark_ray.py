@@ -194,14 +194,13 @@ def test_run_and_zoo_pass_the_bench_backend_into_the_run_spec(tmp_path, monkeypa
     import argparse
     from types import SimpleNamespace
 
-    import benchmark.report
-    import benchmark.run
+    import benchmark.api
     from synthgap import stages, zoo
     from synthgap.options import RunOptions, add_common_args, apply_args
     from synthgap.variants import set_names
     specs = []
-    monkeypatch.setattr(benchmark.run, "run_matrix", specs.append)
-    monkeypatch.setattr(benchmark.report, "write_report", lambda *a, **k: None)
+    monkeypatch.setattr(benchmark.api, "run_matrix", specs.append)              # synthgap calls the facade
+    monkeypatch.setattr(benchmark.api, "write_report", lambda *a, **k: None)
     base = RunOptions(tmp_path / "r.json", tmp_path, tmp_path / "s.json", tmp_path / "g.yaml", tmp_path / "o")
     ap = argparse.ArgumentParser()
     add_common_args(ap, base)

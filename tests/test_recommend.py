@@ -213,9 +213,9 @@ def _parse(add, base, argv):
 
 
 def test_defaults_that_learn_frcnn_unless_yolo_weights_and_photo_like_sets_opt_in(tmp_path, monkeypatch):
-    import benchmark.run
+    import benchmark.api
     from benchmark.cli import parser
-    monkeypatch.setattr(benchmark.run, "check_training", lambda *a: None)     # the .pt here is not a checkpoint
+    monkeypatch.setattr(benchmark.api, "check_training", lambda *a: None)     # the .pt here is not a checkpoint
     from synthgap.demo import DEFAULTS, demo_defaults
     from synthgap.options import RunOptions, add_common_args
     from synthgap.variants import comparison_names
