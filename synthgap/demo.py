@@ -9,7 +9,7 @@ from typing import Any
 
 from core.api import UserError, atomic_write_json, load_yaml, log, read_json
 
-from synthgap.options import RunOptions, add_common_args, apply_args
+from synthgap.options import RunOptions, add_common_args, apply_args, parse_with_config
 from synthgap.report import config_brief
 from synthgap.variants import baseline_mapping, deep_update
 
@@ -100,7 +100,7 @@ def demo_main(argv: list[str]) -> int:
     ap.add_argument("--split", default=None, help="your split.json (with --real)")
     ap.add_argument("--category", default="bottle", help="class to align and benchmark (default: %(default)s)")
     add_common_args(ap, demo_defaults(DEFAULTS / "demo_grid.yaml"), "yolo on the stand-in, frcnn with --real")
-    args = ap.parse_args(argv)
+    args = parse_with_config(ap, argv)
     out, grid, context = Path(args.out), Path(args.grid), {}
     if args.real:
         if not args.split:

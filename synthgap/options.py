@@ -53,6 +53,20 @@ class RunOptions:
     refine_batch: int = 8
     accept_changed: bool = False             # a real COCO / split / photo edited in place becomes the new input
 
+    def bench_spec(self, variants: list[tuple[str, str]], out: Path, metadata: list[str], **over):
+        """The benchmark's RunSpec of these options: the one copy of RunOptions into the trainer's record (the
+        run and the zoo differ only in what they pass in `over`, e.g. the zoo's regimes=["synthetic"])."""
+        from benchmark.api import RunSpec
+        spec = dict(variants=variants, real_json=str(self.real_json), images_dir=str(self.images),
+                    split=str(self.split), out=str(out), detectors=list(self.detectors), epochs=self.epochs,
+                    seeds=list(self.seeds), imgsz=self.imgsz, category=self.category,
+                    real_baseline=self.real_baseline, metadata=list(metadata), regimes=list(self.regimes),
+                    init=self.init, yolo_weights=self.yolo_weights, mixed_share=self.mixed_share,
+                    finetune_epochs=self.finetune_epochs, mean_metadata=list(metadata),
+                    real_table=str(self.real_table), backend=self.bench_backend, ray_address=self.ray_address,
+                    workers=self.workers)
+        return RunSpec(**{**spec, **over})
+
     @property
     def real_table(self) -> Path:
         """RUN's table of the real exposed boxes that the fit, distances and reports use: measured
@@ -80,6 +94,40 @@ def parse_seeds(s: str) -> list[int]:
     return seeds
 
 
+def parse_with_config(ap: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`--config FILE.yaml`: a mapping of the command's options by flag name (`total: 150`, `regimes: [synthetic,
+    real]`, `no-benchmark: true`, `real: photos/data.yaml`), read as if those flags came first on the command
+    line, so flags given there win and every value passes the same checks. An unknown key, a list for a flag
+    that takes one value, or a non-boolean for a switch is one line naming the file and the key."""
+    from core.api import load_yaml
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    if not known.config:
+        return ap.parse_args(argv)
+    cfg = load_yaml(Path(known.config), "options YAML")
+    if not isinstance(cfg, dict):
+        raise UserError(f"{known.config}: key '<top>': options must be a mapping of flag names to values")
+    actions = {a.dest: a for a in ap._actions if a.option_strings}
+    tokens: list[str] = []
+    for key, value in cfg.items():
+        act = actions.get(str(key).replace("-", "_"))
+        if act is None or act.dest in ("config", "help"):
+            raise UserError(f"{known.config}: key '{key}': not an option of {ap.prog} (see {ap.prog} --help)")
+        flag = max(act.option_strings, key=len)
+        if isinstance(act, argparse._StoreTrueAction):
+            if not isinstance(value, bool):
+                raise UserError(f"{known.config}: key '{key}': a switch takes true or false, got {value!r}")
+            tokens += [flag] if value else []
+        elif isinstance(value, list):
+            tokens += [flag, ",".join(str(v) for v in value)]
+        elif isinstance(value, dict) or value is None:
+            raise UserError(f"{known.config}: key '{key}': a value or a list, got {value!r}")
+        else:
+            tokens += [flag, str(value)]
+    return ap.parse_args(tokens + list(argv))
+
+
 def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_default: str | None = None) -> None:
     """The flags of `run` and `demo`; their help states the command's defaults `d` (`detectors_default`: the
     --detectors default in words, where it is not d.detectors alone)."""
@@ -87,6 +135,8 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     from benchmark.api import DETECTORS
     from synthgap.variants import VARIANTS
     a = ap.add_argument
+    a("--config", default=None, help="a YAML of these options by flag name (total: 150, regimes: [synthetic, "
+      "real], ...); flags on the command line win")
     a("--total", type=int, default=None, help=f"images per rendered set (default: {d.total})")
     a("--probe-n", type=int, default=None, help=f"probe images per grid config (default: {d.probe_n})")
     a("--probe-ci", type=float, default=None, help=f"grow the chosen configs' probes while a plan's predicted D_B "

@@ -384,7 +384,7 @@ def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
 def stage_benchmark(opts: RunOptions, dist: dict, fit, rec: dict | None = None) -> None:
     """5c. detectors trained on every set (and the real exposed images), scored on the real test images;
     --bench-variants may name `aligned` (the recommended set)."""
-    from benchmark.api import RunSpec, run_matrix, write_report
+    from benchmark.api import run_matrix, write_report
     names = set_names(opts)
     empty = [v for v in names if not dist[v]["images"]]
     want = None if opts.bench_variants is None else [
@@ -395,15 +395,8 @@ def stage_benchmark(opts: RunOptions, dist: dict, fit, rec: dict | None = None) 
     if empty:
         log(f"benchmark: {', '.join(empty)} holds no image of the category, not trained")
     log("benchmark: training on every set (finished cells are skipped)")
-    run_matrix(RunSpec(variants=[(v, str(opts.out / "sets" / v)) for v in names if v not in empty + skip],
-                       real_json=str(opts.real_json), images_dir=str(opts.images), split=str(opts.split),
-                       out=str(opts.out / "benchmark"), detectors=list(opts.detectors), epochs=opts.epochs,
-                       seeds=list(opts.seeds), imgsz=opts.imgsz, category=opts.category,
-                       real_baseline=opts.real_baseline, metadata=list(fit.metadata), regimes=list(opts.regimes),
-                       init=opts.init, yolo_weights=opts.yolo_weights, mixed_share=opts.mixed_share,
-                       finetune_epochs=opts.finetune_epochs, mean_metadata=list(fit.metadata),
-                       real_table=str(opts.real_table), backend=opts.bench_backend,
-                       ray_address=opts.ray_address, workers=opts.workers))
+    run_matrix(opts.bench_spec([(v, str(opts.out / "sets" / v)) for v in names if v not in empty + skip],
+                               opts.out / "benchmark", fit.metadata))
     if rec is not None:                                 # the benchmark report's verdict names the same set
         atomic_write_json(opts.out / "benchmark" / "recommended.json", rec)
     write_report(opts.out / "benchmark", B=opts.bootstrap)
@@ -436,7 +429,7 @@ def run_main(argv: list[str]) -> int:
     """`synthgap run ARGS`: the options (synthgap/options.py) parsed, then the loop."""
     import argparse
 
-    from synthgap.options import add_common_args, apply_args, apply_zoo
+    from synthgap.options import add_common_args, apply_args, apply_zoo, parse_with_config
     ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
                                  "metadata, probe-render a grid, select configs, render aligned + comparison "
                                  "sets, benchmark them, report. Rerun the same command to resume.")
@@ -452,7 +445,7 @@ def run_main(argv: list[str]) -> int:
     ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
                     "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
     add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
-    args = ap.parse_args(argv)
+    args = parse_with_config(ap, argv)
     from core.api import resolve_args
     resolve_args(args)
     opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),

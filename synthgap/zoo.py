@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.api import UserError, atomic_write_json, log, read_json
 
-from synthgap.options import RunOptions, add_common_args, apply_args
+from synthgap.options import RunOptions, add_common_args, apply_args, parse_with_config
 from synthgap.seeds import render_seed
 
 ZOO_JSON = "zoo.json"
@@ -205,15 +205,10 @@ def stage_distances(opts: RunOptions, real_t, names: list[str]) -> dict:
 
 def stage_benchmark(opts: RunOptions, fit, names: list[str]) -> Path:
     """Stage 4: the run's detectors on every zoo set (regime synthetic), scored on the real test images."""
-    from benchmark.api import RunSpec, run_matrix
+    from benchmark.api import run_matrix
     out = zoo_dir(opts) / "benchmark"
-    run_matrix(RunSpec(variants=[(v, str(zoo_dir(opts) / "sets" / v)) for v in names],
-                       real_json=str(opts.real_json), images_dir=str(opts.images), split=str(opts.split),
-                       out=str(out), detectors=list(opts.detectors), epochs=opts.epochs, seeds=list(opts.seeds),
-                       imgsz=opts.imgsz, category=opts.category, real_baseline=opts.real_baseline,
-                       metadata=list(fit.metadata), regimes=["synthetic"], init=opts.init,
-                       yolo_weights=opts.yolo_weights, mean_metadata=list(fit.metadata),
-                       backend=opts.bench_backend, ray_address=opts.ray_address, workers=opts.workers))
+    run_matrix(opts.bench_spec([(v, str(zoo_dir(opts) / "sets" / v)) for v in names], out, fit.metadata,
+                               regimes=["synthetic"]))
     return out
 
 
@@ -279,7 +274,7 @@ def zoo_main(argv: list[str]) -> int:
     from dataclasses import replace
 
     from synthgap.zoo_report import write_zoo_report
-    args = _parser().parse_args(argv)
+    args = parse_with_config(_parser(), argv)
     from core.api import resolve_args
     resolve_args(args)
     base = replace(ZOO_DEFAULTS, real_json=Path(args.real), images=Path(args.images), split=Path(args.split),

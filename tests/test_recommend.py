@@ -267,3 +267,38 @@ def test_the_curve_trains_on_nested_subsets_of_the_exposed_photos(tmp_path):
     rec = json.loads((out / "curve" / "n005" / "results" / "syn__gt__seed0__finetune.json").read_text())
     assert rec["start"].endswith("syn__gt__seed0/weights.txt")                              # from the synthetic cell
     assert "| 5 | " in md and (out / "curve" / "report_files" / "curve.png").exists()
+
+
+def test_options_from_a_config_yaml_with_flags_winning(tmp_path, capsys):
+    """`--config FILE.yaml` (synthgap/options.py parse_with_config): options by flag name, read as if given first;
+    the command line wins; the same checks; a bad key or value is one line naming the file and the key. The run
+    and the zoo build the benchmark's RunSpec from the options in one place (RunOptions.bench_spec)."""
+    import argparse
+
+    from core.errors import UserError
+    from synthgap.cli import main as cli
+    from synthgap.options import RunOptions, add_common_args, apply_args, parse_with_config
+    d = RunOptions(tmp_path / "r.json", tmp_path, tmp_path / "s.json", tmp_path / "g.yaml", tmp_path / "o")
+    ap = argparse.ArgumentParser(prog="synthgap run")
+    ap.add_argument("--real", required=True)
+    add_common_args(ap, d)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("real: photos/data.yaml\ntotal: 150\nregimes: [synthetic, real, finetune]\nno-benchmark: true\n"
+                   "seeds: 2\nprobe_n: 8\n")
+    args = parse_with_config(ap, ["--config", str(cfg), "--total", "90"])
+    opts = apply_args(d, args)
+    assert args.real == "photos/data.yaml" and opts.total == 90 and opts.probe_n == 8 and opts.seeds == [0, 1]
+    assert opts.regimes == ["synthetic", "real", "finetune"] and opts.benchmark is False
+    spec = opts.bench_spec([("aligned", "sets/aligned")], tmp_path / "b", ["area_frac", "cy"], regimes=["synthetic"])
+    assert spec.regimes == ["synthetic"] and spec.real_table == str(opts.real_table) and spec.seeds == [0, 1]
+    for text, what in [("totl: 5\n", "key 'totl': not an option of synthgap run"),
+                       ("no-benchmark: 1\n", "key 'no-benchmark': a switch takes true or false"),
+                       ("- total\n", "key '<top>': options must be a mapping")]:
+        cfg.write_text(text)
+        with pytest.raises(UserError, match=what):
+            parse_with_config(ap, ["--config", str(cfg), "--real", "x"])
+    cfg.write_text("regimes: [synthetic, nonsense]\n")
+    assert cli(["run", "--config", str(cfg), "--real", "x", "--split", "s", "--grid", "g", "--out",
+                str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nonsense" in err[0]
