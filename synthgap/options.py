@@ -52,6 +52,7 @@ class RunOptions:
     refine_crop: int = 64
     refine_batch: int = 8
     accept_changed: bool = False             # a real COCO / split / photo edited in place becomes the new input
+    real_source: Path | None = None          # --real as given when it was YOLO/VOC labels (real_json: their COCO)
 
     def bench_spec(self, variants: list[tuple[str, str]], out: Path, metadata: list[str], **over):
         """The benchmark's RunSpec of these options: the one copy of RunOptions into the trainer's record (the

@@ -47,7 +47,8 @@ def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
         md += ["> **The target here is a synthetic stand-in for your real photos** (the demo): it was rendered "
                "from a hidden mixture of grid configs that the selector never saw; the selector only saw its "
                "*exposed* images and boxes. Run `synthgap demo --real ...` or `synthgap run` on your photos.", ""]
-    md += [f"Target: `{opts.real_json}` (exposed split of `{opts.split}`), category {opts.category or 'all'}. "
+    src = f"`{opts.real_source}` (read as `{opts.real_json}`)" if opts.real_source else f"`{opts.real_json}`"
+    md += [f"Target: {src} (exposed split of `{opts.split}`), category {opts.category or 'all'}. "
            f"Grid `{opts.grid}`; {opts.total} images per set, probe renders of {opts.probe_n} images per config.",
            "", f"GMM fit on {', '.join(fit.get('metadata', []))} (mode {fit.get('mode')}): K={fit.get('k')}"
            + (f" ({fit['k_reason']})" if fit.get("k_reason") else "") + ".", "", "Sets:", ""]

@@ -447,9 +447,12 @@ def run_main(argv: list[str]) -> int:
     add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
     args = parse_with_config(ap, argv)
     from core.api import resolve_args
+    given = args.real
     resolve_args(args)
     opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
                                  grid=Path(args.grid), out=Path(args.out), category=args.category), args)
     apply_zoo(opts, args.zoo)
+    if str(given) != args.real:
+        opts.real_source = Path(given)
     run(opts)
     return 0

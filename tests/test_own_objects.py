@@ -158,7 +158,7 @@ def test_a_new_class_from_mesh_files_and_yolo_labels_to_a_report(world):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "aligning and benchmarking 'widget'" in r.stderr + r.stdout
     report = (root / "run" / "report.md").read_text()
-    assert "category widget" in report and "Recommended set" in report
+    assert "category widget" in report and "Recommended set" in report and f"Target: `{data_yaml}` (read as" in report
     sets = json.loads((root / "run" / "sets" / "aligned" / "coco_annotations.json").read_text())
     assert [c["name"] for c in sets["categories"]] == ["widget"] and sets["annotations"]
     used = {a["asset_id"] for a in sets["info"]["licenses"]}
