@@ -136,8 +136,7 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     from benchmark.api import DETECTORS
     from synthgap.variants import VARIANTS
     a = ap.add_argument
-    a("--config", default=None, help="a YAML of these options by flag name (total: 150, regimes: [synthetic, "
-      "real], ...); flags on the command line win")
+    _config_arg(ap)
     a("--total", type=int, default=None, help=f"images per rendered set (default: {d.total})")
     a("--probe-n", type=int, default=None, help=f"probe images per grid config (default: {d.probe_n})")
     a("--probe-ci", type=float, default=None, help=f"grow the chosen configs' probes while a plan's predicted D_B "
@@ -190,6 +189,11 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     a("--accept-changed-inputs", action="store_true", help="the real COCO, split or photos were fixed in place "
       "since this run folder was started: take them as the new inputs (what was computed from the old ones moves "
       "to RUN/superseded/<time>/; probe renders are kept)")
+
+
+def _config_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--config", default=None, help="a YAML of these options by flag name (total: 150, regimes: "
+                    "[synthetic, real], ...; parse_with_config); flags on the command line win")
 
 
 def _refine_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
