@@ -49,12 +49,12 @@ from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS, check_names
 from align.refine import build_parser as refine_parser, dataset_dir as refine_source_dir, run_args as refine_run
 
 __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
-           "default_metadata", "MORE_DIR", "MetadataTable",
-           "compute_metadata", "metadata_for_dir", "Plan", "PlanEntry", "Probe", "load_probes",
-           "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS", "realism", "kid", "fid", "extract", "coco_features",
-           "find_backbone_weights", "crop_features", "elbow", "filter_dataset", "kde_scores", "keep_mask",
-           "knn_scores", "pairwise_distances", "blackout_objects", "precision_recall", "shape_scores",
-           "MetadataModel", "fit_models", "learn_from_dirs", "predict_real", "r2_table",
-           "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
+           "default_metadata", "MORE_DIR", "MetadataTable", "compute_metadata", "metadata_for_dir", "Plan",
+           "PlanEntry", "Probe", "load_probes", "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS",
+           "realism", "kid", "fid", "extract", "coco_features", "find_backbone_weights", "crop_features", "elbow",
+           "filter_dataset", "kde_scores", "keep_mask", "knn_scores", "pairwise_distances", "blackout_objects",
+           "precision_recall", "shape_scores", "MetadataModel", "fit_models", "learn_from_dirs", "predict_real",
+           "r2_table", "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
            "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights",
-           "REFINERS", "refine_dir", "fit_refiner", "refine_settings", "NUMERIC_METADATA", "SIDECAR_COLUMNS", "check_names", "refine_parser", "refine_source_dir", "refine_run"]
+           "REFINERS", "refine_dir", "fit_refiner", "refine_settings", "NUMERIC_METADATA", "SIDECAR_COLUMNS",
+           "check_names", "refine_parser", "refine_source_dir", "refine_run"]

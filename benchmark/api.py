@@ -26,12 +26,17 @@ from benchmark.verdict import recommend, recommend_by_db, verdict_lines
 
 from benchmark.run import check_training
 from benchmark.detectors import default_detectors
-from benchmark.verdict import ALIAS, BASELINE_SET, candidate, mean_db
+from benchmark.verdict import ALIAS, BASELINE as BASELINE_SET, candidate, mean_db   # the comparison set
 from benchmark.refine_check import label_check
 from benchmark.intervals import Intervals, comparisons
-from benchmark.report import (REAL_BASELINE, detector_order, mean_metadata, paired_section, results_table, hist_png, save_report, scatter_png)
+from benchmark.report import (detector_order, mean_metadata, paired_section, results_table, hist_png, save_report,
+                              scatter_png)
+from benchmark.run import BASELINE as REAL_BASELINE    # the cells trained on the real photos
 from benchmark.refine_task import LearnedTask
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
            "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
-           "make_toy_set", "make_toy_split", "rename_variant", "run_curve", "verdict_lines", "recommend", "recommend_by_db", "REGIMES", "check_training", "default_detectors", "ALIAS", "BASELINE_SET", "candidate", "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata", "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask"]
+           "make_toy_set", "make_toy_split", "rename_variant", "run_curve", "verdict_lines", "recommend",
+           "recommend_by_db", "REGIMES", "check_training", "default_detectors", "ALIAS", "BASELINE_SET", "candidate",
+           "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",
+           "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask"]

@@ -24,8 +24,6 @@ from benchmark.figures import fig_png
 from benchmark.run import BASELINE
 from benchmark.verdict import mean_db
 
-REAL_BASELINE = BASELINE         # the facade's name (benchmark.api): the cells trained on the real photos
-
 MIN_CORR_VARIANTS = 3
 
 

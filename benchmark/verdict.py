@@ -24,7 +24,6 @@ import math
 
 ALIAS = "aligned"
 BASELINE = "baseline"
-BASELINE_SET = BASELINE          # the facade's name (benchmark.api): the comparison set, not the real-trained cells
 REAL = "real"
 RULE = ("chosen on the exposed photos only, never on test mAP: a set further from the exposed photos than the "
         "baseline (realised mean D_B) is not recommended; of the others, the lowest zoo score (with --zoo), else "

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from core.errors import UserError
-from render.assets_verify import MAX_REAL_M, MIN_REAL_M, probe
+from render.assets_verify import obj_side_files, probe, real_size_ok
 
 Y_UP_FORMATS = ("obj", "glb", "gltf", "fbx")      # their Blender importers convert Y-up to Z-up
 # rotation_deg that makes a file's up axis Blender's +Z, by (format convention, the file's up axis)
@@ -58,15 +58,7 @@ def side_files(path: Path, fmt: str) -> list[Path]:
     and image uris (data: uris excluded). Other formats carry their data (or absolute paths) inside."""
     out: list[Path] = []
     if fmt == "obj":
-        for line in path.read_text(encoding="latin-1").splitlines():
-            if line.startswith("mtllib") and len(line.split(None, 1)) > 1:
-                mtl = path.parent / line.split(None, 1)[1].strip()
-                if mtl.is_file():
-                    out.append(mtl)
-                    for ml in mtl.read_text(encoding="latin-1").splitlines():
-                        parts = ml.strip().split()
-                        if parts and parts[0].lower().startswith("map_") and len(parts) > 1:
-                            out.append(path.parent / parts[-1])
+        out = obj_side_files(path)[0]
     elif fmt == "gltf":
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
@@ -85,12 +77,12 @@ def side_files(path: Path, fmt: str) -> list[Path]:
 
 def size_cm(extent: list[float], height: float | None, scale: float | None, path: Path) -> tuple[float, ...]:
     """The entry's size_cm from the upright extent in file units; refused outside [MIN_REAL_M, MAX_REAL_M]."""
-    if min(extent) <= 0 and extent[2] <= 0:
+    if extent[2] <= 0:
         raise UserError(f"{path}: the mesh is flat along z (extent {extent}): is --up right?")
     factor = height / extent[2] if height is not None else scale
     size = tuple(round(e * factor * 100.0, 4) for e in extent)
     biggest = max(size) / 100.0
-    if biggest > MAX_REAL_M or biggest < MIN_REAL_M:
+    if not real_size_ok([biggest]):
         hint = "pass --height in metres" if height is not None else \
             "is it in millimetres (--scale 0.001) or centimetres (--scale 0.01)? or give --height"
         raise UserError(f"{path}: at that size the object would be {biggest:.4g} m across (extent "
@@ -119,9 +111,8 @@ def check_args(a) -> None:
 def cmd_add(a) -> int:
     import yaml
 
-    from render.assets_verify import MANIFEST_HEADER, load_checked, render_problems
-    from render.manifest import (_ID_RE, AssetEntry, Manifest, asset_cache_dir, dump_manifest, parse_manifest,
-                                 sha256_file)
+    from render.assets_verify import load_checked, merged_manifest_text, render_problems
+    from render.manifest import _ID_RE, AssetEntry, asset_cache_dir, parse_manifest, sha256_file
     from core.io import atomic_write_text
 
     check_args(a)
@@ -155,8 +146,7 @@ def cmd_add(a) -> int:
         for f in [src, *extras]:
             (dest / f.relative_to(src.parent)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest / f.relative_to(src.parent))
-    kept = [e for e in manifest.assets if e.id != asset_id]
-    text = dump_manifest(Manifest(path=manifest.path, assets=kept + [entry]), MANIFEST_HEADER)
+    text = merged_manifest_text(manifest, [entry])[0]
     trial = manifest.path.parent / f".{manifest.path.name}.add-{asset_id}.yaml"
     try:
         atomic_write_text(trial, text)

@@ -17,30 +17,15 @@ from pathlib import Path
 from core.errors import UserError
 
 from core.io import atomic_write_text
-from render.assets_verify import MANIFEST_HEADER, file_problems, obj_dependency_problems  # noqa: F401 (tests)
+from render.assets_verify import file_problems, obj_dependency_problems  # noqa: F401 (tests read it here)
 from render.assets_verify import load_checked as _load
-from render.assets_verify import render_problems, size_problems, size_table
+from render.assets_verify import merged_manifest_text, render_problems, size_problems, size_table
 
 def _merge_write(manifest, new_entries, drop_prim_for: set[str] | None = None) -> tuple[int, int]:
     """Replace entries with the same id, append the others; write atomically. Returns (added, replaced)."""
-    from render.manifest import Manifest, dump_manifest, parse_manifest
-
-    by_id = {e.id: e for e in new_entries}
-    kept, replaced = [], 0
-    for a in manifest.assets:
-        if a.id in by_id:
-            kept.append(by_id.pop(a.id))
-            replaced += 1
-        else:
-            kept.append(a)
-    added = list(by_id.values())
-    m = Manifest(path=manifest.path, assets=kept + added)
-    text = dump_manifest(m, MANIFEST_HEADER)
-    import yaml
-    parse_manifest(manifest.path, yaml.safe_load(text))  # never write a manifest that does not load
+    text, added, replaced = merged_manifest_text(manifest, new_entries)
     atomic_write_text(manifest.path, text)
-    return len(added), replaced
-
+    return added, replaced
 
 def cmd_import_sweethome3d(args) -> int:
     from render import sweethome3d as sh

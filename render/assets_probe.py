@@ -62,6 +62,7 @@ def describe(obj) -> dict:
     import numpy as np
 
     from render import scene_assets as sa
+    from render.mesh_import import NEUTRAL_PREFIX
 
     v = sa.world_vertices(obj)
     ext = (v.max(axis=0) - v.min(axis=0)) if len(v) else np.zeros(3)
@@ -77,7 +78,7 @@ def describe(obj) -> dict:
             "extent_m": [round(float(x), 6) for x in ext],
             "min_z": round(float(v[:, 2].min()), 6) if len(v) else None,
             "size_scale": list(obj.get_cp("size_scale")) if obj.has_cp("size_scale") else None,
-            "n_materials": len(mats), "neutral_material": any(m.get_name().startswith("neutral_") for m in mats),
+            "n_materials": len(mats), "neutral_material": any(m.get_name().startswith(NEUTRAL_PREFIX) for m in mats),
             "textures": sorted(p for p, _ in images),
             "textures_missing": sorted(p for p, ok in images if not ok)}
 

@@ -57,10 +57,11 @@ def file_problems(manifest, ids: set[str] | None = None) -> list[str]:
     return out
 
 
-def obj_dependency_problems(obj: Path) -> list[str]:
-    """mtllib files and their map_* textures must exist next to the OBJ."""
-    probs = []
-    mtls = []
+def obj_side_files(obj: Path) -> tuple[list[Path], list[str]]:
+    """The files an OBJ names beside itself: its mtllib files and their map_* images -> (the ones present, one
+    problem line per missing one). A missing map_refl is no problem: Blender's importer ignores it, and some
+    catalogue MTLs name a reflection image the package does not ship."""
+    found, probs, mtls = [], [], []
     with open(obj, encoding="latin-1") as f:
         for line in f:
             if line.startswith("mtllib"):
@@ -70,19 +71,48 @@ def obj_dependency_problems(obj: Path) -> list[str]:
         if not mp.exists():
             probs.append(f"{obj}: material library {m} missing")
             continue
+        found.append(mp)
         with open(mp, encoding="latin-1") as f:
             for line in f:
                 parts = line.strip().split()
-                # map_refl (reflection) is ignored by Blender's importer; some catalogue MTLs name a
-                # reflection image the package does not ship
-                if parts and parts[0].lower().startswith("map_") and parts[0].lower() != "map_refl" \
-                        and len(parts) > 1:
+                if parts and parts[0].lower().startswith("map_") and len(parts) > 1:
                     tex = parts[-1]
-                    if not (obj.parent / tex).exists() and not Path(tex).is_absolute():
+                    if (obj.parent / tex).exists():
+                        found.append(obj.parent / tex)
+                    elif parts[0].lower() != "map_refl" and not Path(tex).is_absolute():
                         probs.append(f"{mp}: texture {tex} missing")
-    return probs
+    return found, probs
 
 
+def obj_dependency_problems(obj: Path) -> list[str]:
+    """mtllib files and their map_* textures must exist next to the OBJ."""
+    return obj_side_files(obj)[1]
+
+
+def merged_manifest_text(manifest, new_entries) -> tuple[str, int, int]:
+    """The manifest with `new_entries` in it (an entry of the same id replaced in place, the others appended) as
+    YAML that loads (checked) -> (text, added, replaced)."""
+    import yaml
+
+    from render.manifest import Manifest, dump_manifest, parse_manifest
+
+    by_id = {e.id: e for e in new_entries}
+    kept, replaced = [], 0
+    for a in manifest.assets:
+        if a.id in by_id:
+            kept.append(by_id.pop(a.id))
+            replaced += 1
+        else:
+            kept.append(a)
+    added = list(by_id.values())
+    text = dump_manifest(Manifest(path=manifest.path, assets=kept + added), MANIFEST_HEADER)
+    parse_manifest(manifest.path, yaml.safe_load(text))  # never write a manifest that does not load
+    return text, len(added), replaced
+
+
+def real_size_ok(extent_m) -> bool:
+    """A photographed object's size: its largest extent within [MIN_REAL_M, MAX_REAL_M] metres."""
+    return MIN_REAL_M <= max(extent_m) <= MAX_REAL_M
 def render_problems(manifest, ids: set[str] | None = None, timeout: int = 600) -> tuple[list[str], dict]:
     """Load every mesh entry in the render environment as the renderer does; bounds must be finite, match
     size_cm, need near-equal axis scales, and every texture must load."""
@@ -142,7 +172,7 @@ def size_problems(manifest, res: dict) -> list[str]:
     out = []
     for a in manifest.assets:
         info = res.get(a.id, {})
-        if info.get("ok") and not MIN_REAL_M <= max(info["extent_m"]) <= MAX_REAL_M:
+        if info.get("ok") and not real_size_ok(info["extent_m"]):
             out.append(f"{manifest.path}: asset {a.id}: real-size bounding box {info['extent_m']} m is outside "
                        f"[{MIN_REAL_M}, {MAX_REAL_M}] m: a mesh in other units? (`assets add --height` sizes it)")
     return out

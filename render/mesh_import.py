@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 NEUTRAL_RGBA = (0.55, 0.55, 0.55, 1.0)
+NEUTRAL_PREFIX = "neutral_"          # the name of the material ensure_material adds (assets_probe reports it)
 
 
 def import_parts(bproc, path: Path, fmt: str) -> list:
@@ -56,10 +57,10 @@ def ensure_material(obj, fmt: str) -> None:
 
     o = obj.blender_obj
     mats = [m for m in o.data.materials if m is not None]
-    no_colours = fmt == "ply" and not len(o.data.color_attributes)
-    if mats and not (no_colours and not _has_texture(mats)):
+    blank_ply = fmt == "ply" and not len(o.data.color_attributes) and not _has_texture(mats)
+    if mats and not blank_ply:
         return
-    mat = bpy.data.materials.new(name=f"neutral_{o.name}")
+    mat = bpy.data.materials.new(name=f"{NEUTRAL_PREFIX}{o.name}")
     mat.use_nodes = True
     bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     bsdf.inputs["Base Color"].default_value = NEUTRAL_RGBA
