@@ -11,6 +11,8 @@
     run_curve(run_dir, sizes=(5, 10, 20)) -> curve.md (mAP against the number of exposed photos)
     verdict_lines(recommendation, summary, intervals) -> the reports' verdict; recommend(candidates, baseline_db)
     and recommend_by_db(summary): the one rule of a recommended set (exposed photos only)
+    predict_cell(spec, record, ids), box_scores(gt, dets), failing(scores), compare_groups(fail, found): where a
+    finished cell's detector fails on the exposed photos (benchmark/failures.py, the top-down rounds)
     score_faster(gt, dets) -> COCO metrics;  make_toy_set(out, n): tiny generated sets for tests
 """
 from benchmark.convert import export_dataset, export_yolo
@@ -20,7 +22,8 @@ from benchmark.evaluate import METRIC_KEYS, score_faster
 from benchmark.regimes import REGIMES
 from benchmark.report import load_run, summarize, write_report
 from benchmark.rename import rename_variant
-from benchmark.run import RunSpec, run_matrix
+from benchmark.run import run_matrix
+from benchmark.spec import RunSpec
 from benchmark.toydata import make_toy_set, make_toy_split
 from benchmark.verdict import recommend, recommend_by_db, verdict_lines
 
@@ -33,10 +36,12 @@ from benchmark.report import (detector_order, mean_metadata, paired_section, res
                               scatter_png)
 from benchmark.run import BASELINE as REAL_BASELINE    # the cells trained on the real photos
 from benchmark.refine_task import LearnedTask
+from benchmark.failures import box_scores, compare_groups, failing, predict_cell
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
            "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
            "make_toy_set", "make_toy_split", "rename_variant", "run_curve", "verdict_lines", "recommend",
            "recommend_by_db", "REGIMES", "check_training", "default_detectors", "ALIAS", "BASELINE_SET", "candidate",
            "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",
-           "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask"]
+           "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask", "box_scores",
+           "compare_groups", "failing", "predict_cell"]

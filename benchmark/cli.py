@@ -111,7 +111,8 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--bootstrap must be >= 10, got {args.bootstrap}")
     if args.cmd == "run":
         from benchmark.detectors import default_detectors
-        from benchmark.run import DISTANCE_METADATA, RunSpec, run_matrix
+        from benchmark.run import run_matrix
+        from benchmark.spec import DISTANCE_METADATA, RunSpec
         from core.io import check_not_input, input_paths
         from core.real_source import resolve_args
         resolve_args(args)

@@ -249,8 +249,25 @@ class FrcnnDetector:
                        skipped_steps=res.skipped_steps)
 
     def predict(self, trained, ctx, image_ids: list[int]) -> list[dict]:
+        """Detections on the real images `image_ids` (only the exposed ones decoded when they are all exposed);
+        a `Trained` read back from a results record (no in-memory model) loads its weights first."""
         keep = set(image_ids)
-        pool = self._real_samples(ctx, "test") + self._real_samples(ctx, "val")
+        pool = self._real_samples(ctx, "val") if keep <= set(ctx.split.exposed) else \
+            self._real_samples(ctx, "test") + self._real_samples(ctx, "val")
         samples = [x for x in pool if x.image_id in keep]
+        if trained.handle is None:
+            trained.handle = self._load(Path(trained.weights), ctx)
         dev = next(trained.handle.parameters()).device
         return predict_samples(trained.handle, samples, ctx.names, ctx.real_ids, dev)
+
+    def _load(self, weights: Path, ctx):
+        import torch
+
+        from benchmark.frcnn_init import checkpoint_model
+        model, names = checkpoint_model(weights, self.s.imgsz, "results record 'weights'")
+        if names != list(ctx.names):
+            from core.errors import UserError
+            raise UserError(f"{weights}: checkpoint classes {names} differ from the benchmark's {ctx.names}")
+        torch.set_num_threads(cpu_threads())
+        return model.to(torch.device(self.s.device if self.s.device else
+                                     ("cuda" if torch.cuda.is_available() else "cpu")))

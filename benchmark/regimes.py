@@ -9,9 +9,14 @@ real photos).
   exposed images;
 - `mixed`: the variant's images plus the real exposed images in one run, the photos repeated so they make
   about `mixed_share` of each epoch (repeats = round(share/(1-share) · n_variant / n_exposed), at least 1).
+- `warm`: the variant's images from the synthetic cell (same detector, seed) of the set it grew from
+  (`RunSpec.warm_from`: a top-down round's set from the round before); best epoch on the real exposed images;
+  only for the variants `warm_from` names.
 In `real`, `finetune` and `mixed` the exposed photos are training data, so they cannot also choose the epoch:
 these regimes train a fixed schedule (`epochs`, or `finetune_epochs` for finetune) and keep the last epoch.
-Test images never influence training. Adding a regime = one class + one `REGIMES.register(...)` line.
+Test images never influence training. Adding a regime = one class + one `REGIMES.register(...)` line. A regime
+with `needs` starts from that regime's cell of the same variant, or of `source(variant, spec)` where it has one;
+`applies(variant, spec)`, where it has one, limits its cells to some variants.
 """
 from __future__ import annotations
 
@@ -64,8 +69,26 @@ class Mixed:
                         select_best=False)
 
 
+class Warm:
+    description = "the variant's images from the synthetic cell of the set it grew from (a top-down round's)"
+    needs = "synthetic"
+    per_variant = True
+
+    @staticmethod
+    def source(variant: str, spec) -> str:
+        return spec.warm_from[variant]
+
+    @staticmethod
+    def applies(variant: str, spec) -> bool:
+        return variant in (spec.warm_from or {})
+
+    def train_set(self, variant: str, cs: CocoSet, ctx, spec, prior: str | None) -> TrainSet:
+        return TrainSet(variant, cs, None, start=prior)
+
+
 REGIMES: Registry[type] = Registry("regime", "--regimes")
 REGIMES.register("synthetic", Synthetic)
 REGIMES.register("real", Real)
 REGIMES.register("finetune", Finetune)
+REGIMES.register("warm", Warm)
 REGIMES.register("mixed", Mixed)

@@ -11,15 +11,13 @@ RUN_DIR layout:
 Backends (RunSpec.backend): "local" trains one cell after another in this process; "ray" runs each cell as a
 Ray task (`run_cell_task`, which writes the cell's results file itself) on `ray_address` or a local instance,
 at most `workers` in flight, a fine-tuning cell once its synthetic cell's results file exists, each cell tried
-1 + `retries` times (`_run_ray`). The records are the same either way (paths absolute with ray).
+1 + `retries` times (benchmark/run_ray.py). The records are the same either way (paths absolute with ray).
+A cell itself (name, training, scoring, record): benchmark/cells.py; the RunSpec record: benchmark/spec.py.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from core.coco import CocoSet, Split, load_coco, load_split
@@ -27,60 +25,13 @@ from core.errors import UserError
 from core.io import atomic_write_json, check_out_dir, read_json
 from core.progress import Progress
 
-from benchmark.detectors import DETECTORS, CellContext, TrainSet, TrainSettings
+from benchmark.cells import cell_context, cells_of, regimes_of, run_cell, settings_for
+from benchmark.detectors import DETECTORS
+from benchmark.spec import RunSpec
+from benchmark.run_ray import GPU_DEVICE, ray_address, run_ray
 
 BASELINE = "real"
-DISTANCE_METADATA = ["area_frac", "aspect", "cx", "cy", "sharpness", "brightness", "contrast", "entropy"]
 HIST_SAMPLES = 2000
-
-
-@dataclass
-class RunSpec:
-    variants: list[tuple[str, str]]        # (name, dataset dir or COCO json)
-    real_json: str
-    images_dir: str
-    split: str
-    out: str
-    detectors: list[str] = field(default_factory=lambda: ["yolo", "frcnn"])
-    epochs: int = 30
-    seeds: list[int] = field(default_factory=lambda: [0])
-    imgsz: int = 320
-    category: str | None = None
-    real_baseline: bool = True
-    patience: int = 20
-    device: str | None = None
-    batch: int = 8
-    metadata: list[str] = field(default_factory=lambda: list(DISTANCE_METADATA))
-    yolo_model: str = "yolov8n.yaml"
-    regimes: list[str] = field(default_factory=lambda: ["synthetic", "real"])   # benchmark/regimes.py
-    init: str = "auto"                     # start weights (Faster R-CNN: auto|imagenet|coco|scratch|PATH)
-    yolo_weights: str | None = None        # a local Ultralytics checkpoint to start YOLO from
-    mixed_share: float = 0.5               # regime mixed: share of real photos per epoch
-    finetune_epochs: int | None = None     # regime finetune: epochs (default: epochs)
-    mean_metadata: list[str] | None = None  # what "mean D_B" averages (default: align's fit metadata)
-    real_table: str | None = None          # the real exposed boxes' saved MetadataTable to compare against (e.g.
-                                           # the run's, with predicted depth) instead of measuring the photos
-    accept_changed: bool = False           # real COCO / split / photos edited in place: supersede, start over
-    backend: str = "local"                 # local: one cell after another here; ray: cells as Ray tasks
-    ray_address: str | None = None         # ray: the cluster (None: $SYNTHGAP_RAY_ADDRESS, else a local instance)
-    workers: int = 2                       # ray: most cells in flight
-    threads: int | None = None             # ray: CPUs each cell asks for and trains with (None: cores / workers
-                                           # on a local instance, 1 on a cluster)
-    retries: int = 2                       # ray: a failed cell (crash, lost node) is tried 1 + retries times
-
-
-def cell_name(variant: str, detector: str, seed: int, regime: str = "synthetic") -> str:
-    """`<variant>__<detector>__seed<s>` (synthetic, and the real regime's `real__...`), else `...__<regime>`."""
-    base = f"{variant}__{detector}__seed{seed}"
-    return base if regime in ("synthetic", "real") else f"{base}__{regime}"
-
-
-def regimes_of(spec: RunSpec) -> list[str]:
-    """The spec's regimes in registry order; `real_baseline=False` drops `real`; finetune brings synthetic."""
-    from benchmark.regimes import REGIMES
-    want = set(spec.regimes) - ({"real"} if not spec.real_baseline else set())
-    want |= {REGIMES.get(r).needs for r in want if REGIMES.get(r).needs}
-    return [r for r in REGIMES.names() if r in want]
 
 
 def check_training(init: str, yolo_weights: str | None, mixed_share: float, finetune_epochs: int | None) -> None:
@@ -112,11 +63,8 @@ def check_device(device: str | None) -> None:
                     f"{', 0' if n else ''} or leave it out)")
 
 
-GPU_DEVICE = re.compile(r"cuda(?::\d+)?|\d+")      # a --device that names a CUDA GPU
 
 
-def _ray_address(spec: RunSpec) -> str | None:
-    return spec.ray_address if spec.ray_address is not None else os.environ.get("SYNTHGAP_RAY_ADDRESS")
 
 
 def _check_backend(spec: RunSpec) -> None:
@@ -127,7 +75,7 @@ def _check_backend(spec: RunSpec) -> None:
     for name, v, lo in (("--workers", spec.workers, 1), ("--threads", spec.threads, 1), ("--retries", spec.retries, 0)):
         if v is not None and v < lo:
             raise UserError(f"{name} must be >= {lo} (got {v})")
-    if not (spec.backend == "ray" and _ray_address(spec) and GPU_DEVICE.fullmatch(spec.device or "")):
+    if not (spec.backend == "ray" and ray_address(spec) and GPU_DEVICE.fullmatch(spec.device or "")):
         check_device(spec.device)
 
 
@@ -301,77 +249,18 @@ def _metadata(spec: RunSpec, out: Path, real: CocoSet, split: Split, sets: dict[
                                                                    spec.metadata, spec.real_table)})
 
 
-@dataclass
-class Cell:
-    regime: str
-    variant: str                 # the variant (or "real" for the real regime)
-    detector: str
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return cell_name(self.variant, self.detector, self.seed, self.regime)
 
 
-def _cells(spec: RunSpec, variants: list[str]) -> list[Cell]:
-    from benchmark.regimes import REGIMES, REAL
-    out = []
-    for regime in regimes_of(spec):
-        for v in (variants if REGIMES.get(regime).per_variant else [REAL]):
-            out += [Cell(regime, v, d, s) for d in spec.detectors for s in spec.seeds]
-    return out
 
 
-def _record(spec: RunSpec, ctx: CellContext, cell: Cell, dataset_dir: str, train: TrainSet, trained,
-            test_dets: list[dict], t0: float) -> dict:
-    from benchmark.evaluate import score_faster
-    from benchmark.stats import bootstrap_ci
-    from benchmark.yolo import versions
-    pred_path = ctx.out / "predictions" / f"{cell.name}.json"
-    atomic_write_json(pred_path, test_dets, indent=None)
-    meta = read_json(ctx.out / "metadata" / f"{cell.variant}.json")
-    gt = ctx.real.subset(ctx.split.test, ctx.names)
-    return {"variant": cell.variant, "regime": cell.regime, "dataset_dir": dataset_dir, "detector": cell.detector,
-            "seed": cell.seed, "epochs": train.epochs or spec.epochs, "imgsz": spec.imgsz,
-            "category": spec.category, "classes": ctx.names, **trained.record(), "start": train.start,
-            "train_data": [f"{cs.json_path} ({'all' if ids is None else len(ids)} images x{k})"
-                           for cs, ids, k in train.parts()],
-            "selection": ("best epoch by mAP on the real exposed images" if train.select_best else
-                          "fixed schedule, last epoch (the real exposed images are training data)"),
-            "test": score_faster(gt, test_dets), "test_ci": bootstrap_ci(gt, [test_dets], B=200),
-            "db_to_real": meta.get("db", {}), "val_split": "real exposed",
-            "n_val_images": len(ctx.split.exposed), "n_test_images": len(ctx.split.test),
-            "predictions": str(pred_path.relative_to(ctx.out)), "cell_s": round(time.monotonic() - t0, 2),
-            "versions": versions()}
 
 
-def _settings_for(spec: RunSpec) -> TrainSettings:
-    return TrainSettings(epochs=spec.epochs, imgsz=spec.imgsz, device=spec.device, patience=spec.patience,
-                         batch=spec.batch, init=spec.init,
-                         options={"yolo_model": spec.yolo_model, "yolo_weights": spec.yolo_weights})
 
 
-def _run_cell(spec: RunSpec, ctx: CellContext, cell: Cell, sets: dict[str, CocoSet], detector) -> dict:
-    from benchmark.regimes import REGIMES
-    regime = REGIMES.get(cell.regime)()
-    prior = None
-    if regime.needs:
-        prior_rec = ctx.out / "results" / f"{cell_name(cell.variant, cell.detector, cell.seed, regime.needs)}.json"
-        prior = read_json(prior_rec, "results record")["weights"]
-    cs = sets.get(cell.variant, ctx.real)
-    train = regime.train_set(cell.variant, cs, ctx, spec, prior)
-    cell_dir = ctx.out / "cells" / cell.name
-    shutil.rmtree(cell_dir, ignore_errors=True)   # a killed cell restarts from scratch
-    cell_dir.mkdir(parents=True)
-    t0 = time.monotonic()
-    trained = detector.train(train, ctx, cell.seed, cell_dir)
-    test_dets = detector.predict(trained, ctx, ctx.split.test)
-    return _record(spec, ctx, cell, str(cs.json_path.parent), train, trained, test_dets, t0)
 
 
-def _context(spec: RunSpec, real: CocoSet, split: Split, names: list[str]) -> CellContext:
-    return CellContext(real, split, names, {n: i for n, i in real.name_to_id().items() if n in names},
-                       real.subset(split.exposed, names), Path(spec.out))
+
+
 
 
 def run_matrix(spec: RunSpec) -> list[Path]:
@@ -382,119 +271,29 @@ def run_matrix(spec: RunSpec) -> list[Path]:
     out = Path(spec.out)
     _write_run_json(spec, out, real)
     _metadata(spec, out, real, split, sets)
-    cells = _cells(spec, list(sets))
+    cells = cells_of(spec, list(sets))
     todo = [c for c in cells if not (out / "results" / f"{c.name}.json").exists()]
     if len(todo) < len(cells):
         print(f"benchmark: {len(cells) - len(todo)} of {len(cells)} cells already have results (skipped)",
               flush=True)
     with Progress(len(cells), "benchmark cells", initial=len(cells) - len(todo), interval=1.0) as bar:
         if spec.backend == "ray" and todo:
-            _run_ray(spec, todo, len(cells), bar)
+            run_ray(spec, todo, len(cells), bar)
         elif todo:
-            ctx = _context(spec, real, split, names)
-            detectors = {d: DETECTORS.get(d)(_settings_for(spec)) for d in spec.detectors}
+            ctx = cell_context(spec, real, split, names)
+            detectors = {d: DETECTORS.get(d)(settings_for(spec)) for d in spec.detectors}
             for cell in todo:
-                record = _run_cell(spec, ctx, cell, sets, detectors[cell.detector])
+                record = run_cell(spec, ctx, cell, sets, detectors[cell.detector])
                 atomic_write_json(out / "results" / f"{cell.name}.json", record)
                 bar.update(1, postfix=f"{cell.name} test mAP {record['test']['map']:.3f}")
     return sorted((out / "results").glob("*.json"))
 
 
-# ---------------------------------------------------------------------------------------------------- Ray
-class BenchmarkIncomplete(UserError):
-    """Some cells failed after their retries (ray backend); the others' results are on disk, a rerun resumes."""
 
 
-def run_cell_task(spec: RunSpec, cell: Cell, classes: dict, env_extra: dict[str, str]) -> dict:
-    """Body of one Ray task (main environment, any node): train and score one cell and write its results file
-    (atomically, by the task: a finished cell is kept whatever becomes of the driver). `classes` = the
-    detector's and the regime's registered classes, so a user's registration travels with the task (pickled by
-    reference: their module must import on the node, or by value from a script's __main__)."""
-    import socket
-
-    from benchmark.regimes import REGIMES
-    os.environ.update(env_extra)
-    DETECTORS.register(cell.detector, classes["detector"], replace=True)
-    REGIMES.register(cell.regime, classes["regime"], replace=True)
-    path = Path(spec.out) / "results" / f"{cell.name}.json"
-    if path.exists():                    # finished meanwhile (another driver): never trained twice
-        return {"skipped": True}
-    real = load_coco(spec.real_json, spec.images_dir)
-    split = load_split(spec.split, real)
-    ctx = _context(spec, real, split, real.class_names(spec.category))
-    sets = {n: load_coco(p) for n, p in spec.variants if n == cell.variant}
-    record = _run_cell(spec, ctx, cell, sets, DETECTORS.get(cell.detector)(_settings_for(spec)))
-    atomic_write_json(path, record)
-    return {"skipped": False, "map": record["test"]["map"], "host": socket.gethostname()}
 
 
-def _absolute(spec: RunSpec, device: str | None) -> RunSpec:
-    """The spec a task gets: every path absolute (a task runs on any node, in any folder) and the device."""
-    from dataclasses import replace
-    ab = os.path.abspath
-
-    def maybe(p: str | None) -> str | None:
-        return ab(p) if p and Path(p).exists() else p
-    return replace(spec, variants=[(n, ab(p)) for n, p in spec.variants], real_json=ab(spec.real_json),
-                   images_dir=ab(spec.images_dir), split=ab(spec.split), out=ab(spec.out),
-                   real_table=maybe(spec.real_table), yolo_weights=maybe(spec.yolo_weights), init=maybe(spec.init),
-                   device=device)
 
 
-def _check_feasible(ray, threads: int, gpus: int, spec: RunSpec) -> None:
-    """A task no node can hold would wait forever: refuse it at once."""
-    from core.raycluster import largest_node
-    big = largest_node(ray)
-    if big["CPU"] < threads:
-        raise UserError(f"--threads {threads}: no node of the Ray cluster has that many CPUs (largest: "
-                        f"{big['CPU']:g})")
-    if gpus and big["GPU"] < gpus:
-        raise UserError(f"--device {spec.device}: no node of the Ray cluster has a GPU (use cpu or leave it out)")
 
 
-def _run_ray(spec: RunSpec, todo: list[Cell], n_cells: int, bar: Progress) -> None:
-    """The cells as Ray tasks, at most spec.workers in flight, each asking spec.threads CPUs (and one GPU when
-    --device names one: it trains on the GPU Ray assigns it); a cell whose regime `needs` another starts once
-    that cell's results file exists. Each cell is tried 1 + spec.retries times (core.raycluster.run_tasks:
-    Ray's own max_retries=0, so a crashed worker and a lost node are retried, on any node, by the same loop as
-    the render backend's); the retried cells are reported, the failed ones raised after the rest has run."""
-    from benchmark.regimes import REGIMES
-    from core.raycluster import forwarded_env, run_tasks, start_ray
-    address, results = _ray_address(spec), Path(spec.out) / "results"
-    threads = spec.threads or (1 if address else max(1, (os.cpu_count() or 1) // spec.workers))
-    gpus = 1 if GPU_DEVICE.fullmatch(spec.device or "") else 0
-    prior = {c.name: cell_name(c.variant, c.detector, c.seed, REGIMES.get(c.regime).needs)
-             for c in todo if REGIMES.get(c.regime).needs}
-
-    def ready(cell: Cell, run) -> bool | str:
-        p = prior.get(cell.name)
-        if p is None or (results / f"{p}.json").exists():
-            return True
-        return f"its {REGIMES.get(cell.regime).needs} cell {p} failed" if p in run.failures else False
-
-    def done(cell: Cell, r: dict) -> None:
-        bar.update(1, postfix=cell.name + ("" if r["skipped"] else f" test mAP {r['map']:.3f} ({r['host']})"))
-
-    ray, started = start_ray(address, spec.workers, threads, "benchmark backend 'ray'")
-    try:
-        _check_feasible(ray, threads, gpus, spec)
-        task = ray.remote(run_cell_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0,
-                                                 retry_exceptions=False)
-        tspec = _absolute(spec, "cuda:0" if gpus else spec.device)
-        env = {**forwarded_env(), "SYNTHGAP_THREADS": str(threads)}
-        classes = {(c.detector, c.regime): {"detector": DETECTORS.get(c.detector), "regime": REGIMES.get(c.regime)}
-                   for c in todo}
-        run = run_tasks(ray, lambda c: task.remote(tspec, c, classes[c.detector, c.regime], env), todo,
-                        spec.workers, spec.retries, key=lambda c: c.name, ready=ready, done=done)
-    finally:
-        if started:
-            ray.shutdown()
-    ok = run.retried_ok()
-    if ok:
-        first = next(iter(ok.items()))
-        print(f"benchmark: {len(ok)} cell(s) finished after a retry ({first[0]}: {first[1]})", flush=True)
-    if run.failures:
-        lines = "; ".join(f"{name}: {why}" for name, (_, why) in sorted(run.failures.items()))
-        raise BenchmarkIncomplete(f"{spec.out}: {len(run.failures)} of {n_cells} cells failed after {spec.retries} "
-                                  f"retries ({n_cells - len(run.failures)} have results); rerun the same command "
-                                  f"to retry them. {lines}")

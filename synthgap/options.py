@@ -53,6 +53,10 @@ class RunOptions:
     refine_batch: int = 8
     accept_changed: bool = False             # a real COCO / split / photo edited in place becomes the new input
     real_source: Path | None = None          # --real as given when it was YOLO/VOC labels (real_json: their COCO)
+    rounds: int = 0                          # top-down rounds after round 0 (synthgap/rounds.py)
+    increment: int | None = None             # images a round adds (None: total // 2)
+    round_gain: float = 0.01                 # rounds stop when the exposed mAP gains less than this
+    fail_score: float = 0.5                  # a real box found with a lower score counts as failing
 
     def bench_spec(self, variants: list[tuple[str, str]], out: Path, metadata: list[str], **over):
         """The benchmark's RunSpec of these options: the one copy of RunOptions into the trainer's record (the
@@ -73,6 +77,11 @@ class RunOptions:
         """RUN's table of the real exposed boxes that the fit, distances and reports use: measured
         (real_metadata.json), or with --predict the one holding the predicted columns (real_metadata_pred.json)."""
         return self.out / ("real_metadata_pred.json" if self.predict else "real_metadata.json")
+
+    @property
+    def increment_n(self) -> int:
+        """Images one top-down round adds: --increment, else half of --total."""
+        return self.increment if self.increment is not None else max(1, self.total // 2)
 
     @property
     def probe_cap(self) -> int:
@@ -173,6 +182,7 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
       "; ".join(f"{n}{'' if getattr(VARIANTS.get(n), 'default', True) else ' (opt-in)'}: "
                 f"{VARIANTS.get(n).description}" for n in VARIANTS.names()))
     _refine_args(ap, d)
+    _round_args(ap, d)
     a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all; "
       "`aligned` = the recommended set)")
     from benchmark.api import REGIMES
@@ -184,6 +194,11 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     a("--mixed-share", type=float, default=None, help=f"regime mixed: share of photos (default: {d.mixed_share})")
     a("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
     a("--bootstrap", type=int, default=None, help=f"bootstrap draws for intervals (default: {d.bootstrap})")
+    _switch_args(ap)
+
+
+def _switch_args(ap: argparse.ArgumentParser) -> None:
+    a = ap.add_argument
     a("--no-benchmark", action="store_true", help="stop after the distances")
     a("--no-real-baseline", action="store_true", help="no detector trained on the real exposed set")
     a("--accept-changed-inputs", action="store_true", help="the real COCO, split or photos were fixed in place "
@@ -205,6 +220,18 @@ def _refine_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--refine-crop", type=int, default=None, help=f"its training crop, px (default: {d.refine_crop})")
 
 
+def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
+    a = ap.add_argument
+    a("--rounds", type=int, default=None, help="top-down rounds after the recommended set is trained: find the "
+      "exposed photos' boxes its detector misses, render --increment images like them, train the grown set and "
+      f"an equal-size one-shot aligned set, repeat (synthgap/rounds.py; default: {d.rounds})")
+    a("--increment", type=int, default=None, help="images a round adds (default: half of --total)")
+    a("--round-gain", type=float, default=None, help="stop the rounds when the exposed photos' mAP gains less "
+      f"(default: {d.round_gain})")
+    a("--fail-score", type=float, default=None, help="a real box found with a lower score counts as failing "
+      f"(default: {d.fail_score})")
+
+
 def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     """Options given on the command line override `opts` (the command's defaults); every value is checked."""
     from dataclasses import replace
@@ -214,7 +241,8 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from synthgap.variants import VARIANTS
     given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
                                            "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap",
-                                           "refine_steps", "refine_crop")
+                                           "refine_steps", "refine_crop", "rounds", "increment", "round_gain",
+                                           "fail_score")
              if getattr(args, k) is not None}
     opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
                    bench_backend=args.bench_backend,
@@ -274,9 +302,19 @@ def check_options(opts: RunOptions) -> None:
     check_training(opts.init, opts.yolo_weights, opts.mixed_share, opts.finetune_epochs)
     from render.api import check_device
     check_device(opts.render_device)
+    _check_rounds(opts)
     bad = [v for v in opts.bench_variants or [] if v not in set_names(opts) and v != "aligned"]
     if bad:
         raise UserError(f"--bench-variants: unknown {bad} (choose from {', '.join(set_names(opts))}, aligned)")
+
+
+def _check_rounds(opts: RunOptions) -> None:
+    if opts.rounds < 0 or opts.increment_n < 1 or not 0 < opts.fail_score < 1:
+        raise UserError(f"--rounds must be >= 0, --increment >= 1 and --fail-score in (0, 1), got {opts.rounds}, "
+                        f"{opts.increment_n} and {opts.fail_score}")
+    if opts.rounds and not opts.benchmark:
+        raise UserError("--rounds: needs the benchmark (a round starts from the trained recommended set's "
+                        "detector): drop --no-benchmark")
 
 
 def apply_zoo(opts: RunOptions, zoo: str | None) -> None:

@@ -315,5 +315,8 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
             figs.insert(0, ("scatter.png", "mean D_B vs test mAP", sc))
     elif opts.benchmark:
         md += ["", "No benchmark results yet."]
+    from synthgap.rounds_report import rounds_section
+    rmd, rfigs = rounds_section(opts, bench)
+    md, figs = md + rmd, figs + rfigs
     md += ["", "## Plots", ""] + [f"![{cap}](report_files/{fn})" for fn, cap, _ in figs]
     return save_report(out, "report", "synthgap run report", md, figs)

@@ -402,6 +402,13 @@ def stage_benchmark(opts: RunOptions, dist: dict, fit, rec: dict | None = None) 
     write_report(opts.out / "benchmark", B=opts.bootstrap)
 
 
+def stage_rounds(opts: RunOptions, real_t, fit, rec: dict, render) -> list[dict]:
+    """6. --rounds: top-down rounds from the recommended set's detector (synthgap/rounds.py)."""
+    from synthgap.rounds import run_rounds
+    log(f"stage 6 top-down rounds (up to {opts.rounds}, {opts.increment_n} images each)")
+    return run_rounds(opts, real_t, fit, rec, render, lambda names: stage_distances(opts, real_t, fit, names))
+
+
 def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     """All stages of `synthgap run`; returns RUN/report.md. `context` adds demo facts to the report."""
     from synthgap.report import write_run_report
@@ -420,6 +427,8 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     rec = stage_recommend(opts, real_t, fit)
     if opts.benchmark:
         stage_benchmark(opts, dist, fit, rec)
+    if opts.rounds:
+        stage_rounds(opts, real_t, fit, rec, render)
     report = write_run_report(opts, context or {})
     log(f"done in {time.time() - t0:.0f} s; report: {report} (and {report.with_suffix('.html')})")
     return report

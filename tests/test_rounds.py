@@ -1,0 +1,172 @@
+"""Top-down rounds (synthgap/rounds.py, issue 25) at toy scale: a stand-in target whose photos hold large and
+small objects, a grid whose camera distance sets the object size, a renderer stand-in that draws what a config
+asks for, and a detector stand-in blind to small objects. Round 0 (fitted with one component) renders only the
+near config; the round must find the missed small boxes on the exposed photos, fit them and render the far
+config, the planted blind spot. Only exposed photos are read by the failure analysis; a killed round resumes."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SIZE = (64, 48)
+SHIFT = {0.5: 0.0, 1.2: 0.45, 2.0: 0.9}          # camera distance (a grid value's low end) -> object size shift
+
+
+def _shift(config: dict) -> float:
+    return SHIFT[float(config["camera"]["distance"][0])]
+
+
+def _toy(out: Path, n: int, seed: int, shift: float, config: dict | None = None) -> Path:
+    from benchmark.toydata import make_toy_set
+    d = make_toy_set(out, n, size=SIZE, seed=seed, max_objects=1, names=("bottle",), shift=shift)
+    if config is not None:
+        coco = json.loads((d / "coco_annotations.json").read_text())
+        coco["info"]["config"] = config
+        (d / "coco_annotations.json").write_text(json.dumps(coco))
+    return d
+
+
+class Renders:
+    """Stands in for Blender: each plan entry's images at its config's object size; counts the renders."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+
+    def __call__(self, what, n, out, seed):
+        import yaml
+
+        from core.api import merge_dirs
+        out = Path(out)
+        if (out / "DONE").exists():
+            return out
+        self.calls.append(out.name)
+        if hasattr(what, "to_mapping"):
+            return _toy(out, n, seed, _shift(what.to_mapping()), what.to_mapping())
+        plan = yaml.safe_load(Path(what).read_text())
+        parts = [_toy(out.parent / f".{out.name}-{i}", e["count"], seed + i, _shift(e["config"]), e["config"])
+                 for i, e in enumerate(plan["entries"])]
+        merge_dirs(parts, out, plan["total"], {"plan": str(what)})
+        coco = json.loads((out / "coco_annotations.json").read_text())
+        coco["info"]["config"] = plan["entries"][0]["config"]
+        (out / "coco_annotations.json").write_text(json.dumps(coco))
+        return out
+
+
+class SmallBlind:
+    """Finds every large box (score 0.9) and scores the small ones 0.1: a detector with a small-object blind spot.
+    """
+    description = "test stand-in: blind to small objects"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def train(self, train, ctx, seed, cell_dir):
+        from benchmark.detectors import Trained
+        (Path(cell_dir) / "weights.txt").write_text(train.name)
+        return Trained(init="none", model="blind", weights=str(Path(cell_dir) / "weights.txt"), train_s=0.01,
+                       best_epoch=1, epochs_run=1, n_train_images=len(train.coco.images), epoch_s=[0.01],
+                       val={"map": 0.5, "best_epoch": 1})
+
+    def predict(self, trained, ctx, image_ids):
+        keep, out = set(image_ids), []
+        for a in ctx.real.annotations:
+            if a["image_id"] in keep:
+                small = a["bbox"][3] < 0.34 * SIZE[1]      # large ones are >= 0.35 H, small ones < 0.33 H
+                out.append({"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]),
+                            "score": 0.1 if small else 0.9})
+        return out
+
+
+def _target(root: Path) -> tuple[Path, Path]:
+    """18 photos, one object each: 10 large then 8 small; exposed 8 large + 6 small, test the rest."""
+    from core.api import merge_dirs
+    large, small = _toy(root / "large", 10, 1, 0.0), _toy(root / "small", 8, 2, 0.9)
+    real = root / "real"
+    merge_dirs([large, small], real, 18, {})
+    exposed = [*range(1, 9), *range(11, 17)]
+    split = root / "split.json"
+    split.write_text(json.dumps({"exposed": exposed, "test": [i for i in range(1, 19) if i not in exposed]}))
+    return real, split
+
+
+@pytest.fixture
+def blind():
+    from benchmark.api import DETECTORS
+    DETECTORS.register("blind", SmallBlind)
+    yield
+    DETECTORS.unregister("blind")
+
+
+def test_failure_scores_and_groups():
+    from benchmark.api import box_scores, compare_groups, failing
+    gt = {"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]},
+                          {"id": 2, "image_id": 1, "category_id": 1, "bbox": [20, 20, 10, 10]},
+                          {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10]}]}
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 10, 10], "score": 0.8},     # IoU 0.68 with box 1
+            {"image_id": 1, "category_id": 2, "bbox": [20, 20, 10, 10], "score": 0.9},   # another class
+            {"image_id": 2, "category_id": 1, "bbox": [6, 6, 10, 10], "score": 0.7}]     # IoU 0.09: a miss
+    assert box_scores(gt, dets) == {1: 0.8, 2: 0.0, 3: 0.0}
+    assert failing({1: 0.8, 2: 0.0, 3: 0.3}, 0.5, least=1) == {2, 3}
+    assert failing({1: 0.8, 2: 0.9, 3: 0.3}, 0.5, least=2) == {3, 1}      # at least 2: the lowest-scoring
+    rng = np.random.default_rng(0)
+    same = rng.normal(0, 1, 100)                                  # b: both groups from one sample
+    res = compare_groups({"a": rng.normal(3, 1, 40), "b": same[:40]},
+                         {"a": rng.normal(0, 1, 60), "b": same[40:]}, B=100)
+    assert res["a"]["p"] < 0.02 and res["a"]["ci"][0] > 0.3 and res["b"]["p"] > 0.05
+
+
+def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_path, monkeypatch):
+    from synthgap import stages
+    from synthgap.options import RunOptions
+    real, split = _target(tmp_path)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("classes: [bottle]\ncamera: {distance: {grid: [[0.5, 0.7], [1.2, 1.4], [2.0, 2.2]]}}\n")
+    renders = Renders()
+    monkeypatch.setattr(stages, "make_renderer", lambda o: renders)
+    import benchmark.api
+    asked: list = []
+    real_predict = benchmark.api.predict_cell
+    monkeypatch.setattr(benchmark.api, "predict_cell", lambda spec, rec, ids: asked.append(list(ids)) or
+                        real_predict(spec, rec, ids))
+    opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=split, grid=grid,
+                      out=tmp_path / "run", total=12, probe_n=8, probe_max=8, detectors=["blind"], epochs=1,
+                      imgsz=64, kmax=1, selectors=["component"], variants=["baseline"], rounds=2, increment=6,
+                      metadata=["area_frac"])
+    report = stages.run(opts).read_text()
+    out = opts.out
+    section = report.split("## Top-down rounds")[1]
+    assert "### Round 1: round1 = aligned-component + 6 images" in section and "| area_frac |" in section
+    assert "round1 - oneshot1 (equal image count)" in section and "failures_r1.png" in section
+    r0 = json.loads((out / "recommended.json").read_text())["recommended"]
+    near, far = (yaml_entries(out / "plan.yaml"), yaml_entries(out / "rounds" / "r1" / "plan.yaml"))
+    assert all(_shift(c) == 0.0 for c in near) or all(_shift(c) == 0.45 for c in near)   # round 0 lacks far
+    assert far and all(_shift(c) == 0.9 for c in far)                                    # the blind spot
+    fails = json.loads((out / "rounds" / "r1" / "failures.json").read_text())
+    assert fails["n_boxes"] == 14 and fails["n_failing"] == 6 and fails["from_set"] == r0
+    assert "area_frac" in fails["differs"]
+    assert asked == [json.loads(split.read_text())["exposed"]]       # the failure analysis: exposed photos only
+    inc = json.loads((out / "sets" / "round1" / "coco_annotations.json").read_text())
+    assert len(inc["images"]) == 12 + 6
+    assert len(json.loads((out / "sets" / "oneshot1" / "coco_annotations.json").read_text())["images"]) == 18
+    rounds = json.loads((out / "rounds" / "rounds.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [1] and rounds[0]["gain"] == 0.0            # no gain: stopped
+    assert (out / "benchmark" / "results" / "round1__blind__seed0.json").exists()
+    assert (out / "benchmark" / "results" / "oneshot1__blind__seed0.json").exists()
+    warm = json.loads((out / "benchmark" / "results" / "round1__blind__seed0__warm.json").read_text())
+    assert warm["start"].endswith(f"{r0}__blind__seed0/weights.txt")                  # from round 0's cell
+    assert not (out / "benchmark" / "results" / "oneshot1__blind__seed0__warm.json").exists()
+    # killed after the increment rendered: the round resumes, nothing rendered again
+    import shutil
+    (out / "rounds" / "rounds.json").unlink()
+    shutil.rmtree(out / "sets" / "round1")
+    (out / "benchmark" / "results" / "round1__blind__seed0.json").unlink()
+    before = list(renders.calls)
+    stages.run(opts)
+    assert renders.calls == before
+    assert len(json.loads((out / "sets" / "round1" / "coco_annotations.json").read_text())["images"]) == 18
+
+
+def yaml_entries(plan: Path) -> list[dict]:
+    import yaml
+    return [e["config"] for e in yaml.safe_load(plan.read_text())["entries"]]
