@@ -37,6 +37,7 @@ from benchmark.report import (detector_order, mean_metadata, paired_section, res
 from benchmark.run import BASELINE as REAL_BASELINE    # the cells trained on the real photos
 from benchmark.refine_task import LearnedTask
 from benchmark.failures import box_scores, compare_groups, failing, predict_cell
+from benchmark.per_class import per_class_section
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
            "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
@@ -44,4 +45,4 @@ __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained
            "recommend_by_db", "REGIMES", "check_training", "default_detectors", "ALIAS", "BASELINE_SET", "candidate",
            "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",
            "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask", "box_scores",
-           "compare_groups", "failing", "predict_cell"]
+           "compare_groups", "failing", "predict_cell", "per_class_section"]

@@ -79,10 +79,28 @@ def record(spec: RunSpec, ctx: CellContext, cell: Cell, dataset_dir: str, train:
             "selection": ("best epoch by mAP on the real exposed images" if train.select_best else
                           "fixed schedule, last epoch (the real exposed images are training data)"),
             "test": score_faster(gt, test_dets), "test_ci": bootstrap_ci(gt, [test_dets], B=200),
+            "test_per_class": per_class_scores(ctx, test_dets),
             "db_to_real": meta.get("db", {}), "val_split": "real exposed",
             "n_val_images": len(ctx.split.exposed), "n_test_images": len(ctx.split.test),
             "predictions": str(pred_path.relative_to(ctx.out)), "cell_s": round(time.monotonic() - t0, 2),
             "versions": versions()}
+
+
+def per_class_scores(ctx: CellContext, test_dets: list[dict], B: int = 200) -> dict | None:
+    """Several classes: {class: {"map", "ap50", "ci": {"map": [lo, hi], ...}, "boxes"}} on the test images (each
+    class's boxes and detections alone, bootstrapped over the test images); None with one class."""
+    from benchmark.evaluate import score_faster
+    from benchmark.stats import bootstrap_ci
+    if len(ctx.names) < 2:
+        return None
+    out = {}
+    for name in ctx.names:
+        gt = ctx.real.subset(ctx.split.test, [name])
+        dets = [d for d in test_dets if d["category_id"] == ctx.real_ids[name]]
+        s = score_faster(gt, dets)
+        out[name] = {"map": s["map"], "ap50": s["ap50"], "boxes": len(gt["annotations"]),
+                     "ci": bootstrap_ci(gt, [dets], B=B) if gt["annotations"] else None}
+    return out
 
 
 def settings_for(spec: RunSpec) -> TrainSettings:

@@ -360,6 +360,7 @@ def write_report(run_dir: str | Path, samples: int = 3, B: int = 300, samplewise
     draws for the intervals (RUN_DIR/intervals.json caches them); `samplewise` adds benchmark/samplewise.py's
     section (feature extraction of every set)."""
     from benchmark.intervals import Intervals, comparisons
+    from benchmark.per_class import per_class_section
     run_dir = Path(run_dir)
     data = load_run(run_dir)
     run = data["run"]
@@ -372,6 +373,7 @@ def write_report(run_dir: str | Path, samples: int = 3, B: int = 300, samplewise
     md = _intro(run_dir, run, len(iv.gt["images"]))
     md[2:2] = _verdict(run_dir, data, summary, iv, detectors)        # right under the title
     md += results_table(summary, order, metadata, detectors, iv, mean_metadata(run))
+    md += per_class_section(data["results"], order)
     md += paired_section(comparisons(summary, iv))
     iv.save()
     md += _corr_section(correlations(summary, metadata, detectors))

@@ -11,7 +11,7 @@ Public API (import these, nothing else):
   core.envs      repo_root, render_python, subprocess_env, cache_dir
   core.registry  Registry
   core.stats     mean_sd, fmt_num
-  core.coco      load_coco, CocoSet, load_split, Split, resolve_category, class_names
+  core.coco      load_coco, CocoSet, load_split, Split, resolve_category, resolve_categories, class_names
   core.markdown  to_html
   core.cli       run_cli
 """

@@ -35,7 +35,7 @@ class CocoSet:
     categories: dict[int, str]              # id -> name (all categories of the file)
     info: dict = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    category: str | None = None             # the category filter's name, None = all
+    category: str | None = None             # the category filter's name(s), comma-joined in id order; None = all
 
     def image_path(self, image: dict) -> Path:
         return Path(image["_path"])
@@ -53,10 +53,10 @@ class CocoSet:
                 "categories": [{"id": i, "name": n} for i, n in sorted(self.categories.items())]}
 
     def class_names(self, category: str | int | None = None) -> list[str]:
-        """A detector's classes: the category names in id order, or the one `category` (name or id)."""
-        if category is None or category == "":
-            return [n for _, n in sorted(self.categories.items())]
-        return [self.categories[resolve_category(self.categories, category, str(self.json_path))]]
+        """A detector's classes: the category names in id order, or those `category` names (see
+        resolve_categories: one name or id, several comma-joined, or `all`)."""
+        ids = resolve_categories(self.categories, category, str(self.json_path))
+        return [n for i, n in sorted(self.categories.items()) if ids is None or i in ids]
 
     def name_to_id(self) -> dict[str, int]:
         return {n: i for i, n in self.categories.items()}
@@ -101,6 +101,22 @@ def resolve_category(categories: dict[int, str], category: str | int | None, whe
             return int(category)
     names = ", ".join(f"{n} (id {i})" for i, n in sorted(categories.items()))
     raise UserError(f"{where}: category {category!r} not in the file (categories: {names or 'none'})")
+
+
+def resolve_categories(categories: dict[int, str], category: str | int | None, where: str) -> list[int] | None:
+    """Several classes: `a,b` (names or ids, each by resolve_category) -> their ids in id order; `all` (when no
+    category is named so), None or "" -> None (all). A single name -> [its id]."""
+    if category is None or category == "" or category == "all" and "all" not in categories.values():
+        return None
+    parts = [p.strip() for p in str(category).split(",")] if isinstance(category, str) else [category]
+    if any(p == "" for p in parts):
+        raise UserError(f"{where}: category {category!r}: an empty name in the list")
+    return sorted({resolve_category(categories, p, where) for p in parts})
+
+
+def category_label(categories: dict[int, str], ids: list[int] | None) -> str | None:
+    """The filter's name as CocoSet.category keeps it: the names comma-joined in id order (None = all)."""
+    return None if ids is None else ",".join(categories[i] for i in sorted(ids))
 
 
 def _categories(d: dict, src: str) -> dict[int, str]:
@@ -353,7 +369,7 @@ def _box_problem(bb: Any, im: dict) -> tuple[str | None, list[float] | None]:
 
 
 def _annotations(d: dict, images: dict[int, dict], seen_images: set[int], categories: dict[int, str],
-                 cat_id: int | None, check: _Checker) -> list[dict]:
+                 cat_ids: list[int] | None, check: _Checker) -> list[dict]:
     anns: list[dict] = []
     seen: set[int] = set()
     for i, a in enumerate(d["annotations"]):
@@ -374,7 +390,7 @@ def _annotations(d: dict, images: dict[int, dict], seen_images: set[int], catego
             check.bad(f"{where}: field 'category_id': unknown category id {a.get('category_id')!r} "
                       f"(known: {sorted(categories)})")
             continue
-        if cat_id is not None and a["category_id"] != cat_id:
+        if cat_ids is not None and a["category_id"] not in cat_ids:
             continue
         problem, box = _box_problem(a.get("bbox"), images[iid])
         if problem:
@@ -398,7 +414,8 @@ def load_coco(json_path: str | os.PathLike, images_dir: str | os.PathLike | None
               category: str | int | None = None, image_ids: list[int] | None = None, skip_invalid: bool = False,
               check_files: bool = True) -> CocoSet:
     """Read and validate a COCO json (or a dataset dir holding coco_annotations.json); keep `image_ids` (all
-    when None) and the annotations of `category` (name or id, see resolve_category; all when None).
+    when None) and the annotations of `category` (a name or id, several comma-joined, or all when None or
+    `all`: resolve_categories).
 
     Checks: json readable; `images`, `annotations`, `categories` are lists; ids are unique integers; category
     names unique; image width/height positive; image file present under images_dir (`check_files`);
@@ -412,13 +429,13 @@ def load_coco(json_path: str | os.PathLike, images_dir: str | os.PathLike | None
     d = _read_coco_json(json_path)
     check = _Checker(str(json_path), skip_invalid)
     categories = _categories(d, check.src)
-    cat_id = resolve_category(categories, category, check.src)
+    cat_ids = resolve_categories(categories, category, check.src)
     want = None if image_ids is None else {int(i) for i in image_ids}
     images, seen = _images(d, images_dir, want, check, check_files)
-    anns = _annotations(d, images, seen, categories, cat_id, check)
+    anns = _annotations(d, images, seen, categories, cat_ids, check)
     return CocoSet(json_path=json_path, images_dir=images_dir, images=list(images.values()), annotations=anns,
                    categories=categories, info=d.get("info") if isinstance(d.get("info"), dict) else {},
-                   skipped=check.skipped, category=None if cat_id is None else categories[cat_id])
+                   skipped=check.skipped, category=category_label(categories, cat_ids))
 
 
 def subset(coco: dict, image_ids: list[int] | None, names: list[str]) -> dict:

@@ -26,7 +26,8 @@ def _key(file_name: str, seed: int | None) -> str:
     return hashlib.sha1(((f"{seed}:" if seed is not None else "") + file_name).encode("utf-8")).hexdigest()
 
 
-def _counts(sizes: list[int], total: int) -> list[int]:
+def apportion(sizes: list[float], total: int) -> list[int]:
+    """`total` split in proportion to `sizes` by largest remainder (ties to the larger size, then the first)."""
     raw = [total * n / sum(sizes) for n in sizes]
     out = [int(x) for x in raw]
     for i in sorted(range(len(sizes)), key=lambda i: (-(raw[i] - out[i]), -sizes[i]))[: total - sum(out)]:
@@ -56,7 +57,7 @@ def make_split(coco_json: str | Path, exposed: float, category: str | None = Non
         for i in pool:
             groups.setdefault(tuple(sorted(cats[i])), []).append(i)
         keys = sorted(groups)
-        chosen = [i for k, c in zip(keys, _counts([len(groups[k]) for k in keys], n)) for i in groups[k][:c]]
+        chosen = [i for k, c in zip(keys, apportion([len(groups[k]) for k in keys], n)) for i in groups[k][:c]]
     exp = set(chosen)
     return {"exposed": sorted(exp), "test": sorted(im["id"] for im in cs.images if im["id"] not in exp),
             "rule": {"order": "sha1(file_name)" if seed is None else f"sha1('{seed}:' + file_name)",

@@ -30,6 +30,8 @@ environment (inside Blender). Every problem is a one-line `UserError` "FILE: key
                                     # per-object jitter of every material (render/scene.py `jitter_materials`);
                                     # roughness [] keeps the model's
     exclude_assets: []              # mesh ids never drawn for the classes (e.g. from `synthgap align shapes`)
+    distractor_exclude: []          # manifest classes never drawn as distractors (a several-class run's other
+                                    # classes, which would stand in its images unlabelled)
     blur_sigma_px: [0, 0]           # post-render Gaussian blur sigma, pixels (defocus)
     seed: 0
 
@@ -37,6 +39,7 @@ Missing keys take the defaults above (the denoiser's default was `none` before O
 stored with `denoiser: none` keep their names, a config file without the key now renders denoised under a new
 name); ranges are [min, max] sampled uniformly (integers for counts).
 Keys added after the first release (`effects`, `effects.motion_px`, `clutter`, `materials`, `exclude_assets`,
+`distractor_exclude`,
 `background.dir`,
 `camera.target_u/target_v/roll_deg`) are written by to_mapping only when they differ
 from their defaults, so a config that does not use them keeps its name. A photo `dir` is stored absolute (a
@@ -60,7 +63,7 @@ PLACEMENTS = ("surface", "floating")
 BACKGROUND_KINDS = ("color", "hdri", "floor", "photo", "room")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 # keys added after the first release (module docstring), as paths into the mapping
-LATER_KEYS = (("exclude_assets",), ("materials",), ("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
+LATER_KEYS = (("exclude_assets",), ("distractor_exclude",), ("materials",), ("clutter",), ("effects", "motion_px"), ("effects",), ("background", "dir"), ("camera", "target_u"), ("camera", "target_v"),
               ("camera", "roll_deg"))
 SAMPLES_SEED_SALT = 0x5A3F
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -140,6 +143,7 @@ class SceneConfig:
     clutter: ClutterConfig = field(default_factory=ClutterConfig)
     materials: MaterialsConfig = field(default_factory=MaterialsConfig)
     exclude_assets: tuple[str, ...] = ()    # mesh ids never drawn (e.g. the shapes `align shapes` dropped)
+    distractor_exclude: tuple[str, ...] = ()   # classes never drawn as distractors
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     @classmethod
@@ -258,7 +262,7 @@ class _V:
 
 _TOP = ("resolution", "samples", "denoiser", "objects_per_scene", "classes", "distractors", "camera",
         "placement", "lights", "background", "blur_sigma_px", "seed", "effects", "clutter", "materials",
-        "exclude_assets")
+        "exclude_assets", "distractor_exclude")
 
 
 def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConfig:
@@ -327,8 +331,9 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
         kw["effects"] = _effects(v, d["effects"])
     if "materials" in d:
         kw["materials"] = _materials(v, d["materials"])
-    if "exclude_assets" in d:
-        kw["exclude_assets"] = v.str_list(d["exclude_assets"], "exclude_assets", False)
+    for key in ("exclude_assets", "distractor_exclude"):
+        if key in d:
+            kw[key] = v.str_list(d[key], key, False)
     if "clutter" in d:
         kw["clutter"] = _clutter(v, d["clutter"])
     if "blur_sigma_px" in d:

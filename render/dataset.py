@@ -135,6 +135,9 @@ def _check_renderable(entries: list[tuple[SceneConfig, int]], manifest, source: 
         unknown = [i for i in cfg.exclude_assets if i not in {a.id for a in manifest.assets}]
         if unknown:
             raise UserError(f"{source}: key 'exclude_assets': {unknown[0]!r} is not an asset of {manifest.path}")
+        odd = [c for c in cfg.distractor_exclude if c not in manifest.class_names()]
+        if odd:
+            raise UserError(f"{source}: key 'distractor_exclude': {odd[0]!r} is not a class of {manifest.path}")
         if k == "room" and not manifest.meshes(["dining table"]):
             raise UserError(f"{source}: key 'background.kind': room needs a dining table mesh in {manifest.path}")
         if cfg.clutter.count[1] > 0 and not manifest.clutter():

@@ -344,7 +344,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
         objs = load_mesh(entry, rng)
         objs[0].set_name(f"{ANNOTATED_PREFIX}{k}")
         placed.append(Placed(f"{ANNOTATED_PREFIX}{k}", entry, objs, True))
-    others = [c for c in manifest.class_names() if c not in cfg.classes]
+    others = [c for c in manifest.class_names() if c not in cfg.classes and c not in cfg.distractor_exclude]
     n_dis = _int_range(cfg.distractors, rng) if others else 0
     for k in range(n_dis):
         choices = manifest.meshes([others[int(rng.integers(len(others)))]])

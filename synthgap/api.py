@@ -5,7 +5,7 @@
 """
 from synthgap.options import RunOptions
 from synthgap.report import write_run_report
-from synthgap.stages import run
+from synthgap.loop import run
 from synthgap.variants import VARIANTS, VariantContext, filter_small_objects
 
 __all__ = ["RunOptions", "run", "write_run_report", "VARIANTS", "VariantContext", "filter_small_objects"]

@@ -17,7 +17,7 @@ COMMANDS = {
     "split": ("core.split", "main", "split.json (exposed / test) from a COCO file by a reproducible rule"),
     "refine": ("synthgap.refine_cli", "main", "learn a sim-to-real refiner from renders + exposed photos; refine dataset dirs"),
     "plates": ("render.plates", "main", "background plates for photo backgrounds from the real exposed photos"),
-    "run": ("synthgap.stages", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
+    "run": ("synthgap.loop", "run_main", "the closed loop: fit -> probe -> select -> render -> benchmark"),
     "zoo": ("synthgap.zoo", "zoo_main", "a variant zoo: many sets, distances and trained mAP; rank sets without training"),
     "demo": ("synthgap.demo", "demo_main", "offline end-to-end demo on embedded defaults"),
 }

@@ -113,7 +113,7 @@ def demo_main(argv: list[str]) -> int:
     from dataclasses import replace
     opts = replace(demo_defaults(grid, real=bool(args.real)), real_json=real_json, images=images, split=split, out=out,
                    category=args.category)
-    from synthgap.stages import run
+    from synthgap.loop import run
     report = run(apply_args(opts, args), context)
     print(f"\nsynthgap demo: report at {report} and {report.with_suffix('.html')}")
     return 0

@@ -51,8 +51,20 @@ def zoo_rows(opts: Any, dist: dict, sets: list[str]) -> list[tuple[str, float | 
     return predicted_ranks(zoo_weights(load_zoo(opts.zoo)), rows)
 
 
-def choose(opts: Any, real_t, metas: list[str], dist: dict) -> dict:
-    """The run's recommendation from its plans, distances (selector sets and baseline) and --zoo."""
+def class_floor(tables: dict, metas: list[str], seed: int = 0) -> dict | None:
+    """Several classes: the floor of each class's boxes (real_floor), their mean as the distances' mean is."""
+    per = {c: real_floor(t, [m for m in metas if t.has(m, "bbox")], seed) for c, t in tables.items()}
+    vals = [f["mean_db"] for f in per.values() if f is not None]
+    if not vals:
+        return None
+    return {"mean_db": sum(vals) / len(vals), "db": {}, "classes": per,
+            "rule": f"per class, two random halves of its exposed photos, by photo, {FLOOR_SPLITS} draws; the "
+                    "classes' mean"}
+
+
+def choose(opts: Any, real_t, metas: list[str], dist: dict, class_tables: dict | None = None) -> dict:
+    """The run's recommendation from its plans, distances (selector sets and baseline) and --zoo; with several
+    classes (`class_tables`: class -> its exposed table) the floor is the classes' (class_floor)."""
     from synthgap.variants import selector_sets, set_names
     sets = {m: v for m, (v, _) in selector_sets(opts).items()}
     plans = {m: load_yaml(opts.out / f, "plan") for m, (_, f) in selector_sets(opts).items() if (opts.out / f).exists()}
@@ -60,8 +72,8 @@ def choose(opts: Any, real_t, metas: list[str], dist: dict) -> dict:
     scores = {s: sc for s, sc, _ in zoo_rows(opts, dist, [v for v in sets.values() if v in dist])} if opts.zoo else {}
     cands = [candidate(v, m, plans.get(m), (dist.get(v) or {}).get("mean_db"), metas, scores.get(v))
              for m, v in sets.items()]
-    rec = recommend(cands, dist[BASELINE_SET]["mean_db"] if has_base else None, real_floor(real_t, metas, opts.seed),
-                    opts.probe_ci)
+    floor = class_floor(class_tables, metas, opts.seed) if class_tables else real_floor(real_t, metas, opts.seed)
+    rec = recommend(cands, dist[BASELINE_SET]["mean_db"] if has_base else None, floor, opts.probe_ci)
     return {**rec, "zoo": str(opts.zoo) if opts.zoo else None}
 
 

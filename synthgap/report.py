@@ -88,7 +88,23 @@ def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict
             line += f"mean D_B {a:.3f} vs baseline {b:.3f}: " + (
                 "closer to the target than the baseline." if a < b else "NOT closer than the baseline on this run.")
         md.append(line)
-    return md + _prediction_section(dist, metas, plans, opts)
+    return md + _class_distance_section(dist, sets) + _prediction_section(dist, metas, plans, opts)
+
+
+def _class_distance_section(dist: dict, sets: list[str]) -> list[str]:
+    """Several classes (synthgap/classes.py): each set's mean D_B to each class's exposed boxes."""
+    classes = next((list(dist[v]["classes"]) for v in sets if dist.get(v, {}).get("classes")), None)
+    if not classes:
+        return []
+    md = ["", "### Per class", "", "Each class's boxes of the set against the exposed photos' boxes of that class "
+          "(mean D_B over the class's aligned metadata; the table above: the classes' mean, equal weights). A set "
+          "with no box of a fitted class has no mean D_B and is never recommended.", "",
+          "| set | " + " | ".join(f"{c}: mean D_B (boxes)" for c in classes) + " |", "|---" * (1 + len(classes)) + "|"]
+    for v in sets:
+        per = dist[v].get("classes") or {}
+        md.append(f"| {v} | " + " | ".join(f"{fmt_num((per.get(c) or {}).get('mean_db'))} "
+                                           f"({(per.get(c) or {}).get('boxes', 0)})" for c in classes) + " |")
+    return md
 
 
 def _prediction_section(dist: dict, metas: list[str], plans: dict, opts: RunOptions) -> list[str]:
@@ -165,13 +181,15 @@ def _benchmark(opts: RunOptions):
 def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str], iv, dets: list[str]) -> list[str]:
     """The benchmark's own table (same summary, intervals and pairs as its report, read from its cache) and the
     Spearman correlation of mean D_B with mAP, with a permutation p-value."""
-    from benchmark.api import REAL_BASELINE, comparisons, mean_metadata, paired_section, results_table
+    from benchmark.api import (REAL_BASELINE, comparisons, mean_metadata, paired_section, per_class_section,
+                               results_table)
     from core.api import spearman_perm
     order = [v for v in [*sets, REAL_BASELINE, *sorted(set(summ) - set(sets) - {REAL_BASELINE})] if v in summ]
     md = ["", "## Detectors trained on each set, scored on the target's test images", "",
           "Mean ± sample standard deviation over seeds, then the 95 % bootstrap interval over the test images; "
           "column groups as in the benchmark report (alone, finetune, mixed).", ""]
-    md += results_table(summ, order, [], dets, iv, mean_metadata(data["run"])) + paired_section(comparisons(summ, iv))
+    md += results_table(summ, order, [], dets, iv, mean_metadata(data["run"])) + per_class_section(
+        data["results"], order) + paired_section(comparisons(summ, iv))
     iv.save()
     for d in dets:
         pts = [(summ[v]["mean_db"], summ[v]["det"][d]["map"][0]) for v in sets

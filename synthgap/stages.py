@@ -17,7 +17,7 @@ Every stage writes its outputs atomically (dataset dirs get DONE last) and is sk
 so a killed run resumes where it stopped. RUN/run.json pins the inputs; a rerun with other inputs is refused.
 It imports render, align and benchmark through their facades (render.api, align.api) where those export
 what it needs, else from the module that defines it (render.grid, align.metadata, align.gmm, align.select,
-benchmark.run, ...); docs/design.md §8. `run_main` is `synthgap run` (its options: synthgap/options.py).
+benchmark.run, ...); docs/design.md §8. synthgap/loop.py runs them in order (`synthgap run`).
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from typing import Any
 
 from core.api import UserError, atomic_write_json, load_yaml, log, read_json
 
+from synthgap.classes import ClassFits, class_distances, db_record, resolve_run_classes
 from synthgap.options import RunOptions
 from synthgap.seeds import render_seed
-from synthgap.recommend import migrate_old_layout
 from synthgap.variants import VariantContext, build_comparison_sets, link_set, selector_sets, set_names
 
 
@@ -131,6 +131,7 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
         raise UserError(f"{opts.images}: --images folder not found")
     if opts.category is None:
         opts.category = grid_category(grid_mapping, opts)
+    resolve_run_classes(opts, load_coco(opts.real_json, opts.images, check_files=False))
     real = load_coco(opts.real_json, opts.images, category=opts.category)
     split = load_split(opts.split, real)
     check_decodes(real)                # a truncated photo is refused here, not after an hour of renders
@@ -305,7 +306,7 @@ def _unfinish_damaged(sets: Path, names: list[str]) -> None:
 
 def stage_distances(opts: RunOptions, real_t, fit, names: list[str] | None = None) -> dict:
     """5a. D_B and W1 of every set (or of `names`) to the real exposed split (metadata from the one cache)."""
-    from align.api import compare_tables, metadata_for_dir
+    from align.api import metadata_for_dir
     path = opts.out / "distances.json"
     dist = read_json(path, "distances") if path.exists() else {}
     label = "5/5 distances" if names is None else f"distances of {', '.join(names)} (for the recommended set)"
@@ -314,12 +315,10 @@ def stage_distances(opts: RunOptions, real_t, fit, names: list[str] | None = Non
         realism = realism_against_exposed(opts)
         for v in [v for v in names if v not in dist]:
             t = metadata_for_dir(opts.out / "sets" / v, category=opts.category, dataset=v)
-            res = compare_tables(real_t, t, metadata=list(fit.metadata), level="bbox")
-            dbs = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
-            finite = [x for x in dbs.values() if x is not None and math.isfinite(x)]
-            dist[v] = {"db": dbs, "w1": {m: (None if r.w1 is None else float(r.w1)) for m, r in res.items()},
-                       "mean_db": (sum(finite) / len(finite)) if finite else None,
-                       "images": t.n("image"), "boxes": t.n("bbox"), "realism": realism(v)}
+            dist[v] = {**db_record(real_t, t, list(fit.metadata)), "images": t.n("image"), "boxes": t.n("bbox"),
+                       "realism": realism(v)}
+            if isinstance(fit, ClassFits):              # several classes: each against its own boxes
+                dist[v].update(class_distances(opts.out / "sets" / v, fit, v))
         atomic_write_json(path, dist)
     return dist
 
@@ -337,7 +336,7 @@ def stage_recommend(opts: RunOptions, real_t, fit) -> dict:
         dist = stage_distances(opts, real_t, fit, names)
     path, alias = opts.out / "recommended.json", opts.out / "sets" / ALIAS
     old = read_json(path, "recommendation") if path.exists() else {}
-    rec = choose(opts, real_t, list(fit.metadata), dist)
+    rec = choose(opts, real_t, list(fit.metadata), dist, getattr(fit, "tables", None))
     atomic_write_json(path, rec)                       # before the link: a folder with sets/aligned has it
     if rec["alias"] and (old.get("recommended") != rec["recommended"] or not (alias / "DONE").exists()):
         link_set(opts.out / "sets" / rec["recommended"], alias)
@@ -349,7 +348,7 @@ def stage_recommend(opts: RunOptions, real_t, fit) -> dict:
     return rec
 
 
-def _recommended_plan(opts: RunOptions, real_t, fit):
+def recommended_chooser(opts: RunOptions, real_t, fit):
     """-> aligned(): the recommended selector's (set, plan file), chosen once when a set first needs it (the
     first selector's when the baseline is recommended)."""
     memo: dict = {}
@@ -407,61 +406,3 @@ def stage_rounds(opts: RunOptions, real_t, fit, rec: dict, render) -> list[dict]
     from synthgap.rounds import run_rounds
     log(f"stage 6 top-down rounds (up to {opts.rounds}, {opts.increment_n} images each)")
     return run_rounds(opts, real_t, fit, rec, render, lambda names: stage_distances(opts, real_t, fit, names))
-
-
-def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
-    """All stages of `synthgap run`; returns RUN/report.md. `context` adds demo facts to the report."""
-    from synthgap.report import write_run_report
-    t0 = time.time()
-    grid_mapping, configs, exposed_files = load_inputs(opts)   # every input checked before run.json is written
-    check_run_json(opts, grid_mapping, exposed_files)
-    migrate_old_layout(opts, log)
-    render = make_renderer(opts)
-    real_t = stage_real(opts)
-    stage_probes(opts, configs, render)
-    real_t = stage_predict(opts, configs, real_t)
-    fit = stage_fit(opts, real_t)
-    plans = stage_select(opts, fit, real_t, configs, render)
-    stage_sets(opts, grid_mapping, plans, render, _recommended_plan(opts, real_t, fit))
-    dist = stage_distances(opts, real_t, fit)
-    rec = stage_recommend(opts, real_t, fit)
-    if opts.benchmark:
-        stage_benchmark(opts, dist, fit, rec)
-    if opts.rounds:
-        stage_rounds(opts, real_t, fit, rec, render)
-    report = write_run_report(opts, context or {})
-    log(f"done in {time.time() - t0:.0f} s; report: {report} (and {report.with_suffix('.html')})")
-    return report
-
-
-def run_main(argv: list[str]) -> int:
-    """`synthgap run ARGS`: the options (synthgap/options.py) parsed, then the loop."""
-    import argparse
-
-    from synthgap.options import add_common_args, apply_args, apply_zoo, parse_with_config
-    ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
-                                 "metadata, probe-render a grid, select configs, render aligned + comparison "
-                                 "sets, benchmark them, report. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
-                    "folder) or a Pascal VOC folder (core/real_source.py)")
-    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
-                    "json's folder; YOLO/VOC labels name their own)")
-    ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
-    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id (default: the "
-                    "grid's class when its `classes` names one the real COCO labels, else all)")
-    ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
-    ap.add_argument("--out", required=True, help="run folder")
-    ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
-                    "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
-    add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
-    args = parse_with_config(ap, argv)
-    from core.api import resolve_args
-    given = args.real
-    resolve_args(args)
-    opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
-                                 grid=Path(args.grid), out=Path(args.out), category=args.category), args)
-    apply_zoo(opts, args.zoo)
-    if str(given) != args.real:
-        opts.real_source = Path(given)
-    run(opts)
-    return 0

@@ -296,7 +296,8 @@ def zoo_main(argv: list[str]) -> int:
 def build_zoo(opts: RunOptions, n: int, k: int, transfer: str | None) -> dict:
     from dataclasses import replace
 
-    from synthgap.stages import load_inputs, make_renderer, run
+    from synthgap.loop import run
+    from synthgap.stages import load_inputs, make_renderer
     t0 = time.time()
     run(replace(opts, benchmark=False))
     _, configs, _ = load_inputs(opts)

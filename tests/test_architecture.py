@@ -262,7 +262,7 @@ def test_a_detector_registered_by_a_user_runs_in_the_benchmark_matrix(dummies, t
 
 def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_path, monkeypatch):
     from render.config import SceneConfig
-    from synthgap import stages
+    from synthgap import loop
     from synthgap.options import RunOptions
     from synthgap.report import write_run_report
     real, split = _toy_target(tmp_path)
@@ -271,8 +271,8 @@ def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_p
     opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=split, grid=grid,
                       out=tmp_path / "run", total=10, probe_n=6, detectors=["dummy"], epochs=1, imgsz=64, seeds=[0, 1],
                       selectors=["component", "first"], variants=["half", "on-surface"])
-    monkeypatch.setattr(stages, "make_renderer", lambda o: _fake_render)
-    report = stages.run(opts).read_text()
+    monkeypatch.setattr(loop, "make_renderer", lambda o: _fake_render)
+    report = loop.run(opts).read_text()
     sets = sorted(p.name for p in (opts.out / "sets").iterdir())
     # baseline: needed by half; aligned: the recommended selector's set, hard links (equal sets: the first)
     assert sets == ["aligned", "aligned-component", "baseline", "first-probe", "half", "on-surface"]

@@ -117,13 +117,13 @@ def test_failure_scores_and_groups():
 
 
 def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_path, monkeypatch):
-    from synthgap import stages
+    from synthgap import loop
     from synthgap.options import RunOptions
     real, split = _target(tmp_path)
     grid = tmp_path / "grid.yaml"
     grid.write_text("classes: [bottle]\ncamera: {distance: {grid: [[0.5, 0.7], [1.2, 1.4], [2.0, 2.2]]}}\n")
     renders = Renders()
-    monkeypatch.setattr(stages, "make_renderer", lambda o: renders)
+    monkeypatch.setattr(loop, "make_renderer", lambda o: renders)
     import benchmark.api
     asked: list = []
     real_predict = benchmark.api.predict_cell
@@ -133,7 +133,7 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
                       out=tmp_path / "run", total=12, probe_n=8, probe_max=8, detectors=["blind"], epochs=1,
                       imgsz=64, kmax=1, selectors=["component"], variants=["baseline"], rounds=2, increment=6,
                       metadata=["area_frac"])
-    report = stages.run(opts).read_text()
+    report = loop.run(opts).read_text()
     out = opts.out
     section = report.split("## Top-down rounds")[1]
     assert "### Round 1: round1 = aligned-component + 6 images" in section and "| area_frac |" in section
@@ -162,7 +162,7 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
     shutil.rmtree(out / "sets" / "round1")
     (out / "benchmark" / "results" / "round1__blind__seed0.json").unlink()
     before = list(renders.calls)
-    stages.run(opts)
+    loop.run(opts)
     assert renders.calls == before
     assert len(json.loads((out / "sets" / "round1" / "coco_annotations.json").read_text())["images"]) == 18
 

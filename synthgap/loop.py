@@ -1,0 +1,132 @@
+"""`synthgap run`: the loop's stages (synthgap/stages.py) in order, and, with several classes (`--category a,b`
+or `all`), each class's stages 1-3 in RUN/classes/<c>/ with the class plans merged (synthgap/classes.py).
+`run` is the library entry point (synthgap.api), `run_main` the command (its options: synthgap/options.py)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from core.api import UserError, atomic_write_json, log
+
+from synthgap.classes import (MIN_CLASS_BOXES, ClassFits, class_configs, class_grid, class_options, even_plan,
+                              merge_plans, run_classes, shares)
+from synthgap.options import RunOptions
+from synthgap.recommend import migrate_old_layout
+from synthgap.stages import (recommended_chooser, check_run_json, load_inputs, make_renderer, stage_benchmark,
+                             stage_distances, stage_fit, stage_predict, stage_probes, stage_real, stage_recommend,
+                             stage_rounds, stage_select, stage_sets)
+from synthgap.variants import selector_sets
+
+
+def stage_class_plans(opts: RunOptions, configs: list, classes: list[str], render) -> tuple[ClassFits, dict]:
+    """1-3 per class (RUN/classes/<c>/), then each selector's merged plan RUN/<plan file> and RUN/fit.json."""
+    from align.api import Plan
+    tables = {c: stage_real(class_options(opts, c, 0)) for c in classes}
+    share = shares({c: t.n("bbox") for c, t in tables.items()}, opts.total)
+    log("classes' shares of --total (by their exposed boxes): " + ", ".join(f"{c} {n}" for c, n in share.items()))
+    fits, plans = {}, {}
+    for c in classes:
+        oc, cfgs = class_options(opts, c, share[c]), class_configs(configs, c, classes)
+        if tables[c].n("bbox") < MIN_CLASS_BOXES:
+            why = (f"{tables[c].n('bbox')} exposed box(es) of {c}, fewer than {MIN_CLASS_BOXES}: not fitted; its "
+                   f"{share[c]} images spread evenly over its {len(cfgs)} grid configs")
+            log(f"class {c}: {why}")
+            fits[c], plans[c] = None, {m: even_plan(cfgs, share[c], why) for m in selector_sets(opts)}
+            continue
+        log(f"class {c}: stages 1-3 in {oc.out}")
+        stage_probes(oc, cfgs, render)
+        tables[c] = stage_predict(oc, cfgs, tables[c])
+        fits[c] = stage_fit(oc, tables[c])
+        plans[c] = {m: Plan.load(p) for m, p in stage_select(oc, fits[c], tables[c], cfgs, render).items()}
+    out = {}
+    for m, (_, plan_file) in selector_sets(opts).items():
+        out[m] = merge_plans({c: plans[c][m] for c in classes}, opts.total).to_yaml(opts.out / plan_file)
+    fit = ClassFits(fits, tables, _union_metadata(fits, tables))
+    atomic_write_json(opts.out / "fit.json", class_fit_record(fit, share, opts.mode))
+    return fit, out
+
+
+def _union_metadata(fits: dict, tables: dict) -> list[str]:
+    from align.api import default_metadata
+    out: list[str] = []
+    for c, f in fits.items():
+        out += [m for m in (f.metadata if f else default_metadata(tables[c])) if m not in out]
+    return out
+
+
+def class_fit_record(fit: ClassFits, share: dict, mode: str) -> dict:
+    """RUN/fit.json of a several-class run (synthgap/classes.py)."""
+    per = {c: {"k": f.k if f else None, "k_reason": f.k_reason if f else "too few boxes: not fitted",
+               "metadata": list(f.metadata) if f else [], "boxes": fit.tables[c].n("bbox"), "share": share[c]}
+           for c, f in fit.fits.items()}
+    return {"metadata": fit.metadata, "mode": mode, "k": "per class",
+            "k_reason": "; ".join(f"{c} K={r['k']} on {r['boxes']} boxes" for c, r in per.items()), "classes": per}
+
+
+def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
+    """All stages of `synthgap run`; returns RUN/report.md. `context` adds demo facts to the report."""
+    from synthgap.report import write_run_report
+    t0 = time.time()
+    grid_mapping, configs, exposed_files = load_inputs(opts)   # every input checked before run.json is written
+    classes = run_classes(opts)
+    if classes and opts.rounds:
+        raise UserError(f"--rounds: top-down rounds are for one class; --category {opts.category} names "
+                        f"{len(classes)}: run the rounds per class (--category {classes[0]})")
+    check_run_json(opts, grid_mapping, exposed_files)
+    migrate_old_layout(opts, log)
+    render = make_renderer(opts)
+    real_t = stage_real(opts)
+    if classes:
+        grid_mapping = class_grid(grid_mapping, classes)
+        fit, plans = stage_class_plans(opts, configs, classes, render)
+    else:
+        stage_probes(opts, configs, render)
+        real_t = stage_predict(opts, configs, real_t)
+        fit = stage_fit(opts, real_t)
+        plans = stage_select(opts, fit, real_t, configs, render)
+    stage_sets(opts, grid_mapping, plans, render, recommended_chooser(opts, real_t, fit))
+    dist = stage_distances(opts, real_t, fit)
+    rec = stage_recommend(opts, real_t, fit)
+    if opts.benchmark:
+        stage_benchmark(opts, dist, fit, rec)
+    if opts.rounds:
+        stage_rounds(opts, real_t, fit, rec, render)
+    report = write_run_report(opts, context or {})
+    log(f"done in {time.time() - t0:.0f} s; report: {report} (and {report.with_suffix('.html')})")
+    return report
+
+
+def run_main(argv: list[str]) -> int:
+    """`synthgap run ARGS`: the options (synthgap/options.py) parsed, then the loop."""
+    import argparse
+
+    from synthgap.options import add_common_args, apply_args, apply_zoo, parse_with_config
+    ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
+                                 "metadata, probe-render a grid, select configs, render aligned + comparison "
+                                 "sets, benchmark them, report. Rerun the same command to resume.")
+    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
+                    "folder) or a Pascal VOC folder (core/real_source.py)")
+    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
+                    "json's folder; YOLO/VOC labels name their own)")
+    ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
+    ap.add_argument("--category", default=None, help="class to align and benchmark, name or id; several as "
+                    "a,b (or all): each class aligned to its own boxes, the detectors trained on all, mAP per "
+                    "class (synthgap/classes.py). Default: the grid's class when its `classes` names one the real "
+                    "COCO labels, else all classes pooled as one")
+    ap.add_argument("--grid", required=True, help="grid YAML (SceneConfig with {grid: [...]} values)")
+    ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--zoo", default=None, help="a finished `synthgap zoo` (its folder or zoo.json): the report "
+                    "scores every set with its weights; --metadata auto aligns on the metadata it ranked")
+    add_common_args(ap, RunOptions(Path(), Path(), Path(), Path(), Path()))
+    args = parse_with_config(ap, argv)
+    from core.api import resolve_args
+    given = args.real
+    resolve_args(args)
+    opts = apply_args(RunOptions(real_json=Path(args.real), images=Path(args.images), split=Path(args.split),
+                                 grid=Path(args.grid), out=Path(args.out), category=args.category), args)
+    apply_zoo(opts, args.zoo)
+    if str(given) != args.real:
+        opts.real_source = Path(given)
+    run(opts)
+    return 0
