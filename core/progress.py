@@ -75,7 +75,7 @@ class Progress:
             {"file": _Lines(stream), "position": 0}                    # log lines: no cursor moves
         self._bar = _Bar(total=self.total, desc=desc, initial=int(initial), mininterval=0.2 if tty else interval,
                          miniters=1, smoothing=0, ascii="-#", bar_format=BAR_FORMAT, dynamic_ncols=False,
-                         leave=True, **where)
+                         leave=True, disable=self.total == 0, **where)   # nothing to count: no bar
 
     @property
     def n(self) -> int:
