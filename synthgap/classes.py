@@ -21,7 +21,7 @@ least one image each), so the aligned set holds the classes as the photos do. A 
 MIN_CLASS_BOXES exposed boxes is not fitted: its share renders its grid configs evenly, and the plan says so.
 The comparison sets (baseline, ...) render the grid with `classes` set to the run's classes. The benchmark
 trains every detector on all the run's classes and scores mAP per class (benchmark/cells.py).
-Top-down rounds (--rounds) are per class work not built yet: refused with several classes (options.py).
+Top-down rounds (--rounds) are per class work not built yet: refused with several classes (loop.py).
 """
 from __future__ import annotations
 
@@ -104,10 +104,7 @@ def even_plan(configs: list, total: int, why: str):
 
 
 def _union(lists) -> list[str]:
-    out: list[str] = []
-    for names in lists:
-        out += [m for m in names if m not in out]
-    return out
+    return list(dict.fromkeys(m for names in lists for m in names))      # first-seen order
 
 
 def merge_plans(plans: dict, total: int):
@@ -128,6 +125,21 @@ def merge_plans(plans: dict, total: int):
                 probe_images={k: v for p in plans.values() for k, v in p.probe_images.items()},
                 notes=[f"{c}: {n}" for c, p in plans.items() for n in p.notes] + [
                     "classes: " + ", ".join(f"{c} {p.total} images" for c, p in plans.items())])
+
+
+def fit_metadata(fits: dict, tables: dict) -> list[str]:
+    """The run's metadata: the union of the classes' fitted metadata (a class not fitted: its table's default)."""
+    from align.api import default_metadata
+    return _union(f.metadata if f else default_metadata(tables[c]) for c, f in fits.items())
+
+
+def class_fit_record(fit: ClassFits, share: dict, mode: str) -> dict:
+    """RUN/fit.json of a several-class run (synthgap/classes.py)."""
+    per = {c: {"k": f.k if f else None, "k_reason": f.k_reason if f else "too few boxes: not fitted",
+               "metadata": list(f.metadata) if f else [], "boxes": fit.tables[c].n("bbox"), "share": share[c]}
+           for c, f in fit.fits.items()}
+    return {"metadata": fit.metadata, "mode": mode, "k": "per class",
+            "k_reason": "; ".join(f"{c} K={r['k']} on {r['boxes']} boxes" for c, r in per.items()), "classes": per}
 
 
 def db_record(real_t, t, metas: list[str]) -> dict:

@@ -9,8 +9,8 @@ from typing import Any
 
 from core.api import UserError, atomic_write_json, log
 
-from synthgap.classes import (MIN_CLASS_BOXES, ClassFits, class_configs, class_grid, class_options, even_plan,
-                              merge_plans, run_classes, shares)
+from synthgap.classes import (MIN_CLASS_BOXES, ClassFits, class_configs, class_fit_record, class_grid, class_options,
+                              even_plan, fit_metadata, merge_plans, run_classes, shares)
 from synthgap.options import RunOptions
 from synthgap.recommend import migrate_old_layout
 from synthgap.stages import (recommended_chooser, check_run_json, load_inputs, make_renderer, stage_benchmark,
@@ -42,26 +42,9 @@ def stage_class_plans(opts: RunOptions, configs: list, classes: list[str], rende
     out = {}
     for m, (_, plan_file) in selector_sets(opts).items():
         out[m] = merge_plans({c: plans[c][m] for c in classes}, opts.total).to_yaml(opts.out / plan_file)
-    fit = ClassFits(fits, tables, _union_metadata(fits, tables))
+    fit = ClassFits(fits, tables, fit_metadata(fits, tables))
     atomic_write_json(opts.out / "fit.json", class_fit_record(fit, share, opts.mode))
     return fit, out
-
-
-def _union_metadata(fits: dict, tables: dict) -> list[str]:
-    from align.api import default_metadata
-    out: list[str] = []
-    for c, f in fits.items():
-        out += [m for m in (f.metadata if f else default_metadata(tables[c])) if m not in out]
-    return out
-
-
-def class_fit_record(fit: ClassFits, share: dict, mode: str) -> dict:
-    """RUN/fit.json of a several-class run (synthgap/classes.py)."""
-    per = {c: {"k": f.k if f else None, "k_reason": f.k_reason if f else "too few boxes: not fitted",
-               "metadata": list(f.metadata) if f else [], "boxes": fit.tables[c].n("bbox"), "share": share[c]}
-           for c, f in fit.fits.items()}
-    return {"metadata": fit.metadata, "mode": mode, "k": "per class",
-            "k_reason": "; ".join(f"{c} K={r['k']} on {r['boxes']} boxes" for c, r in per.items()), "classes": per}
 
 
 def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
@@ -101,14 +84,11 @@ def run_main(argv: list[str]) -> int:
     """`synthgap run ARGS`: the options (synthgap/options.py) parsed, then the loop."""
     import argparse
 
-    from synthgap.options import add_common_args, apply_args, apply_zoo, parse_with_config
+    from synthgap.options import add_common_args, add_real_args, apply_args, apply_zoo, parse_with_config
     ap = argparse.ArgumentParser(prog="synthgap run", description="The closed loop: fit the real exposed "
                                  "metadata, probe-render a grid, select configs, render aligned + comparison "
                                  "sets, benchmark them, report. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
-                    "folder) or a Pascal VOC folder (core/real_source.py)")
-    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
-                    "json's folder; YOLO/VOC labels name their own)")
+    add_real_args(ap)
     ap.add_argument("--split", required=True, help="split.json with exposed / test image ids")
     ap.add_argument("--category", default=None, help="class to align and benchmark, name or id; several as "
                     "a,b (or all): each class aligned to its own boxes, the detectors trained on all, mAP per "

@@ -138,6 +138,14 @@ def parse_with_config(ap: argparse.ArgumentParser, argv: list[str]) -> argparse.
     return ap.parse_args(tokens + list(argv))
 
 
+def add_real_args(ap: argparse.ArgumentParser) -> None:
+    """--real and --images, the real photos' labels and folder (`run` and `zoo`)."""
+    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
+                    "folder) or a Pascal VOC folder (core/real_source.py)")
+    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
+                    "json's folder; YOLO/VOC labels name their own)")
+
+
 def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_default: str | None = None) -> None:
     """The flags of `run` and `demo`; their help states the command's defaults `d` (`detectors_default`: the
     --detectors default in words, where it is not d.detectors alone)."""

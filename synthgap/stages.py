@@ -131,8 +131,8 @@ def load_inputs(opts: RunOptions) -> tuple[dict, list, list[Path]]:
         raise UserError(f"{opts.images}: --images folder not found")
     if opts.category is None:
         opts.category = grid_category(grid_mapping, opts)
-    resolve_run_classes(opts, load_coco(opts.real_json, opts.images, check_files=False))
     real = load_coco(opts.real_json, opts.images, category=opts.category)
+    resolve_run_classes(opts, real)    # `all` / a,b -> the class names (real keeps every category's name)
     split = load_split(opts.split, real)
     check_decodes(real)                # a truncated photo is refused here, not after an hour of renders
     if not any(a["image_id"] in set(split.exposed) for a in real.annotations):

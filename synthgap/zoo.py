@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.api import UserError, atomic_write_json, log, read_json
 
-from synthgap.options import RunOptions, add_common_args, apply_args, parse_with_config
+from synthgap.options import RunOptions, add_common_args, add_real_args, apply_args, parse_with_config
 from synthgap.seeds import render_seed
 
 ZOO_JSON = "zoo.json"
@@ -249,10 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="synthgap zoo", description="A variant zoo: the run's sets and more, equal "
                                  "image counts, distances and trained mAP per set; which distances rank the sets "
                                  "like mAP; a training-free quality score. Rerun the same command to resume.")
-    ap.add_argument("--real", required=True, help="real labels: a COCO json, a YOLO data.yaml (or "
-                    "folder) or a Pascal VOC folder (core/real_source.py)")
-    ap.add_argument("--images", default=None, help="folder of the real images (default: the COCO "
-                    "json's folder; YOLO/VOC labels name their own)")
+    add_real_args(ap)
     for flag, h in (("--split", "split.json with exposed / test image ids"), ("--grid", "grid YAML"),
                     ("--out", "run folder (the zoo goes to OUT/zoo)")):
         ap.add_argument(flag, required=True, help=h)

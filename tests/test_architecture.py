@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from standins import stand_in_trained
 
 REPO = Path(__file__).resolve().parent.parent
 FLOORS = {"core": 0, "render": 1, "align": 2, "benchmark": 3, "synthgap": 4}
@@ -157,12 +158,8 @@ class DummyDetector:
         self.settings = settings
 
     def train(self, train, ctx, seed, cell_dir):
-        from benchmark.detectors import Trained
-        (Path(cell_dir) / "weights.txt").write_text(f"{train.name} {seed}")
         self.shrink = 0.05 + 0.08 * seed
-        return Trained(init="none", model="dummy", weights=str(Path(cell_dir) / "weights.txt"), train_s=0.01,
-                       best_epoch=1, epochs_run=1, n_train_images=len(train.coco.images), epoch_s=[0.01],
-                       val={"map": 0.5, "best_epoch": 1})
+        return stand_in_trained(train, cell_dir, "dummy", note=f"{train.name} {seed}")
 
     def predict(self, trained, ctx, image_ids):
         keep = set(image_ids)

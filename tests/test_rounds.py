@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from standins import stand_in_trained
 
 SIZE = (64, 48)
 SHIFT = {0.5: 0.0, 1.2: 0.45, 2.0: 0.9}          # camera distance (a grid value's low end) -> object size shift
@@ -62,11 +63,7 @@ class SmallBlind:
         self.settings = settings
 
     def train(self, train, ctx, seed, cell_dir):
-        from benchmark.detectors import Trained
-        (Path(cell_dir) / "weights.txt").write_text(train.name)
-        return Trained(init="none", model="blind", weights=str(Path(cell_dir) / "weights.txt"), train_s=0.01,
-                       best_epoch=1, epochs_run=1, n_train_images=len(train.coco.images), epoch_s=[0.01],
-                       val={"map": 0.5, "best_epoch": 1})
+        return stand_in_trained(train, cell_dir, "blind")
 
     def predict(self, trained, ctx, image_ids):
         keep, out = set(image_ids), []
