@@ -50,6 +50,15 @@ def run_classes(opts) -> list[str] | None:
     return str(opts.category).split(",")
 
 
+def check_classes(opts, classes: list[str]) -> None:
+    """What a several-class run refuses: --rounds (per class work not built), --total below one image a class."""
+    if opts.rounds:
+        raise UserError(f"--rounds: top-down rounds are for one class; --category {opts.category} names "
+                        f"{len(classes)}: run the rounds per class (--category {classes[0]})")
+    if opts.total < len(classes):
+        raise UserError(f"--total {opts.total}: fewer images than the run's {len(classes)} classes")
+
+
 def resolve_run_classes(opts, real) -> None:
     """--category a,b / all: opts.category becomes the classes' names, comma-joined in id order (what every
     COCO filter of the run reads); one name stays as given."""
@@ -79,7 +88,7 @@ def class_configs(configs: list, c: str, classes: list[str]) -> list:
 def shares(boxes: dict[str, int], total: int) -> dict[str, int]:
     """--total over the classes in proportion to their exposed boxes (largest remainder), at least 1 each."""
     from core.api import apportion
-    if total < len(boxes):
+    if total < len(boxes):                 # the run refuses this before it starts (check_classes)
         raise UserError(f"--total {total}: fewer images than the run's {len(boxes)} classes")
     counts = apportion([max(n, 0) for n in boxes.values()] if sum(boxes.values()) else [1] * len(boxes), total)
     for i in [i for i, k in enumerate(counts) if k == 0]:       # a class the photos barely hold: one image,

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.api import UserError, atomic_write_json, log
+from core.api import atomic_write_json, log
 
-from synthgap.classes import (MIN_CLASS_BOXES, ClassFits, class_configs, class_fit_record, class_grid, class_options,
+from synthgap.classes import (MIN_CLASS_BOXES, ClassFits, check_classes, class_configs, class_fit_record, class_grid, class_options,
                               even_plan, fit_metadata, merge_plans, run_classes, shares)
 from synthgap.options import RunOptions
 from synthgap.recommend import migrate_old_layout
@@ -53,9 +53,8 @@ def run(opts: RunOptions, context: dict[str, Any] | None = None) -> Path:
     t0 = time.time()
     grid_mapping, configs, exposed_files = load_inputs(opts)   # every input checked before run.json is written
     classes = run_classes(opts)
-    if classes and opts.rounds:
-        raise UserError(f"--rounds: top-down rounds are for one class; --category {opts.category} names "
-                        f"{len(classes)}: run the rounds per class (--category {classes[0]})")
+    if classes:
+        check_classes(opts, classes)       # before run.json: a refused option never pins the folder
     check_run_json(opts, grid_mapping, exposed_files)
     migrate_old_layout(opts, log)
     render = make_renderer(opts)

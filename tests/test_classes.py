@@ -120,6 +120,9 @@ def test_two_classes_aligned_per_class_with_per_class_map(bottles_only, tmp_path
                       variants=["baseline"], metadata=["area_frac"])
     with pytest.raises(UserError, match="--rounds: top-down rounds are for one class"):
         loop.run(RunOptions(**{**opts.__dict__, "rounds": 1}))
+    with pytest.raises(UserError, match="--total 1: fewer images than the run's 2 classes"):
+        loop.run(RunOptions(**{**opts.__dict__, "total": 1}))
+    assert not (opts.out / "run.json").exists()                          # the corrected command is not blocked
     report = loop.run(opts).read_text()
     out = opts.out
     fit = json.loads((out / "fit.json").read_text())
