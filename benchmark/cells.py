@@ -103,10 +103,18 @@ def per_class_scores(ctx: CellContext, test_dets: list[dict], B: int = 200) -> d
     return out
 
 
-def settings_for(spec: RunSpec) -> TrainSettings:
+def settings_for(spec: RunSpec, detector: str) -> TrainSettings:
+    """One detector's settings: the run's, and its own options (its Params, checked) when it declares them."""
+    from benchmark.detectors import check_detector_params
+    params = check_detector_params({detector: spec.detector_params.get(detector, {})}, [detector])
     return TrainSettings(epochs=spec.epochs, imgsz=spec.imgsz, device=spec.device, patience=spec.patience,
-                         batch=spec.batch, init=spec.init,
-                         options={"yolo_model": spec.yolo_model, "yolo_weights": spec.yolo_weights})
+                         batch=spec.batch, init=spec.init, params=params.get(detector))
+
+
+def make_detector(spec: RunSpec, name: str):
+    """The registered detector `name`, made with its settings."""
+    from benchmark.detectors import DETECTORS
+    return DETECTORS.get(name)(settings_for(spec, name))
 
 
 def run_cell(spec: RunSpec, ctx: CellContext, cell: Cell, sets: dict[str, CocoSet], detector) -> dict:

@@ -52,8 +52,6 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--init", default="auto", help="Faster R-CNN start weights: auto (COCO weights when in the torch "
                    "hub cache, else the ImageNet backbone, else scratch), imagenet, coco, scratch, or a checkpoint "
                    "path (default: %(default)s)")
-    r.add_argument("--yolo-weights", default=None, help="a local Ultralytics .pt to start YOLO from (matching "
-                   "layers transfer; never downloaded; default: from the yaml, scratch)")
     r.add_argument("--mixed-share", type=float, default=0.5, help="regime mixed: share of real photos per epoch "
                    "(default: %(default)s)")
     r.add_argument("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
@@ -70,7 +68,6 @@ def parser() -> argparse.ArgumentParser:
                    "set)")
     r.add_argument("--mean-metadata", default=None, help="comma list the mean D_B averages, in the table and the "
                    "correlations (default: the aligned metadata, area_frac,cy, as `align fit`)")
-    r.add_argument("--yolo-model", default="yolov8n.yaml", help="Ultralytics model yaml (never a .pt)")
     r.add_argument("--no-real-baseline", action="store_true",
                    help="do not add the baseline trained on the real exposed images")
     r.add_argument("--backend", choices=("local", "ray"), default="local", help="local: one cell after another "
@@ -88,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--accept-changed-inputs", action="store_true", help="the real COCO, split or images were "
                    "edited since this run dir was started: move what was made from them to OUT/superseded/<time>/ "
                    "and start over (without it such a rerun is refused)")
+    from benchmark.detectors import add_detector_args
+    add_detector_args(r)
     cur = sub.add_parser("curve", help="how many photos do I need: real-only and fine-tuned-from-the-recommended-"
                          "set detectors on nested subsets of the exposed photos, mAP against N (RUN_DIR/curve/)")
     cur.add_argument("run_dir", help="a benchmark run dir (a `synthgap run`'s RUN/benchmark)")
@@ -122,14 +121,16 @@ def main(argv: list[str]) -> int:
                 raise UserError(f"{f}: file not found")
         if not Path(args.images).is_dir():
             raise UserError(f"{args.images}: images folder not found")
+        from benchmark.detectors import detector_args
+        params = detector_args(args)
         spec = RunSpec(variants=args.variants, real_json=args.real, images_dir=args.images, split=args.split,
                        out=args.out, detectors=([d.strip() for d in args.detectors.split(",") if d.strip()]
-                                                if args.detectors else default_detectors(args.yolo_weights)),
+                                                if args.detectors else default_detectors(params)),
                        epochs=args.epochs, seeds=args.seeds, imgsz=args.imgsz, category=args.category,
                        real_baseline=not args.no_real_baseline, patience=args.patience, device=args.device,
-                       batch=args.batch, yolo_model=args.yolo_model, init=args.init,
+                       batch=args.batch, init=args.init, detector_params=params,
                        regimes=[x.strip() for x in args.regimes.split(",") if x.strip()],
-                       yolo_weights=args.yolo_weights, mixed_share=args.mixed_share,
+                       mixed_share=args.mixed_share,
                        finetune_epochs=args.finetune_epochs,
                        metadata=(args.metadata.split(",") if args.metadata else list(DISTANCE_METADATA)),
                        mean_metadata=(args.mean_metadata.split(",") if args.mean_metadata else None),

@@ -10,7 +10,10 @@ one instance per run (`cls(settings)`, scikit-learn style: parameters in the con
 ids); `ctx` is the `CellContext` every cell shares (the real set, split, classes, validation ground truth).
 Validation (best epoch, early stopping) may use only the real *exposed* images (`ctx.split.exposed`).
 Adding a detector = one file with its class + one `DETECTORS.register(...)` line (here for built-ins, or
-from the user's own code).
+from the user's own code). A detector with options of its own declares them as a `Params` dataclass on its class
+(core/params.py): each field is the flag `--<detector>-<field>` of every command that trains (and a `--config`
+key), recorded in the benchmark's run.json settings (`detector_params`: {detector: {field: value set}}), and the
+detector receives the checked instance as `settings.params`.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.coco import CocoSet, Split
+from core.errors import UserError
 from core.registry import Registry
 
 
@@ -30,7 +34,7 @@ class TrainSettings:
     patience: int = 20
     batch: int = 8
     init: str = "auto"               # start weights (each detector documents its choices)
-    options: dict[str, Any] = field(default_factory=dict)   # detector-specific (yolo_model, yolo_weights)
+    params: Any = None               # the detector's own Params instance (core/params.py), None when it has none
 
 
 @dataclass
@@ -97,8 +101,46 @@ DETECTORS.register("yolo", "benchmark.yolo:YoloDetector")
 DETECTORS.register("frcnn", "benchmark.frcnn:FrcnnDetector")
 
 
-def default_detectors(yolo_weights: str | None = None) -> list[str]:
+def default_detectors(detector_params: dict | None = None) -> list[str]:
     """--detectors when not given (every command): Faster R-CNN, which starts from ImageNet offline (COCO weights
     when cached) and learns from a few photos on a CPU budget; YOLO from scratch does not (bottles: 0.015
     mAP50-95 at best), so it is the default only when --yolo-weights gives it a start."""
-    return ["yolo"] if yolo_weights else ["frcnn"]
+    return ["yolo"] if (detector_params or {}).get("yolo", {}).get("weights") else ["frcnn"]
+
+
+def params_of(name: str) -> type | None:
+    """The detector's Params dataclass, or None."""
+    return getattr(DETECTORS.get(name), "Params", None)
+
+
+def add_detector_args(ap) -> None:
+    """Every registered detector's own flags (`--<detector>-<field>`), one help group per detector."""
+    from core.params import add_args
+    for name in DETECTORS.names():
+        if params_of(name):
+            add_args(ap, name, params_of(name), f"detector {name}'s options")
+
+
+def detector_args(args) -> dict[str, dict]:
+    """The detectors' options given on the command line: {detector: {field: value}} (only those set)."""
+    from core.params import given
+    out = {n: given(args, n, params_of(n)) for n in DETECTORS.names() if params_of(n)}
+    return {n: v for n, v in out.items() if v}
+
+
+def merge_params(old: dict[str, dict], new: dict[str, dict]) -> dict[str, dict]:
+    """`new`'s fields over `old`'s, per detector."""
+    return {n: {**old.get(n, {}), **new.get(n, {})} for n in dict.fromkeys([*old, *new])}
+
+
+def check_detector_params(values: dict[str, dict], detectors: list[str]) -> dict[str, Any]:
+    """Each trained detector's Params and every one given options, built and checked -> {detector: instance}."""
+    from core.params import make
+    out = {}
+    for name in dict.fromkeys([*detectors, *values]):
+        cls = params_of(name)
+        if cls is None and values.get(name):
+            raise UserError(f"--detectors: {name} has no options of its own, got {sorted(values[name])}")
+        if cls is not None:
+            out[name] = make(cls, values.get(name, {}), name)
+    return out

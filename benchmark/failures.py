@@ -33,12 +33,12 @@ def predict_cell(spec, record: dict, image_ids: list[int]) -> list[dict]:
     """Detections of the results record's cell on the real images `image_ids` (its weights reloaded)."""
     from core.coco import load_coco, load_split
 
-    from benchmark.detectors import DETECTORS, Trained
-    from benchmark.cells import cell_context, settings_for
+    from benchmark.detectors import Trained
+    from benchmark.cells import cell_context, make_detector
     real = load_coco(spec.real_json, spec.images_dir)
     split = load_split(spec.split, real)
     ctx = cell_context(spec, real, split, real.class_names(spec.category))
-    det = DETECTORS.get(record["detector"])(settings_for(spec))
+    det = make_detector(spec, record["detector"])
     trained = Trained(init=record.get("init", ""), model=record.get("model", ""),
                       weights=str(cell_weights(spec, record["weights"])), train_s=0.0,
                       best_epoch=int(record.get("best_epoch", 0)), epochs_run=0, n_train_images=0, epoch_s=[],

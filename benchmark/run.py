@@ -25,7 +25,7 @@ from core.errors import UserError
 from core.io import atomic_write_json, check_out_dir, read_json
 from core.progress import Progress
 
-from benchmark.cells import cell_context, cells_of, regimes_of, run_cell, settings_for
+from benchmark.cells import cell_context, cells_of, make_detector, regimes_of, run_cell
 from benchmark.detectors import DETECTORS
 from benchmark.spec import RunSpec
 from benchmark.run_ray import GPU_DEVICE, ray_address, run_ray
@@ -34,13 +34,13 @@ BASELINE = "real"
 HIST_SAMPLES = 2000
 
 
-def check_training(init: str, yolo_weights: str | None, mixed_share: float, finetune_epochs: int | None) -> None:
-    """The start-weight and regime options (shared by `benchmark run` and `synthgap run`)."""
+def check_training(init: str, detector_params: dict[str, dict], detectors: list[str], mixed_share: float,
+                   finetune_epochs: int | None) -> None:
+    """The start-weight, detector and regime options (shared by `benchmark run` and `synthgap run`)."""
+    from benchmark.detectors import check_detector_params
     from benchmark.frcnn_init import check_init
     check_init(init)
-    if yolo_weights is not None:
-        from core.checkpoint import check_ultralytics
-        check_ultralytics(yolo_weights, "--yolo-weights")
+    check_detector_params(detector_params, detectors)
     if (finetune_epochs or 1) < 1:
         raise UserError(f"--finetune-epochs must be >= 1, got {finetune_epochs}")
     if not 0 < mixed_share < 1:
@@ -79,22 +79,6 @@ def _check_backend(spec: RunSpec) -> None:
         check_device(spec.device)
 
 
-def check_yolo_model(name: str) -> None:
-    """--yolo-model: a local Ultralytics model yaml, or one Ultralytics ships (yolov8n.yaml: the yolov8 family at
-    scale n); never a .pt (weights go to --yolo-weights) and never downloaded."""
-    import importlib.util
-    p = Path(name)
-    if p.suffix not in (".yaml", ".yml"):
-        raise UserError(f"--yolo-model {name}: must be a model yaml (start weights go to --yolo-weights)")
-    if p.is_file():
-        return
-    spec = importlib.util.find_spec("ultralytics")
-    root = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models" if spec else None
-    family = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", p.stem) + p.suffix
-    if root is None or not (list(root.rglob(p.name)) or list(root.rglob(family))):
-        raise UserError(f"--yolo-model {name}: neither a file nor a model yaml Ultralytics ships (e.g. yolov8n.yaml)")
-
-
 def _check_spec(spec: RunSpec) -> None:
     names = [n for n, _ in spec.variants]
     for n in names:
@@ -108,7 +92,7 @@ def _check_spec(spec: RunSpec) -> None:
     from benchmark.regimes import REGIMES
     DETECTORS.check(spec.detectors)
     REGIMES.check(spec.regimes)
-    check_training(spec.init, spec.yolo_weights, spec.mixed_share, spec.finetune_epochs)
+    check_training(spec.init, spec.detector_params, spec.detectors, spec.mixed_share, spec.finetune_epochs)
     unknown = sorted(set(spec.mean_metadata or ()) - set(spec.metadata))
     if unknown:
         raise UserError(f"--mean-metadata: {', '.join(unknown)} not among the D_B table's metadata "
@@ -118,8 +102,6 @@ def _check_spec(spec: RunSpec) -> None:
     if spec.patience < 0 or spec.batch < 1:
         raise UserError(f"--patience must be >= 0 and --batch >= 1, got {spec.patience} and {spec.batch}")
     _check_backend(spec)
-    if "yolo" in spec.detectors:
-        check_yolo_model(spec.yolo_model)
     if not names and "real" not in regimes_of(spec):
         raise UserError("nothing to run: no --variants and no real regime")
 
@@ -127,7 +109,7 @@ def _check_spec(spec: RunSpec) -> None:
 def _settings(spec: RunSpec) -> dict:
     return {"real_json": str(Path(spec.real_json).resolve()), "split": str(Path(spec.split).resolve()),
             "category": spec.category, "imgsz": spec.imgsz, "epochs": spec.epochs, "init": spec.init,
-            "yolo_weights": spec.yolo_weights, "mixed_share": spec.mixed_share,
+            "detector_params": spec.detector_params, "mixed_share": spec.mixed_share,
             "finetune_epochs": spec.finetune_epochs}
 
 
@@ -158,6 +140,16 @@ def _check_pins(spec: RunSpec, out: Path, old: dict, pins: dict) -> dict:
     return {}
 
 
+def _upgraded(settings: dict) -> dict:
+    """The settings of a run dir made before detectors had their own options: its yolo_weights is yolo's."""
+    if "yolo_weights" not in settings:
+        return settings
+    s = dict(settings)
+    weights = s.pop("yolo_weights")
+    s.setdefault("detector_params", {"yolo": {"weights": weights}} if weights else {})
+    return s
+
+
 def _write_run_json(spec: RunSpec, out: Path, real: CocoSet) -> None:
     path = out / "run.json"
     d = asdict(spec)
@@ -168,6 +160,7 @@ def _write_run_json(spec: RunSpec, out: Path, real: CocoSet) -> None:
         d[key] = str(Path(d[key]).resolve())
     old = _check_pins(spec, out, read_json(path, "run settings"), d["pins"]) if path.exists() else {}
     if old:
+        old["settings"] = _upgraded(old.get("settings", {}))
         if old.get("settings") != d["settings"]:
             diff = {k: (old.get("settings", {}).get(k), v) for k, v in d["settings"].items()
                     if old.get("settings", {}).get(k) != v}
@@ -281,7 +274,7 @@ def run_matrix(spec: RunSpec) -> list[Path]:
             run_ray(spec, todo, len(cells), bar)
         elif todo:
             ctx = cell_context(spec, real, split, names)
-            detectors = {d: DETECTORS.get(d)(settings_for(spec)) for d in spec.detectors}
+            detectors = {d: make_detector(spec, d) for d in spec.detectors}
             for cell in todo:
                 record = run_cell(spec, ctx, cell, sets, detectors[cell.detector])
                 atomic_write_json(out / "results" / f"{cell.name}.json", record)

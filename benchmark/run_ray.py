@@ -12,7 +12,7 @@ from core.errors import UserError
 from core.io import atomic_write_json
 from core.progress import Progress
 
-from benchmark.cells import Cell, cell_context, prior_cell, run_cell, settings_for
+from benchmark.cells import Cell, cell_context, make_detector, prior_cell, run_cell
 from benchmark.spec import RunSpec
 from benchmark.detectors import DETECTORS
 
@@ -46,7 +46,7 @@ def run_cell_task(spec: RunSpec, cell: Cell, classes: dict, env_extra: dict[str,
     split = load_split(spec.split, real)
     ctx = cell_context(spec, real, split, real.class_names(spec.category))
     sets = {n: load_coco(p) for n, p in spec.variants if n == cell.variant}
-    record = run_cell(spec, ctx, cell, sets, DETECTORS.get(cell.detector)(settings_for(spec)))
+    record = run_cell(spec, ctx, cell, sets, make_detector(spec, cell.detector))
     atomic_write_json(path, record)
     return {"skipped": False, "map": record["test"]["map"], "host": socket.gethostname()}
 
@@ -58,10 +58,11 @@ def _absolute(spec: RunSpec, device: str | None) -> RunSpec:
 
     def maybe(p: str | None) -> str | None:
         return ab(p) if p and Path(p).exists() else p
+    params = {d: {k: maybe(v) if isinstance(v, str) else v for k, v in p.items()}
+              for d, p in spec.detector_params.items()}
     return replace(spec, variants=[(n, ab(p)) for n, p in spec.variants], real_json=ab(spec.real_json),
                    images_dir=ab(spec.images_dir), split=ab(spec.split), out=ab(spec.out),
-                   real_table=maybe(spec.real_table), yolo_weights=maybe(spec.yolo_weights), init=maybe(spec.init),
-                   device=device)
+                   real_table=maybe(spec.real_table), detector_params=params, init=maybe(spec.init), device=device)
 
 
 def _check_feasible(ray, threads: int, gpus: int, spec: RunSpec) -> None:

@@ -25,10 +25,10 @@ class RunSpec:
     device: str | None = None
     batch: int = 8
     metadata: list[str] = field(default_factory=lambda: list(DISTANCE_METADATA))
-    yolo_model: str = "yolov8n.yaml"
     regimes: list[str] = field(default_factory=lambda: ["synthetic", "real"])   # benchmark/regimes.py
     init: str = "auto"                     # start weights (Faster R-CNN: auto|imagenet|coco|scratch|PATH)
-    yolo_weights: str | None = None        # a local Ultralytics checkpoint to start YOLO from
+    detector_params: dict[str, dict] = field(default_factory=dict)   # {detector: {field: value}}: the options
+                                           # a user set of detectors that declare them (benchmark/detectors.py)
     mixed_share: float = 0.5               # regime mixed: share of real photos per epoch
     finetune_epochs: int | None = None     # regime finetune: epochs (default: epochs)
     mean_metadata: list[str] | None = None  # what "mean D_B" averages (default: align's fit metadata)

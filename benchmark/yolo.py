@@ -167,14 +167,46 @@ def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str]
     return dets
 
 
+def check_yolo_model(name: str) -> None:
+    """--yolo-model: a local Ultralytics model yaml, or one Ultralytics ships (yolov8n.yaml: the yolov8 family at
+    scale n); never a .pt (weights go to --yolo-weights) and never downloaded."""
+    import re
+    p = Path(name)
+    if p.suffix not in (".yaml", ".yml"):
+        raise UserError(f"--yolo-model {name}: must be a model yaml (start weights go to --yolo-weights)")
+    if p.is_file():
+        return
+    spec = importlib.util.find_spec("ultralytics")
+    root = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models" if spec else None
+    family = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", p.stem) + p.suffix
+    if root is None or not (list(root.rglob(p.name)) or list(root.rglob(family))):
+        raise UserError(f"--yolo-model {name}: neither a file nor a model yaml Ultralytics ships (e.g. yolov8n.yaml)")
+
+
+@dataclass
+class YoloParams:
+    """yolo's own options (core/params.py): --yolo-model, --yolo-weights."""
+    model: str = field(default="yolov8n.yaml", metadata={"help": "Ultralytics model yaml (never a .pt)"})
+    weights: str | None = field(default=None, metadata={"help": "a local Ultralytics .pt to start YOLO from "
+                                                                 "(matching layers transfer; never downloaded)"})
+
+    def check(self) -> None:
+        check_yolo_model(self.model)
+        if self.weights is not None:
+            from core.checkpoint import check_ultralytics
+            check_ultralytics(self.weights, "--yolo-weights")
+
+
 class YoloDetector:
     """The `yolo` detector (benchmark.detectors protocol): Ultralytics YOLO from a model yaml
-    (settings.options["yolo_model"], default yolov8n.yaml), trained from scratch on a YOLO export."""
+    (settings.params.model, default yolov8n.yaml), trained from scratch on a YOLO export."""
     description = "Ultralytics YOLO from its yaml (yolov8n by default); from scratch or --yolo-weights PATH.pt"
+    Params = YoloParams
 
     def __init__(self, settings):
         self.s = settings
-        self.model_yaml = settings.options.get("yolo_model") or "yolov8n.yaml"
+        self.params = settings.params or YoloParams()
+        self.model_yaml = self.params.model
 
     def _images(self, ctx, ids: list[int]) -> list[tuple[int, Path]]:
         keep = set(ids)
@@ -192,7 +224,7 @@ class YoloDetector:
 
     def _start(self, train, nc: int) -> tuple[str | None, str]:
         """(weights to start from, the init name for the record)."""
-        start = train.start or self.s.options.get("yolo_weights")
+        start = train.start or self.params.weights
         if not start:
             return None, "scratch"
         from core.checkpoint import check_ultralytics

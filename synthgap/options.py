@@ -43,7 +43,8 @@ class RunOptions:
     bench_variants: list[str] | None = None  # None: every set
     regimes: list[str] = field(default_factory=lambda: ["synthetic", "real"])   # benchmark.regimes.REGIMES
     init: str = "auto"                       # Faster R-CNN start weights
-    yolo_weights: str | None = None          # a local Ultralytics .pt to start YOLO from
+    detector_params: dict[str, dict] = field(default_factory=dict)   # the detectors' own options set
+                                             # ({detector: {field: value}}; --yolo-weights is yolo's `weights`)
     mixed_share: float = 0.5
     finetune_epochs: int | None = None
     bootstrap: int = 300                     # draws for the reports' intervals
@@ -66,7 +67,7 @@ class RunOptions:
                     split=str(self.split), out=str(out), detectors=list(self.detectors), epochs=self.epochs,
                     seeds=list(self.seeds), imgsz=self.imgsz, category=self.category,
                     real_baseline=self.real_baseline, metadata=list(metadata), regimes=list(self.regimes),
-                    init=self.init, yolo_weights=self.yolo_weights, mixed_share=self.mixed_share,
+                    init=self.init, detector_params=dict(self.detector_params), mixed_share=self.mixed_share,
                     finetune_epochs=self.finetune_epochs, mean_metadata=list(metadata),
                     real_table=str(self.real_table), backend=self.bench_backend, ray_address=self.ray_address,
                     workers=self.workers)
@@ -125,7 +126,7 @@ def parse_with_config(ap: argparse.ArgumentParser, argv: list[str]) -> argparse.
         if act is None or act.dest in ("config", "help"):
             raise UserError(f"{known.config}: key '{key}': not an option of {ap.prog} (see {ap.prog} --help)")
         flag = max(act.option_strings, key=len)
-        if isinstance(act, argparse._StoreTrueAction):
+        if act.nargs == 0:                               # a switch (store_true, or a Params bool)
             if not isinstance(value, bool):
                 raise UserError(f"{known.config}: key '{key}': a switch takes true or false, got {value!r}")
             tokens += [flag] if value else []
@@ -198,11 +199,12 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
         f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
     a("--init", default=None, help=f"Faster R-CNN start weights: auto, imagenet, coco, scratch or a checkpoint "
       f"(default: {d.init}; auto = COCO weights when in the torch hub cache, else the ImageNet backbone)")
-    a("--yolo-weights", default=None, help="a local Ultralytics .pt to start YOLO from (default: scratch)")
     a("--mixed-share", type=float, default=None, help=f"regime mixed: share of photos (default: {d.mixed_share})")
     a("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
     a("--bootstrap", type=int, default=None, help=f"bootstrap draws for intervals (default: {d.bootstrap})")
     _switch_args(ap)
+    from benchmark.api import add_detector_args
+    add_detector_args(ap)
 
 
 def _switch_args(ap: argparse.ArgumentParser) -> None:
@@ -248,7 +250,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from benchmark.api import DETECTORS
     from synthgap.variants import VARIANTS
     given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
-                                           "init", "yolo_weights", "mixed_share", "finetune_epochs", "bootstrap",
+                                           "init", "mixed_share", "finetune_epochs", "bootstrap",
                                            "refine_steps", "refine_crop", "rounds", "increment", "round_gain",
                                            "fail_score")
              if getattr(args, k) is not None}
@@ -261,11 +263,12 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.metadata = _list(args.metadata)
     if args.predict:
         opts.predict = check_predict(_list(args.predict))
+    from benchmark.api import default_detectors, detector_args, merge_params
+    opts.detector_params = merge_params(opts.detector_params, detector_args(args))
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
-    elif opts.yolo_weights:                  # YOLO weights given: YOLO learns from them, so it is the default
-        from benchmark.api import default_detectors
-        opts.detectors = default_detectors(opts.yolo_weights)
+    elif default_detectors(opts.detector_params) != ["frcnn"]:   # YOLO weights given: YOLO learns from them
+        opts.detectors = default_detectors(opts.detector_params)
     if args.seeds:
         opts.seeds = parse_seeds(args.seeds)
     if args.regimes:
@@ -307,7 +310,7 @@ def check_options(opts: RunOptions) -> None:
     from benchmark.api import check_training
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
-    check_training(opts.init, opts.yolo_weights, opts.mixed_share, opts.finetune_epochs)
+    check_training(opts.init, opts.detector_params, opts.detectors, opts.mixed_share, opts.finetune_epochs)
     from render.api import check_device
     check_device(opts.render_device)
     _check_rounds(opts)

@@ -13,6 +13,7 @@ extension points (detectors, selectors, variants; regimes are the benchmark's ow
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -255,6 +256,73 @@ def test_a_detector_registered_by_a_user_runs_in_the_benchmark_matrix(dummies, t
     assert rec["init"] == "none" and rec["model"] == "dummy" and 0.2 < rec["test"]["map"] < 1.0
     md = write_report(out).read_text()
     assert "dummy mAP" in md and "dummy: none" in md
+
+
+@dataclasses.dataclass
+class ShrinkOptions:
+    """A test detector's own two options: --tuned-shrink and --tuned-note."""
+    shrink: float = dataclasses.field(default=0.05, metadata={"help": "how far the boxes shrink"})
+    note: str = dataclasses.field(default="plain", metadata={"help": "what the weights file says"})
+
+    def check(self) -> None:
+        from core.errors import UserError
+        if not 0 <= self.shrink < 0.5:
+            raise UserError(f"--tuned-shrink: must be in [0, 0.5), got {self.shrink}")
+
+
+class TunedDetector(DummyDetector):
+    """DummyDetector whose shrink is its own option (one class + one register line, no project file edited)."""
+    description = "test dummy: ground truth boxes, shrunk by --tuned-shrink"
+    Params = ShrinkOptions
+
+    def train(self, train, ctx, seed, cell_dir):
+        self.shrink = self.settings.params.shrink
+        return stand_in_trained(train, cell_dir, "tuned", note=self.settings.params.note)
+
+
+def test_a_detector_with_its_own_options_takes_them_from_the_cli_and_yaml(tmp_path):
+    """Its Params' fields are flags of `synthgap run` and `benchmark run` (in --help), --config keys, checked by
+    its own check, recorded in the benchmark's run.json and report, and the trained detector receives them."""
+    import argparse
+
+    from benchmark.cli import parser as bench_parser
+    from benchmark.detectors import DETECTORS, detector_args
+    from benchmark.report import write_report
+    from benchmark.run import RunSpec, run_matrix
+    from benchmark.toydata import make_toy_set
+    from core.errors import UserError
+    from synthgap.options import RunOptions, add_common_args, apply_args, parse_with_config
+    DETECTORS.register("tuned", TunedDetector)
+    try:
+        d = RunOptions(tmp_path / "r.json", tmp_path, tmp_path / "s.json", tmp_path / "g.yaml", tmp_path / "o")
+        ap = argparse.ArgumentParser(prog="synthgap run")
+        add_common_args(ap, d)
+        assert "--tuned-shrink" in ap.format_help() and "how far the boxes shrink" in ap.format_help()
+        bench = bench_parser().parse_args(["run", "--real", "r", "--split", "s", "--out", "o", "--tuned-note", "x"])
+        assert detector_args(bench) == {"tuned": {"note": "x"}}
+        cfg = tmp_path / "run.yaml"
+        cfg.write_text("tuned-note: from-yaml\ntuned-shrink: 0.4\n")
+        opts = apply_args(d, parse_with_config(ap, ["--config", str(cfg), "--tuned-shrink", "0.1",
+                                                    "--detectors", "tuned"]))
+        assert opts.detector_params == {"tuned": {"shrink": 0.1, "note": "from-yaml"}}
+        with pytest.raises(UserError, match=r"--tuned-shrink: must be in \[0, 0.5\), got 0.7"):
+            apply_args(d, ap.parse_args(["--tuned-shrink", "0.7"]))
+        real, split = _toy_target(tmp_path)
+        syn = make_toy_set(tmp_path / "syn", 6, size=(64, 48), seed=2)
+        out = tmp_path / "bench"
+        paths = run_matrix(RunSpec(variants=[("syn", str(syn))], real_json=str(real / "coco_annotations.json"),
+                                   images_dir=str(real), split=str(split), out=str(out), detectors=["tuned"],
+                                   epochs=1, imgsz=64, metadata=["area_frac", "cy"], real_baseline=False,
+                                   detector_params=opts.detector_params))
+        assert (out / "cells" / "syn__tuned__seed0" / "weights.txt").read_text() == "from-yaml"
+        assert 0 < json.loads(paths[0].read_text())["test"]["map"] < 0.6     # boxes shrunk by 0.1 a side: IoU 0.64
+        assert json.loads((out / "run.json").read_text())["settings"]["detector_params"] == opts.detector_params
+        from benchmark.run import _upgraded          # a run dir of before: its yolo_weights is yolo's option
+        assert _upgraded({"yolo_weights": "a.pt", "epochs": 1}) == {"epochs": 1, "detector_params": {
+            "yolo": {"weights": "a.pt"}}}
+        assert "detector options --tuned-shrink 0.1 --tuned-note from-yaml" in write_report(out).read_text()
+    finally:
+        DETECTORS.unregister("tuned")
 
 
 def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_path, monkeypatch):

@@ -104,7 +104,8 @@ def test_yolo_weights_transfer_every_matching_layer_and_reinit_the_head(toy, tmp
     n, total = transferable("yolov8n.yaml", 2, ckpt)
     assert 0.8 * total < n < total
     assert transferable("yolov8n.yaml", 3, ckpt) == (total, total)
-    paths = run_matrix(_spec(toy, tmp_path / "ft", detectors=["yolo"], regimes=["synthetic"], yolo_weights=ckpt))
+    paths = run_matrix(_spec(toy, tmp_path / "ft", detectors=["yolo"], regimes=["synthetic"],
+                                  detector_params={"yolo": {"weights": str(ckpt)}}))
     rec = json.loads(paths[0].read_text())
     assert rec["init"] == f"weights:{ckpt.split('/')[-1]} ({n}/{total} tensors transferred)"
     from synthgap.cli import main
