@@ -10,7 +10,8 @@
     MORE_DIR (grown probes' folder) (align/probes.py); Plan, PlanEntry (align/plan.py: plan.yaml)
     SELECTORS (registry): SELECTORS.get(name)(seed=, real=).select(fit, probes, total) -> Plan (plan.yaml)
     select_configs(fit, probes, total, real=, seed=, method=) (the same, by name); plan_mixture_table(plan, probes)
-    realism(real_cs, real_ids, synth_cs, synth_ids=None, B=200) -> {kid, se, fid, ...}; kid(x, y), fid(x, y)
+    realism(real_cs, real_ids, synth_cs, synth_ids=None, B=200) -> {kid, se, fid, ..., metrics}; kid(x, y), fid(x, y)
+    REALISM_METRICS (registry: a zoo realism metric = a class with distance(real, synth) + one register line)
     extract(image_paths or (path, box) crops, extractor=None) -> (n, 1280) features (cached); coco_features(cs,
     ids=None); crop_features(cs, ids=None, extractor=None) -> (rows, annotation ids)
     knn_scores / kde_scores(synth, real), elbow(scores), keep_mask(scores), precision_recall(real, synth),
@@ -39,6 +40,7 @@ from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
                             predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)
 from align.realism import fid, kid, realism
+from align.realism_metrics import REALISM_METRICS
 from align.refine import REFINERS, apply as refine_dir, fit as fit_refiner, settings_from as refine_settings
 from align.plan import Plan, PlanEntry
 from align.probes import MORE_DIR, Probe, load_probes, probe_dirs
@@ -51,7 +53,7 @@ from align.refine import build_parser as refine_parser, dataset_dir as refine_so
 __all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
            "default_metadata", "MORE_DIR", "MetadataTable", "compute_metadata", "metadata_for_dir", "Plan",
            "PlanEntry", "Probe", "load_probes", "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS",
-           "realism", "kid", "fid", "extract", "coco_features", "find_backbone_weights", "crop_features", "elbow",
+           "realism", "REALISM_METRICS", "kid", "fid", "extract", "coco_features", "find_backbone_weights", "crop_features", "elbow",
            "filter_dataset", "kde_scores", "keep_mask", "knn_scores", "pairwise_distances", "blackout_objects",
            "precision_recall", "shape_scores", "MetadataModel", "fit_models", "learn_from_dirs", "predict_real",
            "r2_table", "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",

@@ -245,6 +245,8 @@ def cmd_compare(args) -> int:
         print(f"\nrealism: KID {real['kid']:.4f} ± {real['se']:.4f} (se, {real['B']} bootstrap draws), "
               f"FID {real['fid']:.1f}, KNN precision {real['precision']:.2f} / recall {real['recall']:.2f}; "
               f"{real['n_real']} vs {real['n_synth']} images, {real['extractor']} features")
+        print("realism metrics (lower = closer; align/realism_metrics.py): " + ", ".join(
+            f"{m} {v:.4g}" for m, v in real["metrics"].items()))
     if zoo:
         print(zoo_line(zoo, distance_row(res, real), args.zoo))
     if args.out:

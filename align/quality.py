@@ -4,8 +4,8 @@ open question; the zoo of `synthgap zoo` supplies the sets).
 
 Input everywhere is a *zoo table*: set name -> {"distances": {metric: value}, "map": mean test mAP50-95 over
 seeds}. Metrics are distances (lower = closer to the real exposed images): `db:<metadata>` (Bhattacharyya
-distance), `w1:<metadata>`, `kid`, `fid`, and `1-precision` / `1-recall` (KNN precision / recall turned into
-distances). A metric missing (None / NaN) for a set is left out of that set's statistics.
+distance), `w1:<metadata>`, and the registered realism metrics (align/realism_metrics.py: `kid`, `fid`,
+`1-precision` / `1-recall` (KNN precision / recall turned into distances), and any a user registers). A metric missing (None / NaN) for a set is left out of that set's statistics.
 
 - `rank_metrics(table)`: per metric, Spearman's rho of its value with mAP over the sets, a two-sided
   permutation p-value (core.stats.spearman_perm) and a 95 % percentile bootstrap interval of rho over sets
@@ -180,13 +180,16 @@ ZOO_JSON = "zoo.json"
 
 def distance_row(results: dict, realism: dict | None) -> dict[str, float | None]:
     """A set's metrics from align.distances.compare_tables results (db:/w1: per metadata) and
-    align.realism's record (kid, fid, 1-precision, 1-recall); non-finite values become None."""
+    align.realism's record (its "metrics": every registered realism metric; an older record's kid, fid,
+    1-precision, 1-recall); non-finite values become None."""
     def fin(x):
         return float(x) if _ok(x) else None
     out: dict[str, float | None] = {}
     for m, r in results.items():
         out[f"db:{m}"], out[f"w1:{m}"] = fin(r.db), fin(r.w1)
-    if realism:
+    if realism and "metrics" in realism:        # every registered realism metric (align/realism_metrics.py)
+        out.update({m: fin(v) for m, v in realism["metrics"].items()})
+    elif realism:                               # a record of before the registry: its four metrics
         out.update(kid=fin(realism.get("kid")), fid=fin(realism.get("fid")))
         for k in ("precision", "recall"):
             out[f"1-{k}"] = None if not _ok(realism.get(k)) else 1.0 - realism[k]

@@ -376,7 +376,7 @@ def realism_against_exposed(opts: RunOptions, sets: Path | None = None):
         except UserError as e:
             log(f"realism of {v}: not computed ({e})")
             return None
-        return {k: r[k] for k in ("kid", "se", "fid", "precision", "recall", "n_real", "n_synth", "extractor")}
+        return r
     return of
 
 

@@ -51,6 +51,58 @@ def test_features_cached_and_realism_between_coco_sets(tmp_path, monkeypatch):
     near = realism(sets["red"], [1, 2], sets["red"], [3, 4], B=20)
     far = realism(sets["red"], None, sets["blue"], None, B=20)
     assert far["kid"] > near["kid"] and far["extractor"] == "mobilenet_v2-imagenet"
+    assert far["metrics"]["kid"] == pytest.approx(far["kid"]) and far["metrics"]["fid"] == far["fid"]
+
+
+class MeanGap:
+    """A user's realism metric: the distance between the two sets' mean features."""
+    description = "test: distance between the feature means"
+
+    def distance(self, real, synth):
+        return float(np.linalg.norm(np.mean(real, 0) - np.mean(synth, 0)))
+
+
+def test_a_realism_metric_registered_by_a_user_reaches_the_zoo_score_and_align_compare(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """One class + one register line: realism() computes it, the zoo's distance row, ranking and score take
+    it, and `align compare --realism` prints it."""
+    from align import quality as q
+    from align.cli import main as align_cli
+    from align.realism import realism
+    from align.realism_metrics import REALISM_METRICS
+    from core.coco import load_coco
+    monkeypatch.setenv("SYNTHGAP_CACHE", str(tmp_path / "cache"))
+    dirs = {}
+    for name, colour in (("red", (200, 40, 40)), ("pink", (200, 90, 90)), ("grey", (120, 120, 120)),
+                         ("blue", (40, 40, 200))):
+        d = dirs[name] = tmp_path / name
+        d.mkdir()
+        images = []
+        for i in range(3):
+            px = np.clip(np.array(colour) + np.random.default_rng(i).normal(0, 20, (32, 32, 3)), 0, 255)
+            Image.fromarray(px.astype(np.uint8)).save(d / f"{i}.png")
+            images.append({"id": i + 1, "file_name": f"{i}.png", "width": 32, "height": 32})
+        boxes = [{"id": i, "image_id": i, "category_id": 1, "bbox": [4, 4, 20, 12 + i], "area": 20 * (12 + i),
+                  "iscrowd": 0} for i in (1, 2, 3)]
+        (d / "coco_annotations.json").write_text(json.dumps({"images": images, "annotations": boxes,
+                                                             "categories": [{"id": 1, "name": "bottle"}]}))
+        (d / "DONE").write_text("")
+    REALISM_METRICS.register("mean-gap", MeanGap)
+    try:
+        real = load_coco(dirs["red"])
+        table = {}
+        for name in ("pink", "grey", "blue"):
+            r = realism(real, None, load_coco(dirs[name]), B=5)
+            table[name] = {"distances": q.distance_row({}, r)}
+            table[name]["map"] = 1.0 / (1.0 + table[name]["distances"]["mean-gap"])   # mAP falls with the gap
+        assert min(t["distances"]["mean-gap"] for t in table.values()) > 0
+        assert "mean-gap" in {row["metric"] for row in q.rank_metrics(table, B=20, n_perm=200)}
+        assert "mean-gap" in q.fit_weights(table).w        # it ranks the sets by mAP: it gets a weight
+        assert align_cli(["compare", str(dirs["red"]), str(dirs["blue"]), "--realism", "--level", "image",
+                          "--quiet"]) == 0
+        assert "mean-gap" in capsys.readouterr().out
+    finally:
+        REALISM_METRICS.unregister("mean-gap")
 
 
 def test_the_frozen_extractor_gives_the_eager_networks_features():

@@ -1,0 +1,66 @@
+"""The realism metrics' registry: whole-image distances between a set's features and the real exposed photos'.
+
+A metric is a class registered in `REALISM_METRICS` under the name it has in the zoo (`synthgap zoo`'s
+distances.json and ranking, the quality score's weights, `align compare --realism`, a run's distances.json
+`realism.metrics`):
+
+    class MeanGap:
+        description = "distance between the feature means"
+        def distance(self, real, synth) -> float: ...     # (n, d) and (m, d) feature arrays; lower = closer
+
+    REALISM_METRICS.register("mean-gap", MeanGap)        # from any module: no project file edited
+
+`align.realism.realism` computes every registered metric on the same features (align/features.py) and records
+them under "metrics"; the quality score (align/quality.py) ranks and weights whatever metrics a zoo table holds,
+so a new metric needs nothing else. Built-ins: kid (KID's unbiased estimate), fid, 1-precision and 1-recall (KNN
+precision / recall as distances; align/feature_filter.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.registry import Registry
+
+
+class Kid:
+    description = "kernel inception distance: unbiased MMD^2, cubic polynomial kernel (align/realism.py)"
+
+    def distance(self, real: np.ndarray, synth: np.ndarray) -> float:
+        from align.realism import mmd2_unbiased
+        return mmd2_unbiased(np.asarray(real, np.float64), np.asarray(synth, np.float64))
+
+
+class Fid:
+    description = "Frechet distance of Gaussians fitted to the features (biased at small n: equal sizes only)"
+
+    def distance(self, real: np.ndarray, synth: np.ndarray) -> float:
+        from align.realism import fid
+        return fid(real, synth)
+
+
+class OneMinusPrecision:
+    description = "1 - KNN precision: the share of the set's images outside the photos' feature manifold"
+
+    def distance(self, real: np.ndarray, synth: np.ndarray) -> float:
+        from align.feature_filter import precision_recall
+        return 1.0 - precision_recall(real, synth)["precision"]
+
+
+class OneMinusRecall:
+    description = "1 - KNN recall: the share of the photos outside the set's feature manifold"
+
+    def distance(self, real: np.ndarray, synth: np.ndarray) -> float:
+        from align.feature_filter import precision_recall
+        return 1.0 - precision_recall(real, synth)["recall"]
+
+
+REALISM_METRICS: Registry[type] = Registry("realism metric", "realism metrics")
+REALISM_METRICS.register("kid", Kid)
+REALISM_METRICS.register("fid", Fid)
+REALISM_METRICS.register("1-precision", OneMinusPrecision)
+REALISM_METRICS.register("1-recall", OneMinusRecall)
+
+
+def all_metrics(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
+    """Every registered metric between the two feature sets, in registration order."""
+    return {name: float(REALISM_METRICS.get(name)().distance(real, synth)) for name in REALISM_METRICS.names()}
