@@ -109,6 +109,25 @@ def compare_tables(real, synth, metadata: list[str], level: str = "bbox") -> dic
     return out
 
 
+def class_rows(table, name: str):
+    """The table's box rows of one class (its `category` column)."""
+    cat = np.asarray(table.data.get("category", np.array([None] * len(table))), dtype=object)
+    level = np.asarray(table.data.get("level", np.array(["bbox"] * len(table))), dtype=object)
+    return table.subset((cat == name) & (level == "bbox"))
+
+
+def compare_by_class(real, synth, metadata: list[str], classes: list[str]) -> dict[str, float | None]:
+    """Several classes: each metadata's D_B the mean over the classes of D_B(the set's boxes of c, the real boxes
+    of c), equal weights (as COCO averages AP over classes; synthgap/classes.py states the rule); a class with
+    no finite D_B on a metadata is left out of that mean."""
+    per = [compare_tables(class_rows(real, c), class_rows(synth, c), metadata) for c in classes]
+    out = {}
+    for m in metadata:
+        vals = [r[m].db for r in per if r[m].db is not None and math.isfinite(r[m].db)]
+        out[m] = float(np.mean(vals)) if vals else None
+    return out
+
+
 def half_split_floor(values: dict, groups=None, splits: int = 20, seed: int = 0) -> dict:
     """The real-vs-real floor of D_B: per metadata, the mean D_B between two random halves of one sample
     (`values`: {metadata: 1-D values}), over `splits` seeded draws; with `groups` (one label per value, e.g. the

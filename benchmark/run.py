@@ -180,8 +180,8 @@ def _write_run_json(spec: RunSpec, out: Path, real: CocoSet) -> None:
 # ---------------------------------------------------------------------------------------------------- D_B
 def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, exposed: list[int],
                category: str | None, metadata: list[str], real_table: str | None = None) -> dict:
-    """D_B per metadata of a variant to the real exposed split (its saved table `real_table` when given) +
-    histogram samples, from the one metadata cache (align.metadata.compute_metadata).
+    """D_B per metadata of a variant to the real exposed split (its saved table `real_table` when given; with
+    several classes the classes' mean, align.distances.compare_by_class) + histogram samples (pooled), from the one metadata cache (align.metadata.compute_metadata).
     -> {"db": {name: D_B}, "hist": {name: {"real", "synth"}}}."""
     from align.distances import compare_tables
     from align.metadata import compute_metadata
@@ -196,8 +196,11 @@ def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, e
     syn_t = compute_metadata(variant.json_path, variant.images_dir, category=category, image_ids=variant_ids,
                              sidecar=sidecar if sidecar.exists() else None, dataset=variant.json_path.parent.name)
     res = compare_tables(real_t, syn_t, metadata=metadata, level="bbox")
-    return {"db": {m: (None if r.db is None else float(r.db)) for m, r in res.items()},
-            "hist": {m: {"real": _column(real_t, m), "synth": _column(syn_t, m)} for m in res}}
+    db = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
+    if category is not None and "," in str(category):      # several classes: each class against its own boxes
+        from align.distances import compare_by_class
+        db = compare_by_class(real_t, syn_t, metadata, str(category).split(","))
+    return {"db": db, "hist": {m: {"real": _column(real_t, m), "synth": _column(syn_t, m)} for m in res}}
 
 
 def _column(table, name: str) -> list[float]:
@@ -235,25 +238,12 @@ def _metadata(spec: RunSpec, out: Path, real: CocoSet, split: Split, sets: dict[
     """out/metadata/<variant>.json: D_B to the real exposed split, once per variant."""
     todo = ([(BASELINE, real, split.exposed)] if "real" in regimes_of(spec) else []) + \
         [(n, cs, None) for n, cs in sets.items()]
+    by_class = spec.category is not None and "," in str(spec.category)
     for n, cs, ids in todo:
         mpath = out / "metadata" / f"{n}.json"
-        if not mpath.exists():
-            atomic_write_json(mpath, {"variant": n, **db_to_real(cs, ids, real, split.exposed, spec.category,
-                                                                   spec.metadata, spec.real_table)})
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+        if not mpath.exists() or by_class and not read_json(mpath).get("by_class"):   # pooled before: redo
+            atomic_write_json(mpath, {"variant": n, "by_class": by_class, **db_to_real(
+                cs, ids, real, split.exposed, spec.category, spec.metadata, spec.real_table)})
 
 
 def run_matrix(spec: RunSpec) -> list[Path]:

@@ -140,6 +140,9 @@ def test_two_classes_aligned_per_class_with_per_class_map(bottles_only, tmp_path
     per = dist["aligned-component"]["classes"]
     assert set(per) == set(NAMES) and per["cup"]["boxes"] == 4 and per["bottle"]["boxes"] == 8
     assert dist["aligned-component"]["mean_db"] < dist["baseline"]["mean_db"]
+    for v in ("aligned-component", "baseline"):     # the benchmark's D_B is the classes' mean too (one rule)
+        bench = json.loads((out / "benchmark" / "metadata" / f"{v}.json").read_text())
+        assert bench["by_class"] and bench["db"]["area_frac"] == pytest.approx(dist[v]["db"]["area_frac"])
     rec = json.loads((out / "benchmark" / "results" / "aligned-component__bottles-only__seed0.json").read_text())
     assert rec["classes"] == ["bottle", "cup"]
     assert rec["test_per_class"]["bottle"]["map"] == pytest.approx(1.0, abs=0.01)
