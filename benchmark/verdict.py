@@ -73,6 +73,17 @@ def _reason(best: dict, ok: list[dict], use_zoo: bool, baseline_db: float | None
             f"{_fmt(best['realised_mean_db'])}{pred}" + "".join(f"; {c['set']} {_fmt(_db(c))}" for c in others))
 
 
+def _tie_warning(ok: list[dict], floor: dict | None, use_zoo: bool) -> list[str]:
+    """Two or more candidates under the real-vs-real floor: D_B cannot tell them apart (the rule still picks the
+    lowest, but the user should know it is a tie)."""
+    f = (floor or {}).get("mean_db")
+    under = [c for c in ok if f is not None and _db(c) is not None and _db(c) <= f]
+    if use_zoo or len(under) < 2:
+        return []
+    return [f"{', '.join(c['set'] for c in under)} are all under the real-vs-real floor of mean D_B ({f:.3f}): "
+            "D_B cannot tell them apart, so the choice among them is a tie (train them all, or add --zoo)"]
+
+
 def recommend(candidates: list[dict], baseline_db: float | None, floor: dict | None = None,
               probe_ci: float | None = None) -> dict:
     """The module docstring's rule over `candidates` (candidate(), in order). -> {"recommended", "selector",
@@ -98,6 +109,7 @@ def recommend(candidates: list[dict], baseline_db: float | None, floor: dict | N
     if few:
         warnings.append(f"probes too few for {', '.join(c['set'] for c in few)}: predicted D_B interval " + ", ".join(
             f"{c['predicted_ci_width']:.3f}" for c in few) + f" wide (> --probe-ci {probe_ci}); raise --probe-max")
+    warnings += _tie_warning(ok, floor, use_zoo)
     means = {c["set"]: c["realised_mean_db"] for c in candidates}
     if baseline_db is not None:
         means[BASELINE] = baseline_db

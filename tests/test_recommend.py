@@ -93,6 +93,14 @@ def test_the_zoo_score_decides_among_the_sets_closer_than_the_baseline():
     assert recommend(cands, baseline_db=0.050)["recommended"] == "aligned-mix"
     tie = [candidate("a", "x", None, 0.01, METAS), candidate("b", "y", None, 0.01, METAS)]
     assert recommend(tie, None)["recommended"] == "a" and "no baseline set" in recommend(tie, None)["warnings"][0]
+    floor = {"mean_db": 0.09, "db": {}, "rule": "two halves"}      # bottles + cups: 0.057 and 0.062 under 0.092
+    both = [candidate("aligned-component", "component", None, 0.062, METAS),
+            candidate("aligned-mix", "mixture", None, 0.057, METAS)]
+    rec = recommend(both, baseline_db=0.313, floor=floor)
+    assert rec["recommended"] == "aligned-mix" and rec["warnings"] == [
+        "aligned-component, aligned-mix are all under the real-vs-real floor of mean D_B (0.090): D_B cannot tell "
+        "them apart, so the choice among them is a tie (train them all, or add --zoo)"]
+    assert recommend(both, baseline_db=0.313, floor={**floor, "mean_db": 0.060})["warnings"] == []
 
 
 def test_intervals_too_wide_to_rank_are_a_warning_and_a_benchmark_alone_recommends_by_mean_db():
