@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  description="Dataset metadata, distances to real data, GMM fit, config selection.")
     sub = ap.add_subparsers(dest="cmd", required=True)
+    for add in (_metadata_cmd, _compare_cmd, _filter_cmd, _predict_cmd, _shapes_cmd, _fit_cmd, _select_cmd):
+        add(sub)
+    return ap
+
+
+def _metadata_cmd(sub) -> None:
     p = sub.add_parser("metadata", help="COCO -> metadata table file + summary")
     p.add_argument("source", help="dataset dir or COCO json")
     _add_source_opts(p)
@@ -50,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="table file (.csv or .json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _compare_cmd(sub) -> None:
     p = sub.add_parser("compare", help="D_B / BC / W1 per metadata of two sets + histogram PNGs")
     p.add_argument("sources", nargs="+", help="A B (or only B with --real)")
     _add_source_opts(p, real=True)
@@ -62,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "score with the zoo's weights and where it would rank among the zoo's sets (use with --realism)")
     p.add_argument("--quiet", action="store_true")
 
+
+def _filter_cmd(sub) -> None:
     p = sub.add_parser("filter", help="drop the images that look least like the real ones (feature scores, "
                        "elbow cut) -> a new dataset dir")
     p.add_argument("source", help="a finished dataset dir (coco_annotations.json + images), or any COCO json "
@@ -74,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the filtered dataset dir to write")
     p.add_argument("--quiet", action="store_true")
 
+
+def _predict_cmd(sub) -> None:
     p = sub.add_parser("predict", help="learn render-only metadata (depth, ...) from box-crop features of a "
                        "synthetic set, predict it for the real boxes -> a real metadata table (R² table printed)")
     p.add_argument("synthetic", help="a finished synthetic dataset dir with its sidecar.json")
@@ -86,12 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "Faster R-CNN cell's best.pt (its trained backbone), or tv:<torchvision model> from the hub cache")
     p.add_argument("--quiet", action="store_true")
 
+
+def _shapes_cmd(sub) -> None:
     p = sub.add_parser("shapes", help="score each mesh of a synthetic set by how its object crops fit the real "
                        "ones; list the worst (drop them with exclude_assets)")
     p.add_argument("synthetic", help="a finished synthetic dataset dir with its sidecar.json")
     _add_source_opts(p, real=True)
     p.add_argument("--out", help="shapes.json to write (the table and the ids to drop)")
 
+
+def _fit_cmd(sub) -> None:
     p = sub.add_parser("fit", help="GMM + silhouette on the real metadata -> fit.json")
     _add_source_opts(p, real=True)
     p.add_argument("--metadata", help="comma list (default area_frac,cy [+depth when present])")
@@ -102,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="fit.json to write")
     p.add_argument("--quiet", action="store_true")
 
+
+def _select_cmd(sub) -> None:
     p = sub.add_parser("select", help="pick configs for the fit's components from probe renders -> plan.yaml")
     p.add_argument("--fit", required=True, help="fit.json from `align fit`")
     p.add_argument("--probes", required=True, help="folder with one probe dataset dir per config")
@@ -114,8 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{n}: {SELECTORS.get(n).description}" for n in SELECTORS.names()))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
-    return ap
-
 
 # ------------------------------------------------------------------------------------------------ sources
 def load_source(src: str, images: str | None = None, split: str | None = None, subset: str = "exposed",

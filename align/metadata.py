@@ -333,74 +333,69 @@ def _num(d: dict, key: str) -> float:
 def table_from_coco(cs: CocoSet, *, sidecar: str | os.PathLike | None = None, dataset: str = "",
                     skip_invalid: bool = False, progress: bool = False) -> MetadataTable:
     """The metadata table of a loaded CocoSet (see the module docstring for the definitions)."""
+    import contextlib
     side = _load_sidecar(sidecar)
     cols = BASE_COLUMNS + (SIDECAR_COLUMNS if side is not None else [])
     out: dict[str, list] = {c: [] for c in cols}
     skipped = list(cs.skipped)
     by_image = cs.annotations_by_image()
     dataset = dataset or cs.json_path.parent.name
-    nan = float("nan")
-    bar = Progress(len(cs.images), f"metadata {dataset}") if progress else None
-    if bar:
-        bar.__enter__()
-    try:
+    with Progress(len(cs.images), f"metadata {dataset}") if progress else contextlib.nullcontext() as bar:
         for im in cs.images:
-            iid = int(im["id"])
             path = cs.image_path(im)
             gray = read_gray(path)
-            W, H = int(round(float(im["width"]))), int(round(float(im["height"])))
-            msg = None
-            if gray is None:
-                msg = f"image id {iid}: field 'file_name': {path} is not a readable image"
-            elif gray.shape[:2] != (H, W):
-                msg = (f"image id {iid}: field 'width'/'height': COCO says {W}x{H} but {path} is "
-                       f"{gray.shape[1]}x{gray.shape[0]}")
+            msg = _unreadable(im, path, gray)
+            if msg and not skip_invalid:
+                raise UserError(f"{cs.json_path}: {msg}")
             if msg:
-                if not skip_invalid:
-                    raise UserError(f"{cs.json_path}: {msg}")
                 skipped.append(msg)
-                if bar:
-                    bar.update(1)
-                continue
-            anns = by_image[iid]
-            boxes = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
-            regions = np.concatenate([pixel_regions(boxes, W, H), np.array([[0, 0, W, H]])], axis=0)
-            st = region_stats(gray, regions)
-            iside = side[0].get(str(iid), {}) if side else {}
-            nb = float(len(anns))
-            for k, a in enumerate(anns):
-                x, y, w, h = boxes[k]
-                row = {"dataset": dataset, "image_id": iid, "ann_id": int(a["id"]),
-                       "category": cs.categories.get(a["category_id"]), "level": "bbox",
-                       "area_px": w * h, "area_frac": w * h / (W * H), "aspect": w / h,
-                       "cx": (x + w / 2) / W, "cy": (y + h / 2) / H, "boxes_per_image": nb}
-                for s in IMAGE_STATS:
-                    row[s] = float(st[s][k])
-                if side is not None:
-                    aside = side[1].get(str(a["id"]), {})
-                    row.update(depth=_num(aside, "depth_median"), visible_px=_num(aside, "visible_px"),
-                               occlusion_ad2=_num(aside, "occlusion_ad2"), bg_similarity=_num(aside, "bg_similarity"),
-                               asset_id=aside.get("asset_id") if isinstance(aside, dict) else None,
-                               camera_distance=_num(iside, "camera_distance"),
-                               camera_elevation_deg=_num(iside, "camera_elevation_deg"))
+            for row in [] if msg else _rows(cs, im, gray, by_image[int(im["id"])], side, dataset):
                 for c in cols:
-                    out[c].append(row.get(c, nan))
-            row = {"dataset": dataset, "image_id": iid, "ann_id": nan, "category": cs.category, "level": "image",
-                   "boxes_per_image": nb, "asset_id": None}
-            for s in IMAGE_STATS:
-                row[s] = float(st[s][-1])
-            if side is not None:
-                row.update(camera_distance=_num(iside, "camera_distance"),
-                           camera_elevation_deg=_num(iside, "camera_elevation_deg"))
-            for c in cols:
-                out[c].append(row.get(c, nan))
+                    out[c].append(row.get(c, float("nan")))
             if bar:
                 bar.update(1)
-    finally:
-        if bar:
-            bar.__exit__(None, None, None)
     data = {c: (np.array(v, dtype=object) if c in STR_COLUMNS else np.array(v, dtype=float)) for c, v in out.items()}
     return MetadataTable(dataset, data, skipped)
+
+
+def _unreadable(im: dict, path, gray) -> str | None:
+    """Why an image cannot be measured (unreadable, or another size than its record), or None."""
+    W, H = int(round(float(im["width"]))), int(round(float(im["height"])))
+    if gray is None:
+        return f"image id {im['id']}: field 'file_name': {path} is not a readable image"
+    if gray.shape[:2] != (H, W):
+        return (f"image id {im['id']}: field 'width'/'height': COCO says {W}x{H} but {path} is "
+                f"{gray.shape[1]}x{gray.shape[0]}")
+    return None
+
+
+def _rows(cs: CocoSet, im: dict, gray, anns: list[dict], side, dataset: str) -> list[dict]:
+    """One image's rows: a bbox row per annotation, then the image row (module docstring)."""
+    iid = int(im["id"])
+    W, H = int(round(float(im["width"]))), int(round(float(im["height"])))
+    boxes = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
+    st = region_stats(gray, np.concatenate([pixel_regions(boxes, W, H), np.array([[0, 0, W, H]])], axis=0))
+    iside = side[0].get(str(iid), {}) if side else {}
+    camera = {"camera_distance": _num(iside, "camera_distance"),
+              "camera_elevation_deg": _num(iside, "camera_elevation_deg")} if side is not None else {}
+    nb, rows = float(len(anns)), []
+    for k, a in enumerate(anns):
+        x, y, w, h = boxes[k]
+        row = {"dataset": dataset, "image_id": iid, "ann_id": int(a["id"]),
+               "category": cs.categories.get(a["category_id"]), "level": "bbox",
+               "area_px": w * h, "area_frac": w * h / (W * H), "aspect": w / h,
+               "cx": (x + w / 2) / W, "cy": (y + h / 2) / H, "boxes_per_image": nb,
+               **{s: float(st[s][k]) for s in IMAGE_STATS}}
+        if side is not None:
+            aside = side[1].get(str(a["id"]), {})
+            row.update(depth=_num(aside, "depth_median"), visible_px=_num(aside, "visible_px"),
+                       occlusion_ad2=_num(aside, "occlusion_ad2"), bg_similarity=_num(aside, "bg_similarity"),
+                       asset_id=aside.get("asset_id") if isinstance(aside, dict) else None, **camera)
+        rows.append(row)
+    rows.append({"dataset": dataset, "image_id": iid, "ann_id": float("nan"), "category": cs.category,
+                 "level": "image", "boxes_per_image": nb, "asset_id": None,
+                 **{s: float(st[s][-1]) for s in IMAGE_STATS}, **camera})
+    return rows
 
 
 METADATA_VERSION = 1   # bump when a definition above changes: cached tables are then recomputed

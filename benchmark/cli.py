@@ -33,6 +33,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synthgap benchmark",
                                 description="train detectors on dataset variants, score on real test images, report")
     sub = p.add_subparsers(dest="cmd", required=True)
+    _run_cmd(sub)
+    _curve_cmd(sub)
+    _report_cmd(sub)
+    return p
+
+
+def _run_cmd(sub) -> None:
     r = sub.add_parser("run", help="train + score every (variant, detector, seed) cell; resumable")
     r.add_argument("--variants", nargs="*", type=_variant, default=[], metavar="NAME=DIR",
                    help="dataset dirs (COCO + images, docs/design.md §2) or COCO json files")
@@ -87,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
                    "and start over (without it such a rerun is refused)")
     from benchmark.detectors import add_detector_args
     add_detector_args(r)
+
+
+def _curve_cmd(sub) -> None:
     cur = sub.add_parser("curve", help="how many photos do I need: real-only and fine-tuned-from-the-recommended-"
                          "set detectors on nested subsets of the exposed photos, mAP against N (RUN_DIR/curve/)")
     cur.add_argument("run_dir", help="a benchmark run dir (a `synthgap run`'s RUN/benchmark)")
@@ -95,13 +105,15 @@ def parser() -> argparse.ArgumentParser:
     cur.add_argument("--detector", default=None, help="the detector (default: the run's first)")
     cur.add_argument("--seeds", type=_seeds, default=None, help="seeds (default: the run's)")
     cur.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the intervals")
+
+
+def _report_cmd(sub) -> None:
     rep = sub.add_parser("report", help="report.md + self-contained report.html for a run dir")
     rep.add_argument("run_dir")
     rep.add_argument("--samples", type=int, default=3, help="test images with drawn detections per cell shown")
     rep.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the intervals")
     rep.add_argument("--samplewise", action="store_true", help="add the sample-wise section: per real test box, "
                      "the nearest training crop's feature distance vs the best detection IoU")
-    return p
 
 
 def main(argv: list[str]) -> int:
