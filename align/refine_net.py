@@ -166,6 +166,21 @@ def torch_bytes(obj) -> bytes:
     return buf.getvalue()
 
 
+def _resume(ckpt: Path, s: RefinerSettings, parts: dict, task) -> int:
+    """Load a checkpoint of the same settings into `parts` (nets and optimisers by key) -> its step, else 0."""
+    from core.checkpoint import load_weights
+    if not ckpt.exists():
+        return 0
+    st = load_weights(ckpt, "refiner checkpoint")
+    if st.get("settings") != s.record():
+        return 0
+    for k, v in parts.items():
+        v.load_state_dict(st[k])
+    if task is not None and st.get("task") is not None:
+        task.load(st["task"])
+    return int(st["step"])
+
+
 def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: list[np.ndarray],
                   s: RefinerSettings, ckpt: Path, device: str = "cpu", progress=None, task=None) -> dict:
     """Train (or resume from `ckpt`) and -> the generator's state_dict. `renders`/`masks`: uint8 HxWx3 renders
@@ -174,22 +189,12 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
     term, benchmark/refine_task.py): an object with `every`, `__call__(step, generator) -> str` that adds its
     gradient to the generator's before the step, and `state()` / `load(state)` kept in the checkpoint."""
     import torch
-    from core.checkpoint import load_weights
     torch.manual_seed(s.seed)
     gen_net, disc = _nets(s)
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=s.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=s.lr, betas=(0.5, 0.999))
-    start = 0
-    if ckpt.exists():
-        st = load_weights(ckpt, "refiner checkpoint")
-        if st.get("settings") == s.record():
-            gen_net.load_state_dict(st["g"])
-            disc.load_state_dict(st["d"])
-            opt_g.load_state_dict(st["opt_g"])
-            opt_d.load_state_dict(st["opt_d"])
-            start = int(st["step"])
-            if task is not None and st.get("task") is not None:
-                task.load(st["task"])
+    parts = {"g": gen_net, "d": disc, "opt_g": opt_g, "opt_d": opt_d}
+    start = _resume(ckpt, s, parts, task)
     gen_net.to(device)
     disc.to(device)
     feats = _Features()
@@ -222,10 +227,8 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
         opt_g.step()
         done = step + 1
         if done % s.ckpt_every == 0 or done == s.steps:
-            atomic_write_bytes(ckpt, torch_bytes({"step": done, "settings": s.record(), "g": gen_net.state_dict(),
-                                             "d": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                                             "opt_d": opt_d.state_dict(),
-                                             "task": task.state() if task is not None else None}))
+            atomic_write_bytes(ckpt, torch_bytes({"step": done, "settings": s.record(), **{
+                k: v.state_dict() for k, v in parts.items()}, "task": task.state() if task is not None else None}))
         if progress is not None:
             progress(done, s.steps, f"d {loss_d.item():.3f} adv {adv.item():.3f} mmd {mm.item():.4f} "
                                     f"content {content.item():.4f}{note}")
