@@ -39,8 +39,8 @@ from align.gmm import FIT_METADATA, Fit, default_metadata, fit_gmm
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir
 from align.quality import (Weights, auto_metadata, distance_row, evaluate, fit_weights, held_out_scores, load_zoo,
                             predicted_ranks, rank_metrics, score_set, transfer, zoo_weights)
-from align.realism import fid, kid, realism
-from align.realism_metrics import REALISM_METRICS
+from align.realism import fid, kid
+from align.realism_metrics import REALISM_METRICS, realism
 from align.refine import REFINERS, apply as refine_dir, fit as fit_refiner, settings_from as refine_settings
 from align.plan import Plan, PlanEntry
 from align.probes import MORE_DIR, Probe, load_probes, probe_dirs

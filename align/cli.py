@@ -374,7 +374,7 @@ def cmd_shapes(args) -> int:
 
 def _realism(args, srcs: list[str]) -> dict:
     """KID / FID between the compared sets' images: A (or --real, its --split subset when given) and B."""
-    from align.realism import realism
+    from align.realism_metrics import realism
     from core.coco import load_coco
     first = args.real or srcs[0]
     a = load_coco(first, args.images)

@@ -180,7 +180,7 @@ ZOO_JSON = "zoo.json"
 
 def distance_row(results: dict, realism: dict | None) -> dict[str, float | None]:
     """A set's metrics from align.distances.compare_tables results (db:/w1: per metadata) and
-    align.realism's record (its "metrics": every registered realism metric; an older record's kid, fid,
+    align.realism_metrics.realism's record (its "metrics": every registered realism metric; an older record's kid, fid,
     1-precision, 1-recall); non-finite values become None."""
     def fin(x):
         return float(x) if _ok(x) else None

@@ -62,22 +62,3 @@ def fid(real: np.ndarray, synth: np.ndarray) -> float:
             eps = np.eye(len(s1)) * 1e-6
             covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(np.real(covmean)))
-
-
-def realism(real_cs, real_ids: list[int] | None, synth_cs, synth_ids: list[int] | None = None,
-            B: int = 200) -> dict:
-    """KID (with its standard error), FID and KNN precision / recall (align/feature_filter.py) between two
-    CocoSets' images (features cached per image set), and under "metrics" every registered realism metric
-    (align/realism_metrics.py: the zoo's names, kid, fid, 1-precision, 1-recall, ...). Fewer than 2 images on a side is a UserError (KID and
-    the KNN radii need two), so a caller can leave an empty set out with a note."""
-    from align.features import EXTRACTOR, coco_features
-    from core.errors import UserError
-    for cs, ids in ((real_cs, real_ids), (synth_cs, synth_ids)):
-        n = len(cs.images) if ids is None else len(set(ids) & {int(im["id"]) for im in cs.images})
-        if n < 2:
-            raise UserError(f"{cs.json_path}: {n} image(s): realism needs at least 2 images on each side")
-    from align.realism_metrics import all_metrics
-    fr, fs = coco_features(real_cs, real_ids), coco_features(synth_cs, synth_ids)
-    metrics = all_metrics(fr, fs)
-    return {**kid(fr, fs, B=B), "fid": metrics["fid"], "precision": 1.0 - metrics["1-precision"],
-            "recall": 1.0 - metrics["1-recall"], "extractor": EXTRACTOR, "metrics": metrics}

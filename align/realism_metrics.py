@@ -10,7 +10,7 @@ distances.json and ranking, the quality score's weights, `align compare --realis
 
     REALISM_METRICS.register("mean-gap", MeanGap)        # from any module: no project file edited
 
-`align.realism.realism` computes every registered metric on the same features (align/features.py) and records
+`realism(real_cs, ids, synth_cs)` (here, on two CocoSets' images) computes every registered metric on the same features (align/features.py) and records
 them under "metrics"; the quality score (align/quality.py) ranks and weights whatever metrics a zoo table holds,
 so a new metric needs nothing else. Built-ins: kid (KID's unbiased estimate), fid, 1-precision and 1-recall (KNN
 precision / recall as distances; align/feature_filter.py).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from align.realism import fid, kid, mmd2_unbiased
 from core.registry import Registry
 
 
@@ -26,7 +27,6 @@ class Kid:
     description = "kernel inception distance: unbiased MMD^2, cubic polynomial kernel (align/realism.py)"
 
     def distance(self, real: np.ndarray, synth: np.ndarray) -> float:
-        from align.realism import mmd2_unbiased
         return mmd2_unbiased(np.asarray(real, np.float64), np.asarray(synth, np.float64))
 
 
@@ -34,7 +34,6 @@ class Fid:
     description = "Frechet distance of Gaussians fitted to the features (biased at small n: equal sizes only)"
 
     def distance(self, real: np.ndarray, synth: np.ndarray) -> float:
-        from align.realism import fid
         return fid(real, synth)
 
 
@@ -64,3 +63,21 @@ REALISM_METRICS.register("1-recall", OneMinusRecall)
 def all_metrics(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
     """Every registered metric between the two feature sets, in registration order."""
     return {name: float(REALISM_METRICS.get(name)().distance(real, synth)) for name in REALISM_METRICS.names()}
+
+
+def realism(real_cs, real_ids: list[int] | None, synth_cs, synth_ids: list[int] | None = None,
+            B: int = 200) -> dict:
+    """KID (with its standard error, align/realism.py), FID and KNN precision / recall (align/feature_filter.py)
+    between two CocoSets' images (features cached per image set), and under "metrics" every registered realism
+    metric (the zoo's names). Fewer than 2 images on a side is a UserError (KID and the KNN radii need two), so a
+    caller can leave an empty set out with a note."""
+    from align.features import EXTRACTOR, coco_features
+    from core.errors import UserError
+    for cs, ids in ((real_cs, real_ids), (synth_cs, synth_ids)):
+        n = len(cs.images) if ids is None else len(set(ids) & {int(im["id"]) for im in cs.images})
+        if n < 2:
+            raise UserError(f"{cs.json_path}: {n} image(s): realism needs at least 2 images on each side")
+    fr, fs = coco_features(real_cs, real_ids), coco_features(synth_cs, synth_ids)
+    metrics = all_metrics(fr, fs)
+    return {**kid(fr, fs, B=B), "fid": metrics["fid"], "precision": 1.0 - metrics["1-precision"],
+            "recall": 1.0 - metrics["1-recall"], "extractor": EXTRACTOR, "metrics": metrics}

@@ -13,9 +13,9 @@ from synthgap.classes import (MIN_CLASS_BOXES, ClassFits, check_classes, class_c
                               even_plan, fit_metadata, merge_plans, run_classes, shares)
 from synthgap.options import RunOptions
 from synthgap.recommend import migrate_old_layout
-from synthgap.stages import (recommended_chooser, check_run_json, load_inputs, make_renderer, stage_benchmark,
-                             stage_distances, stage_fit, stage_predict, stage_probes, stage_real, stage_recommend,
-                             stage_rounds, stage_select, stage_sets)
+from synthgap.inputs import check_run_json, load_inputs, make_renderer
+from synthgap.stages import (recommended_chooser, stage_benchmark, stage_distances, stage_fit, stage_predict,
+                             stage_probes, stage_real, stage_recommend, stage_rounds, stage_select, stage_sets)
 from synthgap.variants import selector_sets
 
 

@@ -294,7 +294,7 @@ def build_zoo(opts: RunOptions, n: int, k: int, transfer: str | None) -> dict:
     from dataclasses import replace
 
     from synthgap.loop import run
-    from synthgap.stages import load_inputs, make_renderer
+    from synthgap.inputs import load_inputs, make_renderer
     t0 = time.time()
     run(replace(opts, benchmark=False))
     _, configs, _ = load_inputs(opts)

@@ -387,7 +387,7 @@ def test_run_refuses_a_real_set_edited_since_it_started(data, tmp_path):
     """`synthgap run` pins the real COCO, the split and the exposed images by content, not by path or mtime."""
     from core.errors import UserError
     from synthgap.options import RunOptions
-    from synthgap.stages import check_run_json, load_inputs
+    from synthgap.inputs import check_run_json, load_inputs
     real = tmp_path / "real"
     shutil.copytree(data["real"], real)
     opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=data["split"],

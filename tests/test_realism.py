@@ -29,7 +29,7 @@ def test_fid_zero_for_identical_sets_and_positive_for_a_shift():
 
 def test_features_cached_and_realism_between_coco_sets(tmp_path, monkeypatch):
     from align.features import extract
-    from align.realism import realism
+    from align.realism_metrics import realism
     from core.coco import load_coco
     monkeypatch.setenv("SYNTHGAP_CACHE", str(tmp_path / "cache"))
     sets = {}
@@ -68,7 +68,7 @@ def test_a_realism_metric_registered_by_a_user_reaches_the_zoo_score_and_align_c
     it, and `align compare --realism` prints it."""
     from align import quality as q
     from align.cli import main as align_cli
-    from align.realism import realism
+    from align.realism_metrics import realism
     from align.realism_metrics import REALISM_METRICS
     from core.coco import load_coco
     monkeypatch.setenv("SYNTHGAP_CACHE", str(tmp_path / "cache"))

@@ -88,7 +88,7 @@ def test_an_unwritable_out_is_refused_before_work(tmp_path, monkeypatch):
 
 def test_realism_of_an_empty_set_is_a_user_error(tmp_path):
     """A filtered set with no image is left out with a note by its callers, never an IndexError."""
-    from align.realism import realism
+    from align.realism_metrics import realism
     from core.coco import load_coco, write_subset_dir
     real = make_toy_set(tmp_path / "real", 4, size=(64, 48))
     write_subset_dir(real, tmp_path / "empty", set(), {})
@@ -146,7 +146,7 @@ def test_run_accepts_a_fixed_input_when_asked(tmp_path):
     from PIL import Image
 
     from synthgap.options import RunOptions
-    from synthgap.stages import check_run_json, load_inputs
+    from synthgap.inputs import check_run_json, load_inputs
     real = make_toy_set(tmp_path / "real", 8, size=(64, 48), seed=1)
     split = make_toy_split(tmp_path / "split.json", 8, 4)
     (tmp_path / "grid.yaml").write_text("camera: {distance: {grid: [[0.5, 0.7], [2.0, 2.2]]}}\n")

@@ -86,7 +86,7 @@ def main() -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    from align.realism import realism
+    from align.realism_metrics import realism
     from core.coco import load_coco, load_split
     from render.plates import make_plates
     real_dir, out = Path(a.real), Path(a.out)
