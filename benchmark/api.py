@@ -13,8 +13,8 @@
     and recommend_by_db(summary): the one rule of a recommended set (exposed photos only)
     predict_cell(spec, record, ids), box_scores(gt, dets), failing(scores), compare_groups(fail, found): where a
     finished cell's detector fails on the exposed photos (benchmark/failures.py, the top-down rounds)
-    add_detector_args(parser), detector_args(args), merge_params(old, new): the detectors' own options (their
-    `Params`, core/params.py) as flags, read back, merged
+    add_detector_args(parser), detector_args(args), add_regime_args(parser), regime_args(args): the detectors' and
+    regimes' own options (their `Params`, core/params.py) as flags, and read back
     score_faster(gt, dets) -> COCO metrics;  make_toy_set(out, n): tiny generated sets for tests
 """
 from benchmark.convert import export_dataset, export_yolo
@@ -30,7 +30,8 @@ from benchmark.toydata import make_toy_set, make_toy_split
 from benchmark.verdict import recommend, recommend_by_db, verdict_lines
 
 from benchmark.run import check_training
-from benchmark.detectors import add_detector_args, default_detectors, detector_args, merge_params
+from benchmark.detectors import add_detector_args, default_detectors, detector_args
+from benchmark.regimes import add_regime_args, regime_args
 from benchmark.verdict import ALIAS, BASELINE as BASELINE_SET, candidate, mean_db   # the comparison set
 from benchmark.refine_check import label_check
 from benchmark.intervals import Intervals, comparisons
@@ -48,4 +49,4 @@ __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained
            "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",
            "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask", "box_scores",
            "compare_groups", "failing", "predict_cell", "per_class_section", "add_detector_args", "detector_args",
-           "merge_params"]
+           "add_regime_args", "regime_args"]

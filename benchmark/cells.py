@@ -111,6 +111,17 @@ def settings_for(spec: RunSpec, detector: str) -> TrainSettings:
                          batch=spec.batch, init=spec.init, params=params.get(detector))
 
 
+def make_regime(spec: RunSpec, name: str):
+    """The registered regime `name`, its own options (its Params, checked) set as `params` when it has them."""
+    from benchmark.regimes import REGIMES
+    from core.params import check_registry
+    regime = REGIMES.get(name)()
+    params = check_registry(REGIMES, {name: spec.regime_params.get(name, {})}, [name])
+    if name in params:
+        regime.params = params[name]
+    return regime
+
+
 def make_detector(spec: RunSpec, name: str):
     """The registered detector `name`, made with its settings."""
     from benchmark.detectors import DETECTORS
@@ -118,8 +129,7 @@ def make_detector(spec: RunSpec, name: str):
 
 
 def run_cell(spec: RunSpec, ctx: CellContext, cell: Cell, sets: dict[str, CocoSet], detector) -> dict:
-    from benchmark.regimes import REGIMES
-    regime = REGIMES.get(cell.regime)()
+    regime = make_regime(spec, cell.regime)
     prior = None
     if prior_cell(spec, cell):
         prior = read_json(ctx.out / "results" / f"{prior_cell(spec, cell)}.json", "results record")["weights"]

@@ -59,9 +59,6 @@ def _run_cmd(sub) -> None:
     r.add_argument("--init", default="auto", help="Faster R-CNN start weights: auto (COCO weights when in the torch "
                    "hub cache, else the ImageNet backbone, else scratch), imagenet, coco, scratch, or a checkpoint "
                    "path (default: %(default)s)")
-    r.add_argument("--mixed-share", type=float, default=0.5, help="regime mixed: share of real photos per epoch "
-                   "(default: %(default)s)")
-    r.add_argument("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
     r.add_argument("--bootstrap", type=int, default=300, help="bootstrap draws for the report's intervals "
                    "(default: %(default)s)")
     r.add_argument("--epochs", type=int, default=30, help="most epochs (default: %(default)s)")
@@ -93,7 +90,9 @@ def _run_cmd(sub) -> None:
                    "edited since this run dir was started: move what was made from them to OUT/superseded/<time>/ "
                    "and start over (without it such a rerun is refused)")
     from benchmark.detectors import add_detector_args
+    from benchmark.regimes import add_regime_args
     add_detector_args(r)
+    add_regime_args(r)
 
 
 def _curve_cmd(sub) -> None:
@@ -134,6 +133,7 @@ def main(argv: list[str]) -> int:
         if not Path(args.images).is_dir():
             raise UserError(f"{args.images}: images folder not found")
         from benchmark.detectors import detector_args
+        from benchmark.regimes import regime_args
         params = detector_args(args)
         spec = RunSpec(variants=args.variants, real_json=args.real, images_dir=args.images, split=args.split,
                        out=args.out, detectors=([d.strip() for d in args.detectors.split(",") if d.strip()]
@@ -142,8 +142,7 @@ def main(argv: list[str]) -> int:
                        real_baseline=not args.no_real_baseline, patience=args.patience, device=args.device,
                        batch=args.batch, init=args.init, detector_params=params,
                        regimes=[x.strip() for x in args.regimes.split(",") if x.strip()],
-                       mixed_share=args.mixed_share,
-                       finetune_epochs=args.finetune_epochs,
+                       regime_params=regime_args(args),
                        metadata=(args.metadata.split(",") if args.metadata else list(DISTANCE_METADATA)),
                        mean_metadata=(args.mean_metadata.split(",") if args.mean_metadata else None),
                        accept_changed=args.accept_changed_inputs, backend=args.backend,

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.coco import CocoSet, Split
-from core.errors import UserError
 from core.registry import Registry
 
 
@@ -110,37 +109,23 @@ def default_detectors(detector_params: dict | None = None) -> list[str]:
 
 def params_of(name: str) -> type | None:
     """The detector's Params dataclass, or None."""
-    return getattr(DETECTORS.get(name), "Params", None)
+    from core.params import params_of as of
+    return of(DETECTORS, name)
 
 
 def add_detector_args(ap) -> None:
     """Every registered detector's own flags (`--<detector>-<field>`), one help group per detector."""
-    from core.params import add_args
-    for name in DETECTORS.names():
-        if params_of(name):
-            add_args(ap, name, params_of(name), f"detector {name}'s options")
+    from core.params import add_registry_args
+    add_registry_args(ap, DETECTORS)
 
 
 def detector_args(args) -> dict[str, dict]:
     """The detectors' options given on the command line: {detector: {field: value}} (only those set)."""
-    from core.params import given
-    out = {n: given(args, n, params_of(n)) for n in DETECTORS.names() if params_of(n)}
-    return {n: v for n, v in out.items() if v}
-
-
-def merge_params(old: dict[str, dict], new: dict[str, dict]) -> dict[str, dict]:
-    """`new`'s fields over `old`'s, per detector."""
-    return {n: {**old.get(n, {}), **new.get(n, {})} for n in dict.fromkeys([*old, *new])}
+    from core.params import registry_args
+    return registry_args(args, DETECTORS)
 
 
 def check_detector_params(values: dict[str, dict], detectors: list[str]) -> dict[str, Any]:
     """Each trained detector's Params and every one given options, built and checked -> {detector: instance}."""
-    from core.params import make
-    out = {}
-    for name in dict.fromkeys([*detectors, *values]):
-        cls = params_of(name)
-        if cls is None and values.get(name):
-            raise UserError(f"--detectors: {name} has no options of its own, got {sorted(values[name])}")
-        if cls is not None:
-            out[name] = make(cls, values.get(name, {}), name)
-    return out
+    from core.params import check_registry
+    return check_registry(DETECTORS, values, detectors)

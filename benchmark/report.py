@@ -317,11 +317,11 @@ def save_report(out_dir: Path, name: str, title: str, md: list[str], figs: list)
     return md_path
 
 
-def params_text(detector_params: dict[str, dict]) -> str:
-    """The detectors' own options a run set, as flags: '; detector options --yolo-weights a.pt'."""
+def params_text(params: dict[str, dict], kind: str) -> str:
+    """The extensions' own options a run set, as flags: '; detector options --yolo-weights a.pt'."""
     from core.params import flag_name
-    flags = [f"{flag_name(d, k)} {v}" for d, p in detector_params.items() for k, v in p.items()]
-    return f"; detector options {' '.join(flags)}" if flags else ""
+    flags = [f"{flag_name(d, k)} {v}" for d, p in params.items() for k, v in p.items()]
+    return f"; {kind} options {' '.join(flags)}" if flags else ""
 
 
 def _intro(run_dir: Path, run: dict, n_test: int) -> list[str]:
@@ -329,7 +329,8 @@ def _intro(run_dir: Path, run: dict, n_test: int) -> list[str]:
     return ["# synthgap benchmark report", "",
             f"Run dir `{run_dir}`; real set `{run['real_json']}`; classes {run.get('category') or 'all'}; "
             f"{run['epochs']} epochs max at {run['imgsz']} px; seeds {run.get('seeds')}; regimes {regimes}"
-            f"{params_text(run.get('detector_params') or {})}. Test "
+            f"{params_text(run.get('detector_params') or {}, 'detector')}"
+            f"{params_text(run.get('regime_params') or {}, 'regime')}. Test "
             f"metrics are on the {n_test} real *test* images; nothing else is scored on them.", "",
             f"Columns: **alone** = each row's images alone (best epoch by mAP on the real *exposed* images; the "
             f"`{BASELINE}` row is the exposed photos alone, so it trains a fixed schedule and keeps the last epoch); "

@@ -34,17 +34,16 @@ BASELINE = "real"
 HIST_SAMPLES = 2000
 
 
-def check_training(init: str, detector_params: dict[str, dict], detectors: list[str], mixed_share: float,
-                   finetune_epochs: int | None) -> None:
+def check_training(init: str, detector_params: dict[str, dict], detectors: list[str],
+                   regime_params: dict[str, dict], regimes: list[str]) -> None:
     """The start-weight, detector and regime options (shared by `benchmark run` and `synthgap run`)."""
     from benchmark.detectors import check_detector_params
     from benchmark.frcnn_init import check_init
+    from benchmark.regimes import REGIMES
+    from core.params import check_registry
     check_init(init)
     check_detector_params(detector_params, detectors)
-    if (finetune_epochs or 1) < 1:
-        raise UserError(f"--finetune-epochs must be >= 1, got {finetune_epochs}")
-    if not 0 < mixed_share < 1:
-        raise UserError(f"--mixed-share must be between 0 and 1, got {mixed_share}")
+    check_registry(REGIMES, regime_params, regimes)
 
 
 def check_device(device: str | None) -> None:
@@ -92,7 +91,7 @@ def _check_spec(spec: RunSpec) -> None:
     from benchmark.regimes import REGIMES
     DETECTORS.check(spec.detectors)
     REGIMES.check(spec.regimes)
-    check_training(spec.init, spec.detector_params, spec.detectors, spec.mixed_share, spec.finetune_epochs)
+    check_training(spec.init, spec.detector_params, spec.detectors, spec.regime_params, spec.regimes)
     unknown = sorted(set(spec.mean_metadata or ()) - set(spec.metadata))
     if unknown:
         raise UserError(f"--mean-metadata: {', '.join(unknown)} not among the D_B table's metadata "
@@ -109,8 +108,7 @@ def _check_spec(spec: RunSpec) -> None:
 def _settings(spec: RunSpec) -> dict:
     return {"real_json": str(Path(spec.real_json).resolve()), "split": str(Path(spec.split).resolve()),
             "category": spec.category, "imgsz": spec.imgsz, "epochs": spec.epochs, "init": spec.init,
-            "detector_params": spec.detector_params, "mixed_share": spec.mixed_share,
-            "finetune_epochs": spec.finetune_epochs}
+            "detector_params": spec.detector_params, "regime_params": spec.regime_params}
 
 
 PINNED = {"real_content": "the real COCO json was edited", "split_content": "the split was edited",
@@ -141,12 +139,16 @@ def _check_pins(spec: RunSpec, out: Path, old: dict, pins: dict) -> dict:
 
 
 def _upgraded(settings: dict) -> dict:
-    """The settings of a run dir made before detectors had their own options: its yolo_weights is yolo's."""
-    if "yolo_weights" not in settings:
-        return settings
+    """The settings of a run dir made before detectors and regimes had their own options: its yolo_weights is
+    yolo's, its mixed_share (when not the default 0.5) mixed's, its finetune_epochs finetune's."""
     s = dict(settings)
-    weights = s.pop("yolo_weights")
-    s.setdefault("detector_params", {"yolo": {"weights": weights}} if weights else {})
+    if "yolo_weights" in s:
+        weights = s.pop("yolo_weights")
+        s.setdefault("detector_params", {"yolo": {"weights": weights}} if weights else {})
+    if "mixed_share" in s or "finetune_epochs" in s:
+        share, epochs = s.pop("mixed_share", 0.5), s.pop("finetune_epochs", None)
+        s.setdefault("regime_params", {**({"mixed": {"share": share}} if share != 0.5 else {}),
+                                       **({"finetune": {"epochs": epochs}} if epochs is not None else {})})
     return s
 
 

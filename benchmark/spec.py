@@ -29,8 +29,8 @@ class RunSpec:
     init: str = "auto"                     # start weights (Faster R-CNN: auto|imagenet|coco|scratch|PATH)
     detector_params: dict[str, dict] = field(default_factory=dict)   # {detector: {field: value}}: the options
                                            # a user set of detectors that declare them (benchmark/detectors.py)
-    mixed_share: float = 0.5               # regime mixed: share of real photos per epoch
-    finetune_epochs: int | None = None     # regime finetune: epochs (default: epochs)
+    regime_params: dict[str, dict] = field(default_factory=dict)   # {regime: {field: value}} set by the user
+                                           # (--mixed-share, --finetune-epochs: benchmark/regimes.py Params)
     mean_metadata: list[str] | None = None  # what "mean D_B" averages (default: align's fit metadata)
     real_table: str | None = None          # the real exposed boxes' saved MetadataTable to compare against (e.g.
                                            # the run's, with predicted depth) instead of measuring the photos

@@ -9,6 +9,7 @@ from core.markdown import to_html
 from core.progress import Progress, fmt_duration, log, track
 from core.raycluster import run_tasks, start_ray
 from core.registry import Registry
+from core.params import merge as merge_params
 from core.stats import fmt_mean_sd, fmt_num, mean_sd
 
 from core.real_source import resolve_args, resolve_real
@@ -21,4 +22,4 @@ __all__ = ["run_cli", "CocoSet", "Split", "load_coco", "load_split", "resolve_ca
            "file_fingerprint", "load_yaml", "read_json", "to_html", "Progress", "fmt_duration", "log", "track",
            "run_tasks", "start_ray", "Registry", "fmt_mean_sd", "fmt_num", "mean_sd", "resolve_args", "resolve_real",
            "spearman_perm", "content_fingerprint", "file_sha", "check_not_input", "check_out_dir", "supersede",
-           "check_decodes", "damaged_image", "write_subset_dir", "merge_dirs"]
+           "check_decodes", "damaged_image", "write_subset_dir", "merge_dirs", "merge_params"]

@@ -84,3 +84,40 @@ def make(params: type, values: dict[str, Any], prefix: str) -> Any:
     if hasattr(inst, "check"):
         inst.check()
     return inst
+
+
+# ------------------------------------------------------------------ a registry's extensions, by name
+def params_of(registry, name: str) -> type | None:
+    """The registered extension's Params dataclass, or None."""
+    return getattr(registry.get(name), "Params", None)
+
+
+def add_registry_args(ap: argparse.ArgumentParser, registry) -> None:
+    """Every registered extension's own flags (`--<name>-<field>`), one help group each."""
+    for name in registry.names():
+        if params_of(registry, name):
+            add_args(ap, name, params_of(registry, name), f"{registry.kind} {name}'s options")
+
+
+def registry_args(args: argparse.Namespace, registry) -> dict[str, dict]:
+    """The extensions' options given on the command line: {name: {field: value}} (only those set)."""
+    out = {n: given(args, n, params_of(registry, n)) for n in registry.names() if params_of(registry, n)}
+    return {n: v for n, v in out.items() if v}
+
+
+def merge(old: dict[str, dict], new: dict[str, dict]) -> dict[str, dict]:
+    """`new`'s fields over `old`'s, per extension."""
+    return {n: {**old.get(n, {}), **new.get(n, {})} for n in dict.fromkeys([*old, *new])}
+
+
+def check_registry(registry, values: dict[str, dict], used: list[str]) -> dict[str, Any]:
+    """Each used extension's Params and every one given options, built and checked -> {name: instance}."""
+    out = {}
+    for name in dict.fromkeys([*used, *values]):
+        cls = params_of(registry, name)
+        if cls is None and values.get(name):
+            raise UserError(f"{registry.option}: {registry.kind} {name} has no options of its own, got "
+                            f"{sorted(values[name])}")
+        if cls is not None:
+            out[name] = make(cls, values.get(name, {}), name)
+    return out

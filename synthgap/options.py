@@ -45,8 +45,8 @@ class RunOptions:
     init: str = "auto"                       # Faster R-CNN start weights
     detector_params: dict[str, dict] = field(default_factory=dict)   # the detectors' own options set
                                              # ({detector: {field: value}}; --yolo-weights is yolo's `weights`)
-    mixed_share: float = 0.5
-    finetune_epochs: int | None = None
+    regime_params: dict[str, dict] = field(default_factory=dict)     # the regimes' own options set
+                                             # (--mixed-share is mixed's `share`, --finetune-epochs finetune's `epochs`)
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
     refine_steps: int = 1500                 # the learned refiner's training steps (align/refine_net.py)
@@ -67,8 +67,8 @@ class RunOptions:
                     split=str(self.split), out=str(out), detectors=list(self.detectors), epochs=self.epochs,
                     seeds=list(self.seeds), imgsz=self.imgsz, category=self.category,
                     real_baseline=self.real_baseline, metadata=list(metadata), regimes=list(self.regimes),
-                    init=self.init, detector_params=dict(self.detector_params), mixed_share=self.mixed_share,
-                    finetune_epochs=self.finetune_epochs, mean_metadata=list(metadata),
+                    init=self.init, detector_params=dict(self.detector_params),
+                    regime_params=dict(self.regime_params), mean_metadata=list(metadata),
                     real_table=str(self.real_table), backend=self.bench_backend, ray_address=self.ray_address,
                     workers=self.workers)
         return RunSpec(**{**spec, **over})
@@ -199,12 +199,11 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
         f"{n}: {REGIMES.get(n).description}" for n in REGIMES.names()))
     a("--init", default=None, help=f"Faster R-CNN start weights: auto, imagenet, coco, scratch or a checkpoint "
       f"(default: {d.init}; auto = COCO weights when in the torch hub cache, else the ImageNet backbone)")
-    a("--mixed-share", type=float, default=None, help=f"regime mixed: share of photos (default: {d.mixed_share})")
-    a("--finetune-epochs", type=int, default=None, help="regime finetune: epochs (default: --epochs)")
     a("--bootstrap", type=int, default=None, help=f"bootstrap draws for intervals (default: {d.bootstrap})")
     _switch_args(ap)
-    from benchmark.api import add_detector_args
+    from benchmark.api import add_detector_args, add_regime_args
     add_detector_args(ap)
+    add_regime_args(ap)
 
 
 def _switch_args(ap: argparse.ArgumentParser) -> None:
@@ -250,7 +249,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from benchmark.api import DETECTORS
     from synthgap.variants import VARIANTS
     given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
-                                           "init", "mixed_share", "finetune_epochs", "bootstrap",
+                                           "init", "bootstrap",
                                            "refine_steps", "refine_crop", "rounds", "increment", "round_gain",
                                            "fail_score")
              if getattr(args, k) is not None}
@@ -263,8 +262,10 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.metadata = _list(args.metadata)
     if args.predict:
         opts.predict = check_predict(_list(args.predict))
-    from benchmark.api import default_detectors, detector_args, merge_params
+    from benchmark.api import default_detectors, detector_args, regime_args
+    from core.api import merge_params
     opts.detector_params = merge_params(opts.detector_params, detector_args(args))
+    opts.regime_params = merge_params(opts.regime_params, regime_args(args))
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
     elif default_detectors(opts.detector_params) != ["frcnn"]:   # YOLO weights given: YOLO learns from them
@@ -310,7 +311,7 @@ def check_options(opts: RunOptions) -> None:
     from benchmark.api import check_training
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
-    check_training(opts.init, opts.detector_params, opts.detectors, opts.mixed_share, opts.finetune_epochs)
+    check_training(opts.init, opts.detector_params, opts.detectors, opts.regime_params, opts.regimes)
     from render.api import check_device
     check_device(opts.render_device)
     _check_rounds(opts)

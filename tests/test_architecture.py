@@ -307,6 +307,10 @@ def test_a_detector_with_its_own_options_takes_them_from_the_cli_and_yaml(tmp_pa
         assert opts.detector_params == {"tuned": {"shrink": 0.1, "note": "from-yaml"}}
         with pytest.raises(UserError, match=r"--tuned-shrink: must be in \[0, 0.5\), got 0.7"):
             apply_args(d, ap.parse_args(["--tuned-shrink", "0.7"]))
+        regimes = apply_args(d, ap.parse_args(["--mixed-share", "0.3", "--finetune-epochs", "4"])).regime_params
+        assert regimes == {"mixed": {"share": 0.3}, "finetune": {"epochs": 4}}       # the regimes' Params alike
+        with pytest.raises(UserError, match="--mixed-share must be between 0 and 1, got 1.5"):
+            apply_args(d, ap.parse_args(["--mixed-share", "1.5"]))
         real, split = _toy_target(tmp_path)
         syn = make_toy_set(tmp_path / "syn", 6, size=(64, 48), seed=2)
         out = tmp_path / "bench"

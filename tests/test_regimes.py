@@ -122,7 +122,7 @@ def regime_run(toy, tmp_path_factory):
     from benchmark.run import run_matrix
     out = tmp_path_factory.mktemp("regimes")
     paths = run_matrix(_spec(toy, out, detectors=["yolo", "frcnn"], regimes=["real", "finetune", "mixed"],
-                             mixed_share=0.5))
+                             regime_params={"mixed": {"share": 0.5}}))
     return out, paths, write_report(out, B=30).read_text()
 
 
