@@ -5,7 +5,8 @@ open question; the zoo of `synthgap zoo` supplies the sets).
 Input everywhere is a *zoo table*: set name -> {"distances": {metric: value}, "map": mean test mAP50-95 over
 seeds}. Metrics are distances (lower = closer to the real exposed images): `db:<metadata>` (Bhattacharyya
 distance), `w1:<metadata>`, and the registered realism metrics (align/realism_metrics.py: `kid`, `fid`,
-`1-precision` / `1-recall` (KNN precision / recall turned into distances), and any a user registers). A metric missing (None / NaN) for a set is left out of that set's statistics.
+`1-precision` / `1-recall` (KNN precision / recall turned into distances), and any a user registers). A metric
+missing (None / NaN) for a set is left out of that set's statistics.
 
 - `rank_metrics(table)`: per metric, Spearman's rho of its value with mAP over the sets, a two-sided
   permutation p-value (core.stats.spearman_perm) and a 95 % percentile bootstrap interval of rho over sets
@@ -180,8 +181,8 @@ ZOO_JSON = "zoo.json"
 
 def distance_row(results: dict, realism: dict | None) -> dict[str, float | None]:
     """A set's metrics from align.distances.compare_tables results (db:/w1: per metadata) and
-    align.realism_metrics.realism's record (its "metrics": every registered realism metric; an older record's kid, fid,
-    1-precision, 1-recall); non-finite values become None."""
+    align.realism_metrics.realism's record (its "metrics": every registered realism metric; an older record's
+    kid, fid, 1-precision, 1-recall); non-finite values become None."""
     def fin(x):
         return float(x) if _ok(x) else None
     out: dict[str, float | None] = {}

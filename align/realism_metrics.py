@@ -10,8 +10,8 @@ distances.json and ranking, the quality score's weights, `align compare --realis
 
     REALISM_METRICS.register("mean-gap", MeanGap)        # from any module: no project file edited
 
-`realism(real_cs, ids, synth_cs)` (here, on two CocoSets' images) computes every registered metric on the same features (align/features.py) and records
-them under "metrics"; the quality score (align/quality.py) ranks and weights whatever metrics a zoo table holds,
+`realism(real_cs, ids, synth_cs)` (here, on two CocoSets' images) computes every registered metric on the same
+features (align/features.py) and records them under "metrics"; the quality score (align/quality.py) ranks and weights whatever metrics a zoo table holds,
 so a new metric needs nothing else. Built-ins: kid (KID's unbiased estimate), fid, 1-precision and 1-recall (KNN
 precision / recall as distances; align/feature_filter.py).
 """

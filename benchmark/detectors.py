@@ -107,12 +107,6 @@ def default_detectors(detector_params: dict | None = None) -> list[str]:
     return ["yolo"] if (detector_params or {}).get("yolo", {}).get("weights") else ["frcnn"]
 
 
-def params_of(name: str) -> type | None:
-    """The detector's Params dataclass, or None."""
-    from core.params import params_of as of
-    return of(DETECTORS, name)
-
-
 def add_detector_args(ap) -> None:
     """Every registered detector's own flags (`--<detector>-<field>`), one help group per detector."""
     from core.params import add_registry_args

@@ -183,7 +183,8 @@ def _write_run_json(spec: RunSpec, out: Path, real: CocoSet) -> None:
 def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, exposed: list[int],
                category: str | None, metadata: list[str], real_table: str | None = None) -> dict:
     """D_B per metadata of a variant to the real exposed split (its saved table `real_table` when given; with
-    several classes the classes' mean, align.distances.compare_by_class) + histogram samples (pooled), from the one metadata cache (align.metadata.compute_metadata).
+    several classes the classes' mean, align.distances.compare_by_class) + histogram samples (pooled), from the
+    one metadata cache (align.metadata.compute_metadata).
     -> {"db": {name: D_B}, "hist": {name: {"real", "synth"}}}."""
     from align.distances import compare_tables
     from align.metadata import compute_metadata
@@ -197,12 +198,18 @@ def db_to_real(variant: CocoSet, variant_ids: list[int] | None, real: CocoSet, e
                                   sidecar=real_side if real_side.exists() else None, dataset="real-exposed")
     syn_t = compute_metadata(variant.json_path, variant.images_dir, category=category, image_ids=variant_ids,
                              sidecar=sidecar if sidecar.exists() else None, dataset=variant.json_path.parent.name)
-    res = compare_tables(real_t, syn_t, metadata=metadata, level="bbox")
-    db = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
-    if category is not None and "," in str(category):      # several classes: each class against its own boxes
+    if _several(category):                                 # several classes: each class against its own boxes
         from align.distances import compare_by_class
         db = compare_by_class(real_t, syn_t, metadata, str(category).split(","))
-    return {"db": db, "hist": {m: {"real": _column(real_t, m), "synth": _column(syn_t, m)} for m in res}}
+    else:
+        db = {m: (None if r.db is None else float(r.db))
+              for m, r in compare_tables(real_t, syn_t, metadata=metadata, level="bbox").items()}
+    return {"db": db, "hist": {m: {"real": _column(real_t, m), "synth": _column(syn_t, m)} for m in metadata}}
+
+
+def _several(category: str | None) -> bool:
+    """A category filter naming several classes (`a,b`, as core.coco keeps it)."""
+    return category is not None and "," in str(category)
 
 
 def _column(table, name: str) -> list[float]:
@@ -240,7 +247,7 @@ def _metadata(spec: RunSpec, out: Path, real: CocoSet, split: Split, sets: dict[
     """out/metadata/<variant>.json: D_B to the real exposed split, once per variant."""
     todo = ([(BASELINE, real, split.exposed)] if "real" in regimes_of(spec) else []) + \
         [(n, cs, None) for n, cs in sets.items()]
-    by_class = spec.category is not None and "," in str(spec.category)
+    by_class = _several(spec.category)
     for n, cs, ids in todo:
         mpath = out / "metadata" / f"{n}.json"
         if not mpath.exists() or by_class and not read_json(mpath).get("by_class"):   # pooled before: redo
