@@ -273,20 +273,7 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
     if is_grid(d):
         raise UserError(f"{source}: has {{grid: [...]}} values: expand it with render.grid.expand_grid first")
     base = SceneConfig()
-    kw: dict[str, Any] = {}
-    if "resolution" in d:
-        r = d["resolution"]
-        if not isinstance(r, (list, tuple)) or len(r) != 2:
-            raise v.err("resolution", f"must be [width, height], got {r!r}")
-        kw["resolution"] = (v.number(r[0], "resolution", True, 8), v.number(r[1], "resolution", True, 8))
-    if "samples" in d:
-        if isinstance(d["samples"], (list, tuple)):
-            lo, hi = v.range_(d["samples"], "samples", True, 1, 4096)
-            kw["samples"] = lo if lo == hi else (lo, hi)
-        else:
-            kw["samples"] = v.number(d["samples"], "samples", True, 1)
-    if "denoiser" in d:
-        kw["denoiser"] = v.choice(d["denoiser"], "denoiser", DENOISERS)
+    kw: dict[str, Any] = _image(v, d)
     if "objects_per_scene" in d:
         kw["objects_per_scene"] = v.range_(d["objects_per_scene"], "objects_per_scene", True, 1, 50)
     if "classes" in d:
@@ -298,33 +285,11 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
     if "distractors" in d:
         kw["distractors"] = v.range_(d["distractors"], "distractors", True, 0, 50)
     if "camera" in d:
-        c = v.mapping(d["camera"], "camera", ("distance", "elevation_deg", "azimuth_deg", "target_u", "target_v",
-                                              "roll_deg"))
-        ck: dict[str, Any] = {}
-        for k in ("target_u", "target_v"):
-            if k in c:
-                ck[k] = v.range_(c[k], f"camera.{k}", False, 0.0, 1.0)
-        if "roll_deg" in c:
-            ck["roll_deg"] = v.range_(c["roll_deg"], "camera.roll_deg", False, -180.0, 180.0)
-        if "distance" in c:
-            ck["distance"] = v.range_(c["distance"], "camera.distance", False, 0.05)
-        if "elevation_deg" in c:
-            ck["elevation_deg"] = v.range_(c["elevation_deg"], "camera.elevation_deg", False, -89.0, 89.0)
-        if "azimuth_deg" in c:
-            ck["azimuth_deg"] = v.range_(c["azimuth_deg"], "camera.azimuth_deg", False, -720.0, 720.0)
-        kw["camera"] = CameraConfig(**ck)
+        kw["camera"] = _camera(v, d["camera"])
     if "placement" in d:
         kw["placement"] = v.choice(d["placement"], "placement", PLACEMENTS)
     if "lights" in d:
-        lt = v.mapping(d["lights"], "lights", ("count", "energy", "color_temp_k"))
-        lk: dict[str, Any] = {}
-        if "count" in lt:
-            lk["count"] = v.range_(lt["count"], "lights.count", True, 0, 16)
-        if "energy" in lt:
-            lk["energy"] = v.range_(lt["energy"], "lights.energy", False, 0.0)
-        if "color_temp_k" in lt:
-            lk["color_temp_k"] = v.range_(lt["color_temp_k"], "lights.color_temp_k", False, 1000.0, 40000.0)
-        kw["lights"] = LightsConfig(**lk)
+        kw["lights"] = _lights(v, d["lights"])
     if "background" in d:
         kw["background"] = _background(v, d["background"])
     if "effects" in d:
@@ -345,6 +310,50 @@ def _parse(d: Any, source: str, manifest_classes: list[str] | None) -> SceneConf
         raise v.err("background.kind", "room stands the objects on a table: it needs placement surface, "
                     f"not {cfg.placement}")
     return cfg
+
+
+def _image(v: _V, d: dict) -> dict[str, Any]:
+    """The image keys: resolution, samples, denoiser."""
+    kw: dict[str, Any] = {}
+    if "resolution" in d:
+        r = d["resolution"]
+        if not isinstance(r, (list, tuple)) or len(r) != 2:
+            raise v.err("resolution", f"must be [width, height], got {r!r}")
+        kw["resolution"] = (v.number(r[0], "resolution", True, 8), v.number(r[1], "resolution", True, 8))
+    if "samples" in d:
+        if isinstance(d["samples"], (list, tuple)):
+            lo, hi = v.range_(d["samples"], "samples", True, 1, 4096)
+            kw["samples"] = lo if lo == hi else (lo, hi)
+        else:
+            kw["samples"] = v.number(d["samples"], "samples", True, 1)
+    if "denoiser" in d:
+        kw["denoiser"] = v.choice(d["denoiser"], "denoiser", DENOISERS)
+    return kw
+
+
+_CAMERA_RANGES = {"target_u": (0.0, 1.0), "target_v": (0.0, 1.0), "roll_deg": (-180.0, 180.0),
+                  "distance": (0.05, None), "elevation_deg": (-89.0, 89.0), "azimuth_deg": (-720.0, 720.0)}
+
+
+def _camera(v: _V, d: Any) -> CameraConfig:
+    c = v.mapping(d, "camera", ("distance", "elevation_deg", "azimuth_deg", "target_u", "target_v", "roll_deg"))
+    ck: dict[str, Any] = {}
+    for k, (lo, hi) in _CAMERA_RANGES.items():
+        if k in c:
+            ck[k] = v.range_(c[k], f"camera.{k}", False, lo, hi)
+    return CameraConfig(**ck)
+
+
+def _lights(v: _V, d: Any) -> LightsConfig:
+    lt = v.mapping(d, "lights", ("count", "energy", "color_temp_k"))
+    lk: dict[str, Any] = {}
+    if "count" in lt:
+        lk["count"] = v.range_(lt["count"], "lights.count", True, 0, 16)
+    if "energy" in lt:
+        lk["energy"] = v.range_(lt["energy"], "lights.energy", False, 0.0)
+    if "color_temp_k" in lt:
+        lk["color_temp_k"] = v.range_(lt["color_temp_k"], "lights.color_temp_k", False, 1000.0, 40000.0)
+    return LightsConfig(**lk)
 
 
 def _background(v: _V, d: Any) -> BackgroundConfig:

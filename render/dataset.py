@@ -7,7 +7,7 @@ shards are files, so a rerun after Ctrl-C / kill -9 renders only the missing one
 same as an uninterrupted run's. A crashed worker's shard is retried `retries` times; shards that still fail
 are reported at the end (RenderIncomplete, no DONE) after the rest has been rendered.
 
-backend="ray" runs the same shards as Ray tasks: each task starts the same render-env worker subprocess for
+backend="ray" (render/dataset_ray.py) runs the same shards as Ray tasks: each task starts the same render-env worker subprocess for
 one shard (a fresh Blender process per shard) and that writes the same shard files, so resume, retries and
 the merged result are the same as the local backend's. `ray_address` (or $SYNTHGAP_RAY_ADDRESS) joins an
 existing cluster; without one a local Ray instance with `workers` task slots is started and shut down after.
@@ -19,21 +19,19 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
 import subprocess
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from render.config import SceneConfig, is_grid
-from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, image_file_name, manifest_digest,
-                           merge, prepare_job_dir, remove_done_marker)
+from render.shards import (JOB_DIR, Job, JobEntry, ShardSpec, done_shards, log_tail, manifest_digest, merge,
+                           prepare_job_dir, remove_done_marker, report_retries)
 from core.progress import Progress
 from core.errors import UserError
-from core.io import atomic_write_json, check_out_dir, load_yaml, read_json
+from core.io import check_out_dir, load_yaml, read_json
 
 DEFAULT_SHARD_SIZE = 8
 DEFAULT_RECYCLE_AFTER = 200
@@ -234,7 +232,8 @@ def render_dataset(config_or_plan: Any, n: int | None, out_dir: str | os.PathLik
         os.environ[ENV] = device                 # the workers' (and Ray tasks': forwarded_env) device
         try:
             if backend == "ray":
-                failures = _run_ray(out, pending, job.total, initial, workers, retries, threads, progress,
+                from render.dataset_ray import run_ray
+                failures = run_ray(out, pending, job.total, initial, workers, retries, threads, progress,
                                     ray_address if ray_address is not None else
                                     os.environ.get("SYNTHGAP_RAY_ADDRESS"))
             else:
@@ -267,14 +266,6 @@ def _drop_damaged(out: Path, shards: list[ShardSpec]) -> None:
         for s in shards:
             if s.shard_id in bad:
                 s.result_path.unlink()
-
-
-def _log_tail(log: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    except FileNotFoundError:
-        return f"no log {log}"
-    return (lines[-1][:200] if lines else "no output") + f" (log {log})"
 
 
 class _LocalPool:
@@ -378,7 +369,7 @@ class _LocalPool:
                 self.prog.n -= w.counted[s.shard_id]  # its scenes are rendered again
             if k == 0 and (w.current == s.shard_id or rc != 0):  # the shard it died on
                 self.attempts[s.shard_id] = self.attempts.get(s.shard_id, 0) + 1
-                why = f"worker exit {rc}: {_log_tail(w.log)}"
+                why = f"worker exit {rc}: {log_tail(w.log)}"
                 if self.attempts[s.shard_id] > self.retries:
                     self.failures[s.shard_id] = (s, why)
                     continue
@@ -404,14 +395,6 @@ class _LocalPool:
             self._feed(w)
 
 
-def _report_retries(retried: dict[int, str], failures: dict[int, tuple]) -> None:
-    """One line for the shards that were rendered after a retry, with the first one's reason."""
-    ok = {sid: why for sid, why in retried.items() if sid not in failures}
-    if ok:
-        first = next(iter(ok.items()))
-        print(f"render: {len(ok)} shard(s) rendered after a retry (shard {first[0]}: {first[1]})", flush=True)
-
-
 def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int,
                recycle_after: int, retries: int, threads: int | None, progress: bool) -> dict[int, tuple]:
     if threads is None:
@@ -422,7 +405,7 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
         if prog:
             prog.__enter__()
         failures = pool.run()
-        _report_retries(pool.retried, failures)
+        report_retries(pool.retried, failures)
         return failures
     except BaseException:
         pool.kill_all()
@@ -430,85 +413,6 @@ def _run_local(out: Path, pending: list[ShardSpec], total: int, initial: int, wo
     finally:
         if prog:
             prog.__exit__(None, None, None)
-
-
-# ---- Ray backend ---------------------------------------------------------------------------------------
-def ray_render_shard(spec_json: dict, threads: int, env_extra: dict[str, str]) -> dict[str, Any]:
-    """Body of one Ray task (main environment, any node): render one shard through the render-env worker
-    subprocess (`python -m render.worker`, as the local backend), which writes the shard result file.
-    Raises with the worker log's last line when the shard did not finish."""
-    from core.envs import render_python, subprocess_env
-
-    spec = ShardSpec.from_json(spec_json)
-    if spec.result_path.exists():
-        return {"shard_id": spec.shard_id, "skipped": True}
-    jobdir = Path(spec.out_dir) / JOB_DIR
-    tag = f"ray-{spec.shard_id:05d}-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
-    (jobdir / "batches").mkdir(parents=True, exist_ok=True)
-    (jobdir / "logs").mkdir(parents=True, exist_ok=True)
-    bfile, log = jobdir / "batches" / f"{tag}.json", jobdir / "logs" / f"{tag}.log"
-    atomic_write_json(bfile, [spec.to_json()], indent=None)
-    env = subprocess_env({**env_extra, "PYTHONUNBUFFERED": "1"})
-    proc = subprocess.run([str(render_python()), "-m", "render.worker", "--batch", str(bfile), "--log", str(log),
-                           "--threads", str(threads)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, text=True, env=env)
-    try:
-        bfile.unlink()
-    except FileNotFoundError:
-        pass
-    if proc.returncode != 0 or not spec.result_path.exists():
-        raise RuntimeError(f"worker exit {proc.returncode} on {socket.gethostname()}: {_log_tail(log)}")
-    n_ann = [int(ln.split()[2]) for ln in proc.stdout.splitlines() if ln.startswith("@shard ")]
-    return {"shard_id": spec.shard_id, "skipped": False, "n_annotations": n_ann[-1] if n_ann else -1}
-
-
-def _rendered_since(out: Path, spec: ShardSpec, t_start: float) -> int:
-    """Images of an unfinished shard written since t_start (this run's progress on it)."""
-    n = 0
-    for t in spec.scenes:
-        try:
-            n += (out / image_file_name(t.image_id)).stat().st_mtime >= t_start
-        except FileNotFoundError:
-            pass
-    return n
-
-
-def _run_ray(out: Path, pending: list[ShardSpec], total: int, initial: int, workers: int, retries: int,
-             threads: int | None, progress: bool, address: str | None) -> dict[int, tuple]:
-    """Shards as Ray tasks, at most `workers` in flight; own retry loop (core.raycluster.run_tasks: Ray's
-    max_retries=0, so a shard is tried 1 + retries times whether its worker crashed, its node died or Blender
-    failed)."""
-    from core.raycluster import forwarded_env, run_tasks, start_ray
-    if threads is None:  # local: share this machine's cores between the task slots like the local backend
-        threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
-    ray, started = start_ray(address, workers, threads, "render backend 'ray'")
-    task = ray.remote(ray_render_shard).options(num_cpus=threads, max_retries=0, retry_exceptions=False)
-    env_extra = forwarded_env()
-    finished = 0
-    t_start = time.time() - 1.0
-    prog = Progress(total, "render", initial=initial) if progress else None
-
-    def done(spec: ShardSpec, _result) -> None:
-        nonlocal finished
-        finished += len(spec.scenes)
-
-    def tick(in_flight: list[ShardSpec]) -> None:
-        if prog:
-            n = initial + finished + sum(_rendered_since(out, s, t_start) for s in in_flight)
-            prog.update(max(0, n - prog.n), postfix=f"ray tasks {len(in_flight)}")
-
-    try:
-        if prog:
-            prog.__enter__()
-        run = run_tasks(ray, lambda spec: task.remote(spec.to_json(), threads, env_extra), pending, workers,
-                        retries, key=lambda spec: spec.shard_id, done=done, tick=tick)
-        _report_retries(run.retried, run.failures)
-    finally:
-        if prog:
-            prog.__exit__(None, None, None)
-        if started:
-            ray.shutdown()
-    return run.failures
 
 
 def describe(out_dir: str | os.PathLike) -> dict[str, Any]:

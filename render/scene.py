@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from render import annotate, postfx, scene_assets  # noqa: E402
+from render import annotate, camera, postfx, scene_assets  # noqa: E402
 from render.bproc_compat import hard_exit, in_blenderproc_run, patch_blenderproc  # noqa: E402
 from render.config import EffectsConfig, MaterialsConfig, SceneConfig, hex_to_rgb, photo_files  # noqa: E402
 from render.manifest import AssetEntry, Manifest  # noqa: E402
@@ -299,42 +299,8 @@ def _place(placed: list[Placed], cfg: SceneConfig, rng: np.random.Generator) -> 
     return out
 
 
-FRAMING_SALT = 0xF4A3
-
-
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking unit vector a to unit vector b (Rodrigues; a and b not opposite)."""
-    v, c = np.cross(a, b), float(np.dot(a, b))
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)
-
-
-def framed_rotation(rot0: np.ndarray, cfg: SceneConfig, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """Turn a camera aimed at the objects' centre so that centre lands at image point (u, v) (fractions of the
-    frame, drawn from camera.target_u / target_v), rolled by camera.roll_deg: R = R0 Rz(roll) Q^T, where Q takes
-    the optical axis (0, 0, -1) to the ray through (u, v) in camera coordinates (x right, y up, looking down -z),
-    so R maps that ray onto the direction R0 aimed at."""
-    rng = np.random.default_rng([int(seed) % (2 ** 63), FRAMING_SALT])
-    u, v = float(rng.uniform(*cfg.camera.target_u)), float(rng.uniform(*cfg.camera.target_v))
-    roll = float(rng.uniform(*cfg.camera.roll_deg))
-    K = np.asarray(bproc.camera.get_intrinsics_as_K_matrix(), dtype=float)
-    w, h = cfg.resolution
-    ray = np.array([(u * w - K[0, 2]) / K[0, 0], -(v * h - K[1, 2]) / K[1, 1], -1.0])
-    q = rotation_between(np.array([0.0, 0.0, -1.0]), ray / np.linalg.norm(ray))
-    r = math.radians(roll)
-    rz = np.array([[math.cos(r), -math.sin(r), 0.0], [math.sin(r), math.cos(r), 0.0], [0.0, 0.0, 1.0]])
-    return rot0 @ rz @ q.T, {"camera_target_uv": [round(u, 4), round(v, 4)], "camera_roll_deg": round(roll, 3)}
-
-
-def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[Placed], dict[str, Any]]:
-    """clean_up + background + objects + lights + camera for one scene; returns the objects and the
-    sampled values (image sidecar)."""
-    import bpy
-
-    rng = np.random.default_rng(seed)
-    np.random.seed(seed)  # BlenderProc's own samplers use the global generator
-    bproc.clean_up()
-    sampled = setup_background(cfg, manifest, rng)
+def _load_objects(cfg: SceneConfig, manifest: Manifest, rng: np.random.Generator) -> tuple[list[Placed], int, int]:
+    """The annotated objects (of cfg.classes), then the distractors (other classes, not distractor_exclude)."""
     placed: list[Placed] = []
     n_obj = _int_range(cfg.objects_per_scene, rng)
     for k in range(n_obj):
@@ -352,6 +318,19 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
         objs = load_mesh(entry, rng)
         objs[0].set_name(f"{DISTRACTOR_PREFIX}{k}")
         placed.append(Placed(f"{DISTRACTOR_PREFIX}{k}", entry, objs, False))
+    return placed, n_obj, n_dis
+
+
+def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[Placed], dict[str, Any]]:
+    """clean_up + background + objects + lights + camera for one scene; returns the objects and the
+    sampled values (image sidecar)."""
+    import bpy
+
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)  # BlenderProc's own samplers use the global generator
+    bproc.clean_up()
+    sampled = setup_background(cfg, manifest, rng)
+    placed, n_obj, n_dis = _load_objects(cfg, manifest, rng)
     if cfg.background.kind == "room":
         placed.append(build_room(cfg, manifest, rng, sampled))
     crng = np.random.default_rng([int(seed) % (2 ** 63), CLUTTER_SALT])   # its own draws: configs without
@@ -364,19 +343,7 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
             rec["material"] = jitter_materials(p.objs[0], cfg.materials, mrng)
     bpy.context.view_layer.update()  # matrix_world of the moved objects
 
-    # camera: distance / elevation / azimuth around the annotated objects' centre (world bounding boxes)
-    centres = [np.mean(scene_assets.object_bounds(o), axis=0) for p in placed if p.annotated for o in p.objs]
-    poi = np.mean(centres, axis=0)
-    dist = float(rng.uniform(*cfg.camera.distance))
-    el = float(rng.uniform(*cfg.camera.elevation_deg))
-    az = float(rng.uniform(*cfg.camera.azimuth_deg))
-    e, a = math.radians(el), math.radians(az)
-    cam = poi + dist * np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
-    rot = bproc.camera.rotation_from_forward_vec(poi - cam)
-    framing = {}
-    if cfg.camera.framed:   # its own generator: configs without framing keep every other draw
-        rot, framing = framed_rotation(np.asarray(rot), cfg, seed)
-    bproc.camera.add_camera_pose(bproc.math.build_transformation_mat(cam, rot))
+    cam, poi, aimed = camera.aim(bproc, cfg, [p.objs for p in placed if p.annotated], rng, seed)
     occluder = _occlude(clutter, [p for p in placed if p.annotated], cam, cfg, crng) if clutter else None
 
     lights = _add_lights(cfg, poi, rng)
@@ -385,13 +352,12 @@ def build_scene(cfg: SceneConfig, manifest: Manifest, seed: int) -> tuple[list[P
     # else the instance map misses them and COCO silently gets no annotations.
     for i, bo in enumerate(o for o in bpy.context.scene.objects if o.type == "MESH"):
         bo.pass_index = i + 1
-    sampled.update({"camera_distance": dist, "camera_elevation_deg": el, "camera_azimuth_deg": az,
-                    "n_objects": n_obj, "n_distractors": n_dis, "lights": lights,
+    sampled.update({**aimed["pose"], "n_objects": n_obj, "n_distractors": n_dis, "lights": lights,
                     "blur_sigma_px": float(rng.uniform(*cfg.blur_sigma_px)), "placement": placement,
                     "asset_ids": sorted({p.entry.id for p in placed} |
                                         ({sampled["background_id"]} if cfg.background.kind in ("hdri", "floor", "room")
                                          else set()))})
-    sampled.update(framing)
+    sampled.update(aimed["framing"])
     if clutter:
         sampled.update(n_clutter=len(clutter), clutter_occluder=occluder)
     if not isinstance(cfg.samples, int):

@@ -273,49 +273,16 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
     tables = [f for f in fps if f.cls in table_classes]
     small = [f for f in fps if f not in tables and f.height < SMALL_HEIGHT_M]
     big = [f for f in fps if f not in small]
-    floor_taken: list[tuple[np.ndarray, float]] = []
-    state = {"half": 0.5 * math.sqrt(sum(math.pi * f.radius ** 2 for f in fps if not is_outer[id(f)]) * 2.5) + 0.05,
-             "r_in": 0.0}
-
-    def floor_spot(f: Footprint) -> None:
-        if is_outer[id(f)]:
-            dist = max(state["r_in"], 0.05) + f.radius
-            while True:
-                for _ in range(100):
-                    ang = rng.uniform(0, 2 * math.pi)
-                    d = dist + rng.uniform(0.0, ring_width_m)
-                    xy = np.array([math.cos(ang), math.sin(ang)]) * d
-                    if all(np.linalg.norm(xy - c) >= f.radius + rc for c, rc in floor_taken):
-                        break
-                else:
-                    dist += ring_width_m / 2
-                    continue
-                break
-        else:
-            while True:
-                h = state["half"]
-                xy = _free_spot(f.radius, floor_taken, rng, np.array([-h, -h]), np.array([h, h]))
-                if xy is not None:
-                    break
-                state["half"] *= 1.25
-            state["r_in"] = max(state["r_in"], float(np.linalg.norm(xy)) + f.radius)
-        f.xy, f.z, f.support = xy, 0.0, "floor"
-        floor_taken.append((xy, f.radius))
-
+    floor = _Floor(0.5 * math.sqrt(sum(math.pi * f.radius ** 2 for f in fps if not is_outer[id(f)]) * 2.5) + 0.05,
+                   ring_width_m, rng)
     # floor: inner big items first (biggest first), then the ring of outer big items
     for f in sorted(big, key=lambda f: (is_outer[id(f)], -f.radius)):
-        floor_spot(f)
-    # table tops: the convex hull of each table's top vertices, in the table's own frame
-    tops = []
-    for t in tables:
-        t.yaw = float(rng.uniform(0, 2 * math.pi))
-        _apply(t)
-        hull, top_z = table_top(t.obj)
-        tops.append((t, hull, top_z, []))
+        floor.place(f, is_outer[id(f)])
+    tops = _table_tops(tables, rng)
     anchor: list = []
     for f in sorted(small, key=lambda f: (is_outer[id(f)], -f.radius)):
         if not _on_a_table(f, tops, rng, group_on if not is_outer[id(f)] else None, anchor):
-            floor_spot(f)
+            floor.place(f, is_outer[id(f)])
     for f in fps:
         f.support_z = float(f.z)
     for f in fps:
@@ -323,6 +290,53 @@ def layout_surface(objs: list, classes: list[str | None], rng: np.random.Generat
             f.yaw = float(rng.uniform(0, 2 * math.pi))
         _apply(f)
     return fps
+
+
+class _Floor:
+    """Spots on the floor (z = 0): inner items in a square that grows by 1.25x until they fit, outer items
+    (distractors) in a ring of `ring_width_m` around the inner ones, moved out by half a ring when full."""
+
+    def __init__(self, half: float, ring_width_m: float, rng: np.random.Generator):
+        self.taken: list[tuple[np.ndarray, float]] = []
+        self.half, self.r_in, self.ring, self.rng = half, 0.0, ring_width_m, rng
+
+    def place(self, f: Footprint, outer: bool) -> None:
+        xy = self._ring(f.radius) if outer else self._square(f.radius)
+        f.xy, f.z, f.support = xy, 0.0, "floor"
+        self.taken.append((xy, f.radius))
+
+    def _ring(self, radius: float) -> np.ndarray:
+        dist = max(self.r_in, 0.05) + radius
+        while True:
+            for _ in range(100):
+                ang = self.rng.uniform(0, 2 * math.pi)
+                d = dist + self.rng.uniform(0.0, self.ring)
+                xy = np.array([math.cos(ang), math.sin(ang)]) * d
+                if all(np.linalg.norm(xy - c) >= radius + rc for c, rc in self.taken):
+                    return xy
+            dist += self.ring / 2
+
+    def _square(self, radius: float) -> np.ndarray:
+        while True:
+            h = self.half
+            xy = _free_spot(radius, self.taken, self.rng, np.array([-h, -h]), np.array([h, h]))
+            if xy is not None:
+                break
+            self.half *= 1.25
+        self.r_in = max(self.r_in, float(np.linalg.norm(xy)) + radius)
+        return xy
+
+
+def _table_tops(tables: list[Footprint], rng: np.random.Generator) -> list:
+    """Each table turned by a random yaw, with the convex hull of its top vertices in its own frame:
+    [(table, hull, top z, items placed on it)]."""
+    tops = []
+    for t in tables:
+        t.yaw = float(rng.uniform(0, 2 * math.pi))
+        _apply(t)
+        hull, top_z = table_top(t.obj)
+        tops.append((t, hull, top_z, []))
+    return tops
 
 
 def _on_a_table(f: Footprint, tops: list, rng: np.random.Generator, group_on: str | None, anchor: list) -> bool:

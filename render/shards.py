@@ -192,3 +192,20 @@ def remove_done_marker(out_dir: Path) -> None:
         os.unlink(out_dir / "DONE")
     except FileNotFoundError:
         pass
+
+
+def log_tail(log: Path) -> str:
+    """The last line of a worker log (200 characters at most), with the log's path."""
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return f"no log {log}"
+    return (lines[-1][:200] if lines else "no output") + f" (log {log})"
+
+
+def report_retries(retried: dict[int, str], failures: dict[int, tuple]) -> None:
+    """One line for the shards that were rendered after a retry, with the first one's reason."""
+    ok = {sid: why for sid, why in retried.items() if sid not in failures}
+    if ok:
+        first = next(iter(ok.items()))
+        print(f"render: {len(ok)} shard(s) rendered after a retry (shard {first[0]}: {first[1]})", flush=True)

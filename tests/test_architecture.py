@@ -5,7 +5,7 @@ extension points (detectors, selectors, variants; regimes are the benchmark's ow
   floor (every `import`, module-level or inside a function), and core imports nothing of the project;
 - no file circles: no two project modules import each other, directly or through other modules (the same
   imports counted);
-- no function over 80 lines anywhere, none over 60 in synthgap/ (the loop);
+- no function over 60 lines and no module over 500 lines in the five packages (issue 22);
 - a detector, a selector and a variant set registered from this test module (no project file edited) run
   through the benchmark matrix and the loop's selection, set, distance, benchmark and report stages, and
   both reports list them.
@@ -114,7 +114,10 @@ def test_no_module_imports_itself_through_a_circle():
 def test_function_sizes():
     long = []
     for pkg, path, tree in _modules():
-        limit = 60 if pkg == "synthgap" else 80
+        limit = 60
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > 500:
+            long.append(f"{path.relative_to(REPO)}: module of {lines} lines (> 500)")
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
@@ -124,7 +127,7 @@ def test_function_sizes():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
                 long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
-    assert not long, "functions too long:\n" + "\n".join(long)
+    assert not long, "functions or modules too long:\n" + "\n".join(long)
 
 
 def test_every_package_has_a_public_api_facade():
