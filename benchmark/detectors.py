@@ -76,13 +76,14 @@ class Trained:
     val: dict                        # val metrics at the best epoch (COCO keys + best_epoch)
     handle: Any = None               # in-memory model (not recorded)
     skipped_steps: int = 0           # optimizer steps skipped for a non-finite loss or gradient
-
+    training: dict = field(default_factory=dict)   # how it trained, as resolved (e.g. frcnn's precision)
 
     def record(self) -> dict:
         return {"init": self.init, "model": self.model, "train_s": round(self.train_s, 2),
                 "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
                 "n_train_images": self.n_train_images, "epoch_s": self.epoch_s, "val": self.val,
-                "weights": self.weights, "skipped_steps": self.skipped_steps}
+                "weights": self.weights, "skipped_steps": self.skipped_steps,
+                **({"training": self.training} if self.training else {})}
 
 
 class Detector(Protocol):

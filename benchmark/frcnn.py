@@ -17,13 +17,39 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from align.features import MOBILENET_V2_FILES, find_backbone_weights  # noqa: F401 (re-exported)
-from benchmark.frcnn_arch import build_frcnn  # noqa: F401 (re-exported)
-from core.envs import cpu_threads
+from benchmark.frcnn_arch import BLOCKS, FROZEN_BLOCKS, build_frcnn  # noqa: F401 (re-exported)
+from core.envs import PRECISION_HELP, check_precision, cpu_threads, uses_bf16
+from core.errors import UserError
 from core.progress import Progress
+
+MEMORY_FORMATS = ("nchw", "channels-last")
+TRAINED_FROM = 14   # the default --frcnn-freeze: blocks 14-18 (stride 32), the FPN and the heads train
+
+
+@dataclass
+class FrcnnParams:
+    """frcnn's own options (core/params.py): --frcnn-precision, --frcnn-memory-format, --frcnn-freeze. The defaults
+    (auto: bf16 on this project's AVX-512 BF16 CPUs, channels-last, 14 blocks frozen) are the fastest measured
+    with equal mAP (BENCHMARKS.md "CPU training"); fp32 / nchw / 7 are the settings before issue 26."""
+    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
+    memory_format: str = field(default="channels-last", metadata={
+        "help": "nchw | channels-last (the weights, so the convolutions run channels-last)"})
+    freeze: int = field(default=TRAINED_FROM, metadata={
+        "help": f"MobileNetV2 feature blocks frozen from the input on a pretrained backbone, 0-{BLOCKS - 1} "
+                "(the ImageNet and checkpoint starts; COCO models keep torchvision's recipe)"})
+
+    def check(self) -> None:
+        from core.params import flag_name
+        check_precision(self.precision, flag_name("frcnn", "precision"))
+        if self.memory_format not in MEMORY_FORMATS:
+            raise UserError(f"{flag_name('frcnn', 'memory_format')} {self.memory_format}: expected one of "
+                            f"{', '.join(MEMORY_FORMATS)}")
+        if not 0 <= self.freeze < BLOCKS:
+            raise UserError(f"{flag_name('frcnn', 'freeze')} {self.freeze}: expected 0-{BLOCKS - 1}")
 
 
 @dataclass
@@ -99,6 +125,26 @@ class FrcnnResult:
     epoch_train_s: list   # seconds of each epoch's training pass (validation excluded)
     arch: str = "fasterrcnn_mobilenet_v2_fpn"
     skipped_steps: int = 0   # steps with a non-finite loss or gradient, not applied
+    training: dict = field(default_factory=dict)   # the options as resolved: precision, memory format, frozen
+
+
+def prepare_model(model, options: FrcnnParams, dev) -> dict:
+    """`options` applied to a built model (before its optimizer is made): the frozen blocks of a pretrained
+    MobileNetV2 backbone (one with frozen batch norm), the memory format; -> the options as resolved."""
+    import torch
+    from torchvision.ops import misc
+
+    from benchmark.frcnn_arch import backbone_features, freeze_blocks
+    frozen = None
+    body = getattr(model.backbone, "body", None)
+    if body is not None and len(list(body.children())) == BLOCKS and \
+            any(isinstance(m, misc.FrozenBatchNorm2d) for m in body.modules()):
+        freeze_blocks(backbone_features(model), options.freeze)
+        frozen = options.freeze
+    if options.memory_format == "channels-last":
+        model.to(memory_format=torch.channels_last)
+    return {"precision": "bf16" if uses_bf16(options.precision, dev.type) else "fp32",
+            "memory_format": options.memory_format, "frozen_blocks": frozen}
 
 
 def _lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
@@ -153,9 +199,10 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
                 real_id_by_name: dict[str, int], *, epochs: int, imgsz: int = 320, seed: int = 0,
                 device: str | None = None, patience: int = 20, batch: int = 4, lr: float = 0.01,
                 init: str = "auto", progress_desc: str = "frcnn", checkpoint: Path | None = None,
-                select_best: bool = True) -> FrcnnResult:
+                select_best: bool = True, options: FrcnnParams | None = None) -> FrcnnResult:
     """Train from `init` (benchmark/frcnn_init.py). select_best: keep the epoch of best val mAP (val = the real
-    exposed images) with early stopping; else a fixed schedule, the last epoch (val images are training data)."""
+    exposed images) with early stopping; else a fixed schedule, the last epoch (val images are training data).
+    options: precision, memory format, frozen blocks (FrcnnParams; its defaults when None)."""
     import math
 
     import torch
@@ -167,6 +214,7 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
     dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
     model, init_name, arch = build_model(names, imgsz, init)
     model.to(dev)
+    training = prepare_model(model, options or FrcnnParams(), dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     lr_at = _lr_schedule(lr, max(1, math.ceil(len(train) / batch)), epochs)
@@ -176,7 +224,8 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
     with Progress(epochs, f"{progress_desc} epochs") as bar:
         for epoch in range(1, epochs + 1):
             te = time.monotonic()
-            loss, step, skip = _train_epoch(model, opt, params, train, batch, gen, dev, lr_at, step, epoch)
+            loss, step, skip = _train_epoch(model, opt, params, train, batch, gen, dev, lr_at, step, epoch,
+                                            amp=training["precision"] == "bf16")
             skipped += skip
             epoch_s.append(time.monotonic() - te)
             m = score_faster(val_gt, predict_samples(model, val, names, real_id_by_name, dev)) \
@@ -194,7 +243,7 @@ def train_frcnn(train: list[Sample], val: list[Sample], val_gt: dict, names: lis
                    checkpoint)
     model.load_state_dict(best_state)
     return FrcnnResult(model, init_name, best_epoch, epoch, time.monotonic() - t0, best,
-                       [round(t, 3) for t in epoch_s], arch, skipped)
+                       [round(t, 3) for t in epoch_s], arch, skipped, training)
 
 
 def samples_for(cs, ids: list[int] | None, names: list[str], imgsz: int) -> list[Sample]:
@@ -213,9 +262,11 @@ class FrcnnDetector:
     """The `frcnn` detector (benchmark.detectors protocol). Images are decoded once per run: the real val and
     test samples are kept for every cell, a train set's samples while consecutive cells use it."""
     description = "Faster R-CNN: MobileNetV2-FPN from the ImageNet backbone (--init; COCO models when cached)"
+    Params = FrcnnParams
 
     def __init__(self, settings):
         self.s = settings
+        self.params = settings.params or FrcnnParams()
         self._real: dict[str, list[Sample]] = {}
         self._train: tuple[str, list[Sample]] | None = None
 
@@ -242,11 +293,11 @@ class FrcnnDetector:
                           epochs=train.epochs or s.epochs, imgsz=s.imgsz, seed=seed, device=s.device,
                           patience=s.patience, batch=max(1, s.batch // 2), init=train.start or s.init,
                           progress_desc=f"{train.name} frcnn seed{seed}", checkpoint=ckpt,
-                          select_best=train.select_best)
+                          select_best=train.select_best, options=self.params)
         return Trained(init=res.init, model=res.arch, weights=str(ckpt), train_s=res.train_s,
                        best_epoch=res.best_epoch, epochs_run=res.epochs_run, n_train_images=len(samples),
                        epoch_s=res.epoch_train_s, val={**res.val, "best_epoch": res.best_epoch}, handle=res.model,
-                       skipped_steps=res.skipped_steps)
+                       skipped_steps=res.skipped_steps, training=res.training)
 
     def predict(self, trained, ctx, image_ids: list[int]) -> list[dict]:
         """Detections on the real images `image_ids` (only the exposed ones decoded when they are all exposed);

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.roi_pool import use_sparse_roi_align
 from core.errors import UserError
 
 COCO_MODELS = {   # torchvision builder -> its COCO checkpoint's file name in the torch hub cache
@@ -80,6 +81,7 @@ def build_coco_arch(arch: str, num_classes: int, imgsz: int, coco_path: Path | N
     stages = list(model.backbone.body.children())
     for m in stages[: len(stages) // 2]:
         m.requires_grad_(False)
+    use_sparse_roi_align(model)
     return model
 
 

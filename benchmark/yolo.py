@@ -6,12 +6,15 @@ so nothing is downloaded) and the thread counts (Ultralytics would use one threa
 Models are built from a yaml (yolov8n.yaml by default), never from a downloaded .pt; a local checkpoint given
 as start weights (`--yolo-weights PATH.pt`, e.g. a user's COCO yolov8n.pt, or a synthetic cell's best.pt in the
 finetune regime) transfers every tensor whose name and shape match (Ultralytics' own transfer; the class head is
-re-initialised when the class count differs), and the record says how many transferred. amp is off.
+re-initialised when the class count differs), and the record says how many transferred. Training runs in fp32
+unless --yolo-precision says bf16 (or auto on a bf16 CPU/GPU: autocast, also on the CPU, `_cpu_bf16`); --yolo-cache
+ram keeps the decoded images in memory. The record's `training` says what was used.
 Validation (best epoch, early stopping via patience) uses the val export given, i.e. the real *exposed* split;
 with select_best off (the exposed images are training data) the schedule is fixed and the last epoch is kept.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import os
@@ -21,11 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.progress import Progress
-
+from core.envs import PRECISION_HELP, check_precision, cpu_threads, repo_root, uses_bf16
 from core.errors import UserError
-
-from core.envs import cpu_threads, repo_root
+from core.progress import Progress
 
 
 def default_threads() -> int:
@@ -66,6 +67,29 @@ def pick_device(device: str | None = None) -> str:
     return "0" if torch.cuda.is_available() else "cpu"
 
 
+@contextlib.contextmanager
+def _cpu_bf16(on: bool):
+    """While `on`: Ultralytics' trainer may autocast to bfloat16 on the CPU. Its `autocast` refuses bf16 off CUDA,
+    though torch runs it natively on AVX-512 BF16 / AMX CPUs; validation stays fp32 (Ultralytics quantises only
+    off the CPU). The trainer's module attribute is restored on exit."""
+    if not on:
+        yield
+        return
+    import torch
+    import ultralytics.engine.trainer as trainer
+    original = trainer.autocast
+
+    def autocast(enabled, device: str = "cuda"):
+        if device == "cpu" and enabled is torch.bfloat16:
+            return torch.amp.autocast("cpu", dtype=torch.bfloat16)
+        return original(enabled, device)
+    trainer.autocast = autocast
+    try:
+        yield
+    finally:
+        trainer.autocast = original
+
+
 @dataclass
 class TrainResult:
     weights: Path
@@ -74,6 +98,7 @@ class TrainResult:
     train_s: float
     val_native: dict = field(default_factory=dict)   # Ultralytics' own val metrics at the best epoch
     epoch_s: list = field(default_factory=list)      # seconds per epoch (training + validation, results.csv)
+    precision: str = "fp32"                          # as resolved: fp32 | bf16
 
 
 def _read_results_csv(path: Path) -> list[dict]:
@@ -97,10 +122,12 @@ def transferable(model_yaml: str, nc: int, weights: str | Path) -> tuple[int, in
 def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320, seed: int = 0,
                device: str | None = None, patience: int = 20, batch: int = 16, model_yaml: str = "yolov8n.yaml",
                workers: int | None = None, progress_desc: str = "yolo", start: str | Path | None = None,
-               select_best: bool = True) -> TrainResult:
+               select_best: bool = True, precision: str = "fp32", cache: str = "off") -> TrainResult:
+    """precision: the trainer's forward pass (bf16 autocast also on the CPU, `_cpu_bf16`); cache: off | ram."""
     setup_ultralytics()
     from ultralytics import YOLO
     device = pick_device(device)
+    bf16 = uses_bf16(precision, "cpu" if device == "cpu" else "cuda")
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir / "train", ignore_errors=True)  # an interrupted cell restarts from scratch
     model = YOLO(model_yaml)
@@ -114,11 +141,13 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320,
 
     model.add_callback("on_fit_epoch_end", on_epoch_end)
     t0 = time.monotonic()
-    with bar:
+    with bar, _cpu_bf16(bf16 and device == "cpu"):
         model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, deterministic=True,
                     device=device, workers=(0 if workers is None else workers), project=str(out_dir), name="train",
-                    exist_ok=True, amp=False, plots=False, patience=patience if select_best else epochs + 1,
-                    verbose=False, pretrained=str(start) if start else False, val=select_best, cache=False)
+                    exist_ok=True, amp="bf16" if bf16 else False, plots=False,
+                    patience=patience if select_best else epochs + 1, verbose=False,
+                    pretrained=str(start) if start else False, val=select_best,
+                    cache="ram" if cache == "ram" else False)
     train_s = time.monotonic() - t0
     save_dir = Path(model.trainer.save_dir)
     weights = save_dir / "weights" / ("best.pt" if select_best else "last.pt")
@@ -131,7 +160,8 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320,
     if not select_best:
         rows_time = [float(r["time"]) for r in rows if r.get("time")]
         return TrainResult(weights, len(rows), len(rows), train_s, {},
-                           [round(b - a, 3) for a, b in zip([0.0] + rows_time[:-1], rows_time)])
+                           [round(b - a, 3) for a, b in zip([0.0] + rows_time[:-1], rows_time)],
+                           "bf16" if bf16 else "fp32")
     key = "metrics/mAP50-95(B)"
     if rows and key in rows[0]:
         vals = [float(r[key] or 0) for r in rows]
@@ -140,7 +170,7 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int = 320,
         native = {"map50_95": vals[i], "map50": float(rows[i].get("metrics/mAP50(B)", "nan"))}
     cum = [float(r["time"]) for r in rows if r.get("time")]
     epoch_s = [round(b - a, 3) for a, b in zip([0.0] + cum[:-1], cum)]
-    return TrainResult(weights, best_epoch, len(rows), train_s, native, epoch_s)
+    return TrainResult(weights, best_epoch, len(rows), train_s, native, epoch_s, "bf16" if bf16 else "fp32")
 
 
 def predict_yolo(weights: Path, images: list[tuple[int, Path]], names: list[str], real_id_by_name: dict[str, int],
@@ -183,15 +213,25 @@ def check_yolo_model(name: str) -> None:
         raise UserError(f"--yolo-model {name}: neither a file nor a model yaml Ultralytics ships (e.g. yolov8n.yaml)")
 
 
+CACHES = ("off", "ram")
+
+
 @dataclass
 class YoloParams:
-    """yolo's own options (core/params.py): --yolo-model, --yolo-weights."""
+    """yolo's own options (core/params.py): --yolo-model, --yolo-weights, --yolo-precision, --yolo-cache."""
     model: str = field(default="yolov8n.yaml", metadata={"help": "Ultralytics model yaml (never a .pt)"})
     weights: str | None = field(default=None, metadata={"help": "a local Ultralytics .pt to start YOLO from "
                                                                  "(matching layers transfer; never downloaded)"})
+    precision: str = field(default="fp32", metadata={"help": PRECISION_HELP})
+    cache: str = field(default="off", metadata={"help": "off | ram: decoded, resized training images kept in "
+                                                        "memory for the cell (Ultralytics' cache='ram')"})
 
     def check(self) -> None:
+        from core.params import flag_name
         check_yolo_model(self.model)
+        check_precision(self.precision, flag_name("yolo", "precision"))
+        if self.cache not in CACHES:
+            raise UserError(f"{flag_name('yolo', 'cache')} {self.cache}: expected one of {', '.join(CACHES)}")
         if self.weights is not None:
             from core.checkpoint import check_ultralytics
             check_ultralytics(self.weights, "--yolo-weights")
@@ -243,10 +283,12 @@ class YoloDetector:
         s = self.s
         tr = train_yolo(data_yaml, cell_dir, epochs=train.epochs or s.epochs, imgsz=s.imgsz, seed=seed,
                         device=s.device, patience=s.patience, batch=min(s.batch * 2, 16), model_yaml=self.model_yaml,
-                        progress_desc=f"{train.name} yolo seed{seed}", start=start, select_best=train.select_best)
+                        progress_desc=f"{train.name} yolo seed{seed}", start=start, select_best=train.select_best,
+                        precision=self.params.precision, cache=self.params.cache)
         trained = Trained(init=init, model=self.model_yaml, weights=str(tr.weights), train_s=tr.train_s,
                           best_epoch=tr.best_epoch, epochs_run=tr.epochs_run,
-                          n_train_images=len(list((train_dir / "images").iterdir())), epoch_s=tr.epoch_s, val={})
+                          n_train_images=len(list((train_dir / "images").iterdir())), epoch_s=tr.epoch_s, val={},
+                          training={"precision": tr.precision, "cache": self.params.cache})
         val = score_faster(ctx.val_gt, self.predict(trained, ctx, ctx.split.exposed))
         trained.val = {**val, "best_epoch": tr.best_epoch, "ultralytics": tr.val_native}
         return trained

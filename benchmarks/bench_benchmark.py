@@ -5,14 +5,21 @@
             (compute depends on the input size and the image count, not on the content). Epoch 1 (warm-up,
             caches) is excluded.
   cpu-train Faster R-CNN training throughput (images/s of a training pass) of the CPU variants side by side in
-            one process, interleaved epoch by epoch so a busy machine slows all alike: fp32 (today), bf16
-            (torch.autocast bfloat16 forward: AVX-512 BF16 / AMX CPUs), channels-last, bf16+channels-last.
+            one process, interleaved epoch by epoch so a busy machine slows all alike: today's (torchvision's
+            RoIAlign, fp32), the sparse RoIAlign (benchmark/roi_pool.py), and with it the --frcnn-* options:
+            bf16 (torch.autocast bfloat16 forward: AVX-512 BF16 / AMX CPUs), channels-last, more frozen blocks.
             Round 1 (warm-up) is excluded; the median of the other rounds and the ratio to fp32 are printed.
+  yolo-train yolov8n training throughput (images/s of an epoch, validation on 10 images included) per option set
+            of --yolo-precision / --yolo-cache, each run twice (the order reversed the second time); epoch 1 of
+            each run excluded.
+  yolo-map  yolov8n's toy-set val mAP50-95 per --yolo-precision, --seeds seeds (does bf16 keep accuracy?).
   baseline  the real-trained baseline: `synthgap benchmark run` with no variants on the real set
             (train + best epoch on the 30 exposed images, scored on the 59 test images); prints its mAP.
 
 usage: PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py speed [--n 100] [--epochs 3]
        PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py cpu-train [--n 150] [--rounds 4]
+       PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py yolo-train [--n 150] [--epochs 3]
+       PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py yolo-map [--epochs 20] [--seeds 2]
        PYTHONPATH=. .venv/bin/python benchmarks/bench_benchmark.py baseline [--epochs 60] [--detectors yolo]
 """
 from __future__ import annotations
@@ -62,12 +69,18 @@ def speed(args) -> None:
                   f"{time.monotonic() - t0:.1f} s) -> {per:.1f} s/epoch/100 images")
 
 
-VARIANTS = {"fp32": (False, False), "bf16": (True, False), "channels-last": (False, True),
-            "bf16+channels-last": (True, True)}
+_BEFORE = {"precision": "fp32", "memory_format": "nchw", "freeze": 7}   # the options before issue 26
+VARIANTS = {  # name: (torchvision's own RoIAlign, FrcnnParams fields)
+    "today": (True, _BEFORE), "sparse-roi": (False, _BEFORE),
+    "sparse-roi+bf16": (False, {**_BEFORE, "precision": "bf16"}),
+    "sparse-roi+bf16+cl": (False, {**_BEFORE, "precision": "bf16", "memory_format": "channels-last"}),
+    "sparse-roi+bf16+cl+freeze-11": (False, {"precision": "bf16", "memory_format": "channels-last", "freeze": 11}),
+    "sparse-roi+bf16+cl+freeze-14": (False, {"precision": "bf16", "memory_format": "channels-last", "freeze": 14})}
 
 
 def cpu_train(args) -> None:
     import torch
+    from torchvision.ops import MultiScaleRoIAlign
 
     from benchmark import frcnn
     from benchmark.frcnn_init import build_model
@@ -80,29 +93,90 @@ def cpu_train(args) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu capability "
           f"{torch.backends.cpu.get_cpu_capability()}; {args.n} images at {args.imgsz} px, batch 4")
-    runs = {}
-    for name, (amp, cl) in VARIANTS.items():
+    runs, dev = {}, torch.device("cpu")
+    chosen = args.variants.split(",") if args.variants else list(VARIANTS)
+    for name in chosen:
+        tv_roi, fields = VARIANTS[name]
         torch.manual_seed(0)
         model, _, _ = build_model(names, args.imgsz, "imagenet")
-        if cl:
-            model = model.to(memory_format=torch.channels_last)
+        if tv_roi:   # before benchmark/roi_pool.py
+            pool = model.roi_heads.box_roi_pool
+            model.roi_heads.box_roi_pool = MultiScaleRoIAlign(pool.featmap_names, pool.output_size,
+                                                              pool.sampling_ratio)
+        training = frcnn.prepare_model(model, frcnn.FrcnnParams(**fields), dev)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
-        runs[name] = {"model": model, "opt": opt, "params": params, "amp": amp, "step": 0, "s": [],
-                      "gen": torch.Generator().manual_seed(0)}
+        runs[name] = {"model": model, "opt": opt, "params": params, "amp": training["precision"] == "bf16",
+                      "step": 0, "s": [], "gen": torch.Generator().manual_seed(0)}
     for r in range(args.rounds):
         for name, v in runs.items():
             t0 = time.monotonic()
-            loss, v["step"], _ = frcnn._train_epoch(v["model"], v["opt"], v["params"], samples, 4, v["gen"],
-                                                    torch.device("cpu"), lambda s: 0.01, v["step"], r + 1,
-                                                    amp=v["amp"])
+            loss, v["step"], _ = frcnn._train_epoch(v["model"], v["opt"], v["params"], samples, 4, v["gen"], dev,
+                                                    lambda s: 0.01, v["step"], r + 1, amp=v["amp"])
             v["s"].append(time.monotonic() - t0)
             print(f"round {r + 1} {name}: {v['s'][-1]:.1f} s (loss {loss:.3f})", flush=True)
     base = None
     for name, v in runs.items():
         ips = args.n / statistics.median(v["s"][1:] or v["s"])
         base = base or ips
-        print(f"{name}: {ips:.2f} images/s ({ips / base:.2f}x fp32); epoch seconds {[round(s, 1) for s in v['s']]}")
+        print(f"{name}: {ips:.2f} images/s ({ips / base:.2f}x {chosen[0]}); epoch seconds "
+              f"{[round(s, 1) for s in v['s']]}")
+
+
+YOLO_VARIANTS = {"fp32": {}, "cache-ram": {"cache": "ram"}, "bf16": {"precision": "bf16"},
+                 "bf16+cache-ram": {"precision": "bf16", "cache": "ram"}}
+
+
+def yolo_train(args) -> None:
+    """yolov8n epochs (training pass + validation on 10 images) per YOLO_VARIANTS entry, the variants in turn and
+    the order repeated backwards, so that a drift of the machine's speed is shared."""
+    from benchmark import convert, yolo
+    from benchmark.toydata import make_toy_set
+    from core.coco import load_coco
+    tmp = Path(tempfile.mkdtemp(prefix="bench_yolo_", dir=REPO / ".synthgap"))
+    train = load_coco(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
+    val = load_coco(make_toy_set(tmp / "val", 10, size=(640, 480), seed=2))
+    names = train.class_names()
+    data = convert.write_data_yaml(tmp / "data.yaml", convert.export_yolo(train, tmp / "y_train", names),
+                                   convert.export_yolo(val, tmp / "y_val", names), names)
+    chosen = args.variants.split(",") if args.variants else list(YOLO_VARIANTS)
+    print(f"yolov8n, {args.n} images at {args.imgsz} px, batch 16, {args.epochs} epochs per run, cpu cores "
+          f"{os.cpu_count()}")
+    seconds: dict[str, list[float]] = {n: [] for n in chosen}
+    for name in chosen + chosen[::-1]:
+        r = yolo.train_yolo(data, tmp / name, epochs=args.epochs, imgsz=args.imgsz, batch=16, seed=0, patience=100,
+                            **YOLO_VARIANTS[name])
+        seconds[name] += r.epoch_s[1:]
+        print(f"{name} ({r.precision}): epoch seconds {r.epoch_s}", flush=True)
+    base = None
+    for name in chosen:
+        ips = args.n / statistics.median(seconds[name])
+        base = base or ips
+        print(f"{name}: {ips:.2f} images/s ({ips / base:.2f}x {chosen[0]}), epochs after the first: "
+              f"{[round(s, 1) for s in seconds[name]]}")
+
+
+def yolo_map(args) -> None:
+    """Does bf16 keep yolov8n's accuracy? From scratch it learns nothing from 30-150 real photos in CPU budgets,
+    so this trains on the generated toy shapes (150 images) and scores Ultralytics' val mAP50-95 on 30 held-out
+    toy images, per variant and seed."""
+    from benchmark import convert, yolo
+    from benchmark.toydata import make_toy_set
+    from core.coco import load_coco
+    tmp = Path(tempfile.mkdtemp(prefix="bench_yolo_map_", dir=REPO / ".synthgap"))
+    train = load_coco(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
+    val = load_coco(make_toy_set(tmp / "val", 30, size=(640, 480), seed=2, max_objects=3))
+    names = train.class_names()
+    data = convert.write_data_yaml(tmp / "data.yaml", convert.export_yolo(train, tmp / "y_train", names),
+                                   convert.export_yolo(val, tmp / "y_val", names), names)
+    for name in args.variants.split(","):
+        maps = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            r = yolo.train_yolo(data, tmp / f"{name}-{seed}", epochs=args.epochs, imgsz=args.imgsz, batch=16,
+                                seed=seed, patience=100, **YOLO_VARIANTS[name])
+            maps.append(r.val_native.get("map50_95", float("nan")))
+        print(f"{name}: toy val mAP50-95 per seed {[round(m, 3) for m in maps]} (mean {statistics.mean(maps):.3f})",
+              flush=True)
 
 
 def baseline(args) -> None:
@@ -141,6 +215,21 @@ def cli() -> None:
     c.add_argument("--n", type=int, default=150)
     c.add_argument("--rounds", type=int, default=4)
     c.add_argument("--imgsz", type=int, default=320)
+    c.add_argument("--variants", default="", help=f"comma-separated, the first is the reference (default all: "
+                                                   f"{', '.join(VARIANTS)})")
+    y = sub.add_parser("yolo-train")
+    y.add_argument("--n", type=int, default=150)
+    y.add_argument("--epochs", type=int, default=3)
+    y.add_argument("--imgsz", type=int, default=320)
+    y.add_argument("--variants", default="", help=f"comma-separated, the first is the reference (default all: "
+                                                   f"{', '.join(YOLO_VARIANTS)})")
+    m = sub.add_parser("yolo-map")
+    m.add_argument("--n", type=int, default=150)
+    m.add_argument("--epochs", type=int, default=20)
+    m.add_argument("--seeds", type=int, default=2)
+    m.add_argument("--first-seed", type=int, default=0)
+    m.add_argument("--imgsz", type=int, default=320)
+    m.add_argument("--variants", default="fp32,bf16")
     b = sub.add_parser("baseline")
     b.add_argument("--real", default=str(REPO.parent / "shared" / "realsets" / "bottles"))
     b.add_argument("--category", default="bottle")
@@ -153,7 +242,8 @@ def cli() -> None:
     b.add_argument("--out", default=str(REPO / ".synthgap" / "bench_real_baseline"))
     args = p.parse_args()
     (REPO / ".synthgap").mkdir(exist_ok=True)
-    {"speed": speed, "cpu-train": cpu_train, "baseline": baseline}[args.cmd](args)
+    {"speed": speed, "cpu-train": cpu_train, "yolo-train": yolo_train, "yolo-map": yolo_map,
+     "baseline": baseline}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -51,3 +51,31 @@ def cpu_threads() -> int:
     if not env.strip().isdigit() or int(env) < 1:
         raise UserError(f"SYNTHGAP_THREADS: expected a whole number >= 1, got {env!r}")
     return int(env)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")   # a detector's --<name>-precision choices
+PRECISION_HELP = ("training forward pass precision: fp32 | bf16 (autocast; weights and optimizer stay fp32) | "
+                  "auto (bf16 where the CPU has AVX-512 BF16 or AMX, or the GPU supports bf16; else fp32)")
+
+
+def bf16_capable(device_type: str) -> bool:
+    """Whether bfloat16 autocast runs natively: a CUDA GPU that supports it, or a CPU with AVX-512 BF16 or AMX
+    (read from /proc/cpuinfo; False where it cannot be read)."""
+    if device_type == "cuda":
+        import torch
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def check_precision(value: str, flag: str) -> None:
+    if value not in PRECISIONS:
+        raise UserError(f"{flag} {value}: expected one of {', '.join(PRECISIONS)}")
+
+
+def uses_bf16(precision: str, device_type: str) -> bool:
+    """A --<detector>-precision value resolved on `device_type`: bf16, or auto where bf16_capable."""
+    return precision == "bf16" or precision == "auto" and bf16_capable(device_type)
