@@ -60,9 +60,12 @@ REALISM_METRICS.register("1-precision", OneMinusPrecision)
 REALISM_METRICS.register("1-recall", OneMinusRecall)
 
 
-def all_metrics(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
-    """Every registered metric between the two feature sets, in registration order."""
-    return {name: float(REALISM_METRICS.get(name)().distance(real, synth)) for name in REALISM_METRICS.names()}
+def all_metrics(real: np.ndarray, synth: np.ndarray, known: dict[str, float] | None = None) -> dict[str, float]:
+    """Every registered metric between the two feature sets, in registration order; those in `known` (already
+    computed by the caller on the same features) are taken from it."""
+    known = known or {}
+    return {name: float(known[name]) if name in known else float(REALISM_METRICS.get(name)().distance(real, synth))
+            for name in REALISM_METRICS.names()}
 
 
 def realism(real_cs, real_ids: list[int] | None, synth_cs, synth_ids: list[int] | None = None,
@@ -77,7 +80,10 @@ def realism(real_cs, real_ids: list[int] | None, synth_cs, synth_ids: list[int] 
         n = len(cs.images) if ids is None else len(set(ids) & {int(im["id"]) for im in cs.images})
         if n < 2:
             raise UserError(f"{cs.json_path}: {n} image(s): realism needs at least 2 images on each side")
+    from align.feature_filter import precision_recall
     fr, fs = coco_features(real_cs, real_ids), coco_features(synth_cs, synth_ids)
-    metrics = all_metrics(fr, fs)
-    return {**kid(fr, fs, B=B), "fid": metrics["fid"], "precision": 1.0 - metrics["1-precision"],
-            "recall": 1.0 - metrics["1-recall"], "extractor": EXTRACTOR, "metrics": metrics}
+    k, pr = kid(fr, fs, B=B), precision_recall(fr, fs)   # each once; the registry's built-ins reuse them
+    metrics = all_metrics(fr, fs, {"kid": k["kid"], "1-precision": 1.0 - pr["precision"],
+                                   "1-recall": 1.0 - pr["recall"]})
+    return {**k, "fid": metrics["fid"], "precision": pr["precision"], "recall": pr["recall"], "extractor": EXTRACTOR,
+            "metrics": metrics}
