@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from align.features import MOBILENET_V2_FILES, find_backbone_weights  # noqa: F401 (re-exported)
-from benchmark.frcnn_arch import BLOCKS, FROZEN_BLOCKS, build_frcnn  # noqa: F401 (re-exported)
+from benchmark.frcnn_arch import BLOCKS, build_frcnn  # noqa: F401 (build_frcnn re-exported)
 from core.envs import PRECISION_HELP, check_precision, cpu_threads, uses_bf16
 from core.errors import UserError
 from core.progress import Progress

@@ -6,7 +6,7 @@ the feature map: each output bin is a fixed weighted sum of feature pixels (2x2 
 sample), so all RoIs of a level are one sparse matrix M [RoIs x 7 x 7, images x H x W] and the pooled features are
 M @ F (F: the level's features, pixels x channels). Autograd's backward is then M^T @ grad, vectorised over
 channels. The weights follow torchvision's `roi_align(aligned=False)` exactly (sample positions, the -1 / size
-bounds, clamping at the last row and column); outputs and gradients agree to float rounding (tests/test_benchmark.py).
+bounds, clamping at the last row and column); outputs and gradients agree to float rounding (tests/test_cpu_training.py).
 
 `SparseRoIAlign` is a drop-in `MultiScaleRoIAlign` (same level mapping, no parameters, so checkpoints are
 unchanged); on a CUDA tensor it calls torchvision's own kernel, which is fast there.

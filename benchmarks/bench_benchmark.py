@@ -127,18 +127,26 @@ YOLO_VARIANTS = {"fp32": {}, "cache-ram": {"cache": "ram"}, "bf16": {"precision"
                  "bf16+cache-ram": {"precision": "bf16", "cache": "ram"}}
 
 
+def _toy_yolo_data(prefix: str, n: int, n_val: int, val_max_objects: int | None = None) -> tuple[Path, Path]:
+    """A fresh folder with generated 640x480 toy sets (n training images of up to 3 objects, n_val validation
+    images) exported for YOLO -> (the folder, its data.yaml)."""
+    from benchmark import convert
+    from benchmark.toydata import make_toy_set
+    from core.coco import load_coco
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=REPO / ".synthgap"))
+    train = load_coco(make_toy_set(tmp / "train", n, size=(640, 480), seed=1, max_objects=3))
+    extra = {} if val_max_objects is None else {"max_objects": val_max_objects}
+    val = load_coco(make_toy_set(tmp / "val", n_val, size=(640, 480), seed=2, **extra))
+    names = train.class_names()
+    return tmp, convert.write_data_yaml(tmp / "data.yaml", convert.export_yolo(train, tmp / "y_train", names),
+                                        convert.export_yolo(val, tmp / "y_val", names), names)
+
+
 def yolo_train(args) -> None:
     """yolov8n epochs (training pass + validation on 10 images) per YOLO_VARIANTS entry, the variants in turn and
     the order repeated backwards, so that a drift of the machine's speed is shared."""
-    from benchmark import convert, yolo
-    from benchmark.toydata import make_toy_set
-    from core.coco import load_coco
-    tmp = Path(tempfile.mkdtemp(prefix="bench_yolo_", dir=REPO / ".synthgap"))
-    train = load_coco(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
-    val = load_coco(make_toy_set(tmp / "val", 10, size=(640, 480), seed=2))
-    names = train.class_names()
-    data = convert.write_data_yaml(tmp / "data.yaml", convert.export_yolo(train, tmp / "y_train", names),
-                                   convert.export_yolo(val, tmp / "y_val", names), names)
+    from benchmark import yolo
+    tmp, data = _toy_yolo_data("bench_yolo_", args.n, 10)
     chosen = args.variants.split(",") if args.variants else list(YOLO_VARIANTS)
     print(f"yolov8n, {args.n} images at {args.imgsz} px, batch 16, {args.epochs} epochs per run, cpu cores "
           f"{os.cpu_count()}")
@@ -160,15 +168,8 @@ def yolo_map(args) -> None:
     """Does bf16 keep yolov8n's accuracy? From scratch it learns nothing from 30-150 real photos in CPU budgets,
     so this trains on the generated toy shapes (150 images) and scores Ultralytics' val mAP50-95 on 30 held-out
     toy images, per variant and seed."""
-    from benchmark import convert, yolo
-    from benchmark.toydata import make_toy_set
-    from core.coco import load_coco
-    tmp = Path(tempfile.mkdtemp(prefix="bench_yolo_map_", dir=REPO / ".synthgap"))
-    train = load_coco(make_toy_set(tmp / "train", args.n, size=(640, 480), seed=1, max_objects=3))
-    val = load_coco(make_toy_set(tmp / "val", 30, size=(640, 480), seed=2, max_objects=3))
-    names = train.class_names()
-    data = convert.write_data_yaml(tmp / "data.yaml", convert.export_yolo(train, tmp / "y_train", names),
-                                   convert.export_yolo(val, tmp / "y_val", names), names)
+    from benchmark import yolo
+    tmp, data = _toy_yolo_data("bench_yolo_map_", args.n, 30, val_max_objects=3)
     for name in args.variants.split(","):
         maps = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
