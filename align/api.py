@@ -29,6 +29,7 @@
     src, dst, device=) -> refine.json record (align/refine.py: sim-to-real refinement, boxes unchanged)
 """
 from align.distances import DistanceResult, bhattacharyya, compare_tables, half_split_floor
+from align.feature_filter import SCORES as FEATURE_SCORES
 from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_scores, keep_mask, knn_scores,
                                   pairwise_distances,
                                   precision_recall, shape_scores)
@@ -50,7 +51,7 @@ from align.selectors import SELECTORS
 from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS, check_names
 from align.refine import build_parser as refine_parser, dataset_dir as refine_source_dir, run_args as refine_run
 
-__all__ = ["DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
+__all__ = ["FEATURE_SCORES", "DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
            "default_metadata", "MORE_DIR", "MetadataTable", "compute_metadata", "metadata_for_dir", "Plan",
            "PlanEntry", "Probe", "load_probes", "plan_mixture_table", "probe_dirs", "select_configs", "SELECTORS",
            "realism", "REALISM_METRICS", "kid", "fid", "extract", "coco_features", "find_backbone_weights",

@@ -17,16 +17,12 @@ def _variant(text: str) -> tuple[str, str]:
 
 
 def _seeds(text: str) -> list[int]:
-    """`3` -> seeds 0,1,2; `0,5,7` -> those seeds."""
+    """argparse's type for --seeds: core.api.parse_seeds, its error as argparse's."""
+    from core.api import parse_seeds
     try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count (3) or a list (0,1,2), got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("--seeds must be >= 1")
-    return list(range(n))
+        return parse_seeds(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--seeds: ")) from None
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,3 +22,19 @@ def run_cli(prog: str, main: Callable[[list[str]], int | None], argv: list[str])
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (rerun the same command to resume)", file=sys.stderr)
         return 130
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """`3` -> seeds [0, 1, 2] (a bare number is a count); `0,5` -> [0, 5]; `0,` -> seed 0 alone."""
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()] if "," in text else None
+        count = int(text) if seeds is None else None
+    except ValueError:
+        raise UserError(f"{flag}: expected a count (3 = seeds 0,1,2) or a comma list (0,5), got {text!r}") from None
+    if count is not None and count < 1:
+        raise UserError(f"{flag}: a bare number is a count of seeds and must be >= 1, got {text!r} (for seed "
+                        f"{count} alone write {count},)")
+    seeds = list(range(count)) if seeds is None else seeds
+    if not seeds:
+        raise UserError(f"{flag}: at least one seed, got {text!r}")
+    return seeds

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.api import UserError
+from core.api import UserError, parse_seeds
 
 
 @dataclass
@@ -47,6 +47,8 @@ class RunOptions:
                                              # ({detector: {field: value}}; --yolo-weights is yolo's `weights`)
     regime_params: dict[str, dict] = field(default_factory=dict)     # the regimes' own options set
                                              # (--mixed-share is mixed's `share`, --finetune-epochs finetune's `epochs`)
+    variant_params: dict[str, dict] = field(default_factory=dict)    # the comparison sets' own options set
+                                             # (--feature-filtered-score is feature-filtered's `score`)
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
     refine_steps: int = 1500                 # the learned refiner's training steps (align/refine_net.py)
@@ -92,17 +94,6 @@ class RunOptions:
 
 def _list(text: str | None) -> list[str] | None:
     return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
-
-
-def parse_seeds(s: str) -> list[int]:
-    """`3` -> [0, 1, 2]; `0,5` -> [0, 5]."""
-    try:
-        seeds = [int(x) for x in s.split(",") if x.strip()] if "," in s else list(range(int(s)))
-    except ValueError:
-        raise UserError(f"--seeds: expected a count or a comma list of integers, got {s!r}") from None
-    if not seeds:
-        raise UserError(f"--seeds: at least one seed, got {s!r}")
-    return seeds
 
 
 def parse_with_config(ap: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -190,6 +181,8 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
     a("--variants", default=None, help="comma list of comparison sets (default all but the opt-in ones): " +
       "; ".join(f"{n}{'' if getattr(VARIANTS.get(n), 'default', True) else ' (opt-in)'}: "
                 f"{VARIANTS.get(n).description}" for n in VARIANTS.names()))
+    from core.api import add_registry_args
+    add_registry_args(ap, VARIANTS)
     _refine_args(ap, d)
     _round_args(ap, d)
     a("--bench-variants", default=None, help="comma list of the sets to train detectors on (default: all; "
@@ -266,6 +259,8 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     from core.api import merge_params
     opts.detector_params = merge_params(opts.detector_params, detector_args(args))
     opts.regime_params = merge_params(opts.regime_params, regime_args(args))
+    from core.api import registry_args
+    opts.variant_params = merge_params(opts.variant_params, registry_args(args, VARIANTS))
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
     elif default_detectors(opts.detector_params) != ["frcnn"]:   # YOLO weights given: YOLO learns from them
@@ -287,6 +282,18 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
         opts.bench_variants = _list(args.bench_variants)
     check_options(opts)
     return opts
+
+
+def _check_variant_params(opts: RunOptions) -> None:
+    """Each comparison set's own options built and checked; options for a set the run does not render refused."""
+    from core.api import check_registry, flag_name
+    from synthgap.variants import VARIANTS, comparison_names
+    sets = comparison_names(opts)
+    for name, values in opts.variant_params.items():
+        if values and name not in sets:
+            raise UserError(f"{flag_name(name, sorted(values)[0])}: the set {name} is not rendered by this run (add "
+                            f"it to --variants)")
+    check_registry(VARIANTS, opts.variant_params, sets)
 
 
 def check_predict(names: list[str]) -> list[str]:
@@ -312,6 +319,7 @@ def check_options(opts: RunOptions) -> None:
     if opts.epochs < 1 or opts.imgsz < 32 or opts.kmax < 1 or opts.workers < 1 or opts.bootstrap < 10:
         raise UserError("--epochs, --kmax and --workers must be >= 1, --imgsz >= 32 and --bootstrap >= 10")
     check_training(opts.init, opts.detector_params, opts.detectors, opts.regime_params, opts.regimes)
+    _check_variant_params(opts)
     from render.api import check_device
     check_device(opts.render_device)
     _check_rounds(opts)

@@ -42,6 +42,7 @@ def _verdict(rec: dict, summ: dict | None, iv, dets: list[str]) -> list[str]:
 
 def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
     from align.api import SELECTORS
+    from core.api import flag_name
     md = []
     if context.get("stand_in"):
         md += ["> **The target here is a synthetic stand-in for your real photos** (the demo): it was rendered "
@@ -53,7 +54,8 @@ def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
            "", f"GMM fit on {', '.join(fit.get('metadata', []))} (mode {fit.get('mode')}): K={fit.get('k')}"
            + (f" ({fit['k_reason']})" if fit.get("k_reason") else "") + ".", "", "Sets:", ""]
     for name in comparison_names(opts):
-        md.append(f"- **{name}**: {VARIANTS.get(name).description}")
+        own = " ".join(f"`{flag_name(name, k)} {v}`" for k, v in (opts.variant_params or {}).get(name, {}).items())
+        md.append(f"- **{name}**: {VARIANTS.get(name).description}" + (f" (options: {own})" if own else ""))
     for method, (variant, plan_file) in selector_sets(opts).items():
         md.append(f"- **{variant}**: selector {method} ({plan_file}), {SELECTORS.get(method).description}")
     if rec.get("alias"):

@@ -3,8 +3,10 @@
 A variant is a class registered in `VARIANTS` (name -> class) with `description` (one line, shown in the
 CLI's help and the run report), `needs` (variants it is built from, built first) and
 `build(ctx: VariantContext, out: Path) -> None`, which makes the complete dataset dir `out` (DONE last) with
-`ctx.render(what, n, out, seed)` or from the sets it needs (`ctx.sets / name`). Adding a variant = one class +
-one `VARIANTS.register(...)` line. The aligned sets are not variants: each selector of align.selectors
+`ctx.render(what, n, out, seed)` or from the sets it needs (`ctx.sets / name`). A variant with options of its own
+declares a `Params` dataclass (core/params.py): each field is the flag `--<variant>-<field>` of `synthgap run`
+(and a --config key), kept in RunOptions.variant_params and in the run's key (RUN/run.json), and `build` reads it
+as `ctx.params(name)`. Adding a variant = one class + one `VARIANTS.register(...)` line. The aligned sets are not variants: each selector of align.selectors
 renders its own (named by the selector's `variant`: aligned-component, aligned-mix), and `aligned` is the
 recommended selector's set (synthgap/recommend.py). A variant built from "the aligned plan" takes the recommended
 selector's (`ctx.aligned_set()`; the run chooses it, from the exposed photos only, when the first such variant
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,6 +66,11 @@ class VariantContext:
     sets: Path                               # RUN/sets: every set is RUN/sets/<name>/
     render: Callable[..., Path]              # render(what, n, out, seed) -> dataset dir (resumable)
     aligned: Callable[[], tuple[str, str]] | None = None   # -> the recommended selector's (set, plan file)
+
+    def params(self, name: str) -> Any:
+        """The set `name`'s own options (its `Params`, from `--<name>-<field>`: opts.variant_params), checked."""
+        from core.api import check_registry
+        return check_registry(VARIANTS, getattr(self.opts, "variant_params", {}) or {}, [name])[name]
 
     def aligned_set(self) -> tuple[str, str]:
         """(set name, plan file) of the recommended selector (`aligned`); the first selector's without a chooser."""
@@ -195,37 +202,61 @@ def real_exposed(opts, category: str | None = None) -> tuple:
     return real, list(load_split(opts.split, real).exposed)
 
 
+def _score_params(name: str) -> type:
+    """The feature sets' own options: `--<name>-score`."""
+    from core.api import flag_name
+
+    @dataclass
+    class Params:
+        score: str = field(default="knn", metadata={"help": "how unlike the exposed photos an image (or object) is: "
+                                                            "knn (mean distance to its nearest photos' features) or "
+                                                            "kde (minus a Gaussian KDE's log density)"})
+
+        def check(self) -> None:
+            from align.api import FEATURE_SCORES
+            if self.score not in FEATURE_SCORES:
+                raise UserError(f"{flag_name(name, 'score')}: one of {', '.join(FEATURE_SCORES)}, got {self.score!r}")
+    return Params
+
+
 class FeatureFiltered:
-    description = ("the baseline minus the images that look least like the exposed photos (KNN score on image "
-                   "features, cut at the elbow; align/feature_filter.py)")
+    description = ("the baseline minus the images that look least like the exposed photos (a score on image "
+                   "features, knn unless --feature-filtered-score; cut at the elbow; align/feature_filter.py)")
     needs: tuple[str, ...] = ("baseline",)
     default = False          # opt in: --variants ...,feature-filtered
+    Params = _score_params("feature-filtered")      # --feature-filtered-score
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import filter_dataset
-        filter_dataset(ctx.sets / "baseline", *real_exposed(ctx.opts), out, score="knn")
+        filter_dataset(ctx.sets / "baseline", *real_exposed(ctx.opts), out,
+                       score=ctx.params("feature-filtered").score)
 
 
 class FeatureFilteredAligned:
-    description = ("the aligned set minus the images that look least like the exposed photos "
-                   "(KNN score on image features, cut at the elbow; align/feature_filter.py)")
+    description = ("the aligned set minus the images that look least like the exposed photos (a score on image "
+                   "features, knn unless --aligned-feature-filtered-score; cut at the elbow; align/feature_filter.py)")
     needs: tuple[str, ...] = ()          # the aligned sets are rendered before every comparison set
     default = False          # opt in: --variants ...,aligned-feature-filtered
+    Params = _score_params("aligned-feature-filtered")      # --aligned-feature-filtered-score
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import filter_dataset
-        filter_dataset(ctx.sets / ctx.aligned_set()[0], *real_exposed(ctx.opts), out, score="knn")
+        filter_dataset(ctx.sets / ctx.aligned_set()[0], *real_exposed(ctx.opts), out,
+                       score=ctx.params("aligned-feature-filtered").score)
 
 
 class FeatureBlackout:
-    description = ("the baseline with the objects that look least like the exposed photos' (KNN score on box-crop "
-                   "features, cut at the elbow) painted black and their boxes dropped; every image kept")
+    description = ("the baseline with the objects that look least like the exposed photos' (a score on box-crop "
+                   "features, knn unless --feature-blackout-score; cut at the elbow) painted black and their boxes "
+                   "dropped; every image kept")
     needs: tuple[str, ...] = ("baseline",)
     default = False          # opt in: --variants ...,feature-blackout
+    Params = _score_params("feature-blackout")      # --feature-blackout-score
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import blackout_objects
-        blackout_objects(ctx.sets / "baseline", *real_exposed(ctx.opts), out, score="knn")
+        blackout_objects(ctx.sets / "baseline", *real_exposed(ctx.opts), out,
+                         score=ctx.params("feature-blackout").score)
 
 
 class ShapeAligned:

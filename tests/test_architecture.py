@@ -381,3 +381,43 @@ def test_loop_stages_use_registered_selector_variant_and_detector(dummies, tmp_p
     for name in probes:
         info = json.loads((opts.out / "probes" / name / "coco_annotations.json").read_text())["info"]
         assert SceneConfig.from_mapping(info["config"]).name == name
+
+
+def test_a_variant_with_its_own_options_takes_them_from_the_cli_and_builds_with_them(tmp_path, monkeypatch):
+    """A comparison set's Params fields are `synthgap run` flags (--feature-filtered-score), checked by its own
+    check, refused for a set the run does not render, recorded in the run key, and reach its build."""
+    import argparse
+
+    import align.api
+    import synthgap.variants as variants
+    from core.errors import UserError
+    from synthgap.inputs import _run_key
+    from synthgap.options import RunOptions, add_common_args, apply_args
+    d = RunOptions(tmp_path / "r.json", tmp_path, tmp_path / "s.json", tmp_path / "g.yaml", tmp_path / "o")
+    ap = argparse.ArgumentParser(prog="synthgap run")
+    add_common_args(ap, d)
+    assert "--feature-filtered-score" in ap.format_help() and "--feature-blackout-score" in ap.format_help()
+    opts = apply_args(d, ap.parse_args(["--variants", "baseline,feature-filtered", "--feature-filtered-score", "kde"]))
+    assert opts.variant_params == {"feature-filtered": {"score": "kde"}}
+    with pytest.raises(UserError, match="--feature-filtered-score: one of knn, kde, got 'cosine'"):
+        apply_args(d, ap.parse_args(["--variants", "feature-filtered", "--feature-filtered-score", "cosine"]))
+    with pytest.raises(UserError, match="--feature-blackout-score: the set feature-blackout is not rendered"):
+        apply_args(d, ap.parse_args(["--variants", "feature-filtered", "--feature-blackout-score", "kde"]))
+    for f in ("r.json", "s.json"):
+        (tmp_path / f).write_text("{}")
+    assert _run_key(opts, {}, [])["variant_params"] == {"feature-filtered": {"score": "kde"}}
+    seen = {}
+    monkeypatch.setattr(variants, "real_exposed", lambda o: ("real.json", [1]))
+    monkeypatch.setattr(align.api, "filter_dataset", lambda src, real, ids, out, score: seen.update(score=score))
+    ctx = variants.VariantContext(opts, {}, tmp_path / "sets", render=None)
+    variants.FeatureFiltered().build(ctx, tmp_path / "sets" / "feature-filtered")
+    assert seen == {"score": "kde"} and ctx.params("feature-blackout").score == "knn"     # unset: the default
+
+
+def test_seeds_a_count_or_a_list_and_seed_zero_alone_named_in_the_error():
+    from core.api import UserError, parse_seeds
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("0,5") == [0, 5] and parse_seeds("0,") == [0]
+    with pytest.raises(UserError, match=r"--seeds: a bare number is a count .*\(for seed 0 alone write 0,\)"):
+        parse_seeds("0")
+    with pytest.raises(UserError, match="--seeds: expected a count"):
+        parse_seeds("x")
