@@ -18,6 +18,8 @@
     pairwise_distances(a, b); filter_dataset(src, real_cs, real_ids, dst, score=, images_dir=) (feature
     filtering; src a dataset dir or any COCO json); blackout_objects(...) (the object-level action);
     shape_scores(syn_cs, sidecar, real_cs, real_ids) (shape alignment)
+    placement_bounds(real_json, images, split, category=) -> Bounds; cut_sprites(set_dir) -> [Sprite];
+    random_composite(set_dir, plates_dir, bounds, total, out, seed=, cutouts=, blend_px=) (align/composite.py)
     fit_models(feats, {metadata: values}) -> {metadata: MetadataModel(r2, ...)}; predict_table(real, feats, ids,
     models) (metadata predicted from features); learn_from_dirs(dataset_dirs, metadata, category=) -> models,
     predict_real(real_cs, ids, real_table, models) -> (table, predicted columns, R² against measured), r2_table
@@ -49,6 +51,7 @@ from align.select import plan_mixture_table, select_configs
 from align.selectors import SELECTORS
 
 from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS, check_names
+from align.composite import bounds_from_photos as placement_bounds, cut_sprites, random_composite
 from align.refine import build_parser as refine_parser, dataset_dir as refine_source_dir, run_args as refine_run
 
 __all__ = ["FEATURE_SCORES", "DistanceResult", "bhattacharyya", "compare_tables", "half_split_floor", "Fit", "fit_gmm", "FIT_METADATA",
@@ -61,4 +64,5 @@ __all__ = ["FEATURE_SCORES", "DistanceResult", "bhattacharyya", "compare_tables"
            "r2_table", "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
            "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights",
            "REFINERS", "refine_dir", "fit_refiner", "refine_settings", "NUMERIC_METADATA", "SIDECAR_COLUMNS",
-           "check_names", "refine_parser", "refine_source_dir", "refine_run"]
+           "check_names", "refine_parser", "refine_source_dir", "refine_run", "placement_bounds", "cut_sprites",
+           "random_composite"]

@@ -163,7 +163,7 @@ def render_arrays(dirs: list[Path], limit: int | None = None, boxes: list | None
     return imgs, masks
 
 
-def _photo_boxes(real, exposed: list[int], photos: list[np.ndarray]) -> list[list[tuple[str, list[float]]]]:
+def photo_boxes(real, exposed: list[int], photos: list[np.ndarray]) -> list[list[tuple[str, list[float]]]]:
     """Per exposed photo of the bank: (class name, [x, y, w, h]) of its boxes at the bank's scale."""
     by_img, by_id = real.annotations_by_image(), {int(im["id"]): im for im in real.images}
     out = []
@@ -208,7 +208,7 @@ def fit(method: str, renders: list[Path], real_json: Path, images: Path, split: 
     photos = photo_bank(real, exposed, max(rimgs[0].shape[:2]))
     log(f"refiner {method}: {len(rimgs)} renders, {len(photos)} exposed photos (test photos are never read)")
     rec = {**want, **cls().fit({"renders": rimgs, "masks": rmasks, "boxes": boxes, "photos": photos,
-                                 "photo_boxes": _photo_boxes(real, exposed, photos), "names": real.class_names(
+                                 "photo_boxes": photo_boxes(real, exposed, photos), "names": real.class_names(
                                      category), "settings": settings, "out": out, "device": dev})}
     atomic_write_json(out / "refiner.json", rec)
     (out / "DONE").write_text("ok\n")

@@ -119,7 +119,7 @@ def diff_augment(x, gen):
     return x * keep
 
 
-class _Features:
+class FrozenFeatures:
     """Frozen ImageNet MobileNetV2 (align/features.py's weights), eager, so the gradient reaches the pixels."""
 
     def __init__(self):
@@ -197,7 +197,7 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
     start = _resume(ckpt, s, parts, task)
     gen_net.to(device)
     disc.to(device)
-    feats = _Features()
+    feats = FrozenFeatures()
     feats.net.to(device)
     with torch.no_grad():
         bank_x, _ = _crops(photos, None, s.bank, s.crop, np.random.default_rng([s.seed, 10 ** 9]))

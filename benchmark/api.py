@@ -16,6 +16,8 @@
     add_detector_args(parser), detector_args(args), add_regime_args(parser), regime_args(args): the detectors' and
     regimes' own options (their `Params`, core/params.py) as flags, and read back
     score_faster(gt, dets) -> COCO metrics;  make_toy_set(out, n): tiny generated sets for tests
+    task_composite(set_dir, plates, real_json, images, split, bounds, total, out, seed=, steps=, w_real=, cutouts=,
+        blend_px=, category=) -> the task-composite set (benchmark/composite_task.py: seed 000's synthesizer)
 """
 from benchmark.convert import export_dataset, export_yolo
 from benchmark.curve import run_curve
@@ -41,6 +43,7 @@ from benchmark.run import BASELINE as REAL_BASELINE    # the cells trained on th
 from benchmark.refine_task import LearnedTask
 from benchmark.failures import box_scores, compare_groups, failing, predict_cell
 from benchmark.per_class import per_class_section
+from benchmark.composite_task import task_composite
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
            "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
@@ -49,4 +52,4 @@ __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained
            "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",
            "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask", "box_scores",
            "compare_groups", "failing", "predict_cell", "per_class_section", "add_detector_args", "detector_args",
-           "add_regime_args", "regime_args"]
+           "add_regime_args", "regime_args", "task_composite"]

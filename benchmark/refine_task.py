@@ -23,22 +23,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from align.composite import to_tensor
 from align.refine import REFINERS, Learned
 
 BATCH = 2
 
 
-def _targets(boxes, names: list[str], dev):
+def det_targets(boxes, names: list[str], dev):
     import torch
     b = [[x, y, x + w, y + h] for n, (x, y, w, h) in boxes if n in names and w > 1 and h > 1]
     lab = [names.index(n) + 1 for n, (x, y, w, h) in boxes if n in names and w > 1 and h > 1]
     return {"boxes": torch.tensor(b, dtype=torch.float32).reshape(-1, 4).to(dev),
             "labels": torch.tensor(lab, dtype=torch.int64).to(dev)}
-
-
-def _tensor(rgb: np.ndarray, dev):
-    import torch
-    return torch.from_numpy(rgb.astype(np.float32).transpose(2, 0, 1) / 255.0).to(dev)
 
 
 class DetectorTerm:
@@ -79,10 +75,10 @@ class DetectorTerm:
         rng = np.random.default_rng([self.s.seed, step, 17])
         ri = rng.choice(len(self.renders), BATCH, replace=len(self.renders) < BATCH)
         pi = rng.choice(len(self.photos), BATCH, replace=len(self.photos) < BATCH)
-        x = torch.stack([_tensor(self.renders[i], self.dev) for i in ri])
-        syn_t = [_targets(self.boxes[i], self.names, self.dev) for i in ri]
-        real = [_tensor(self.photos[i], self.dev) for i in pi]
-        real_t = [_targets(self.photo_boxes[i], self.names, self.dev) for i in pi]
+        x = torch.stack([to_tensor(self.renders[i]).to(self.dev) for i in ri])
+        syn_t = [det_targets(self.boxes[i], self.names, self.dev) for i in ri]
+        real = [to_tensor(self.photos[i]).to(self.dev) for i in pi]
+        real_t = [det_targets(self.photo_boxes[i], self.names, self.dev) for i in pi]
         xi, theta = self.s.task_xi, [p.detach().clone() for p in self.params]
         with torch.no_grad():
             y = gen(x)

@@ -10,7 +10,8 @@ SEED_OFFSETS = {"aligned": 1,          # a plan rendered as a set (selector sets
                 "zoo-grid": 400, "zoo-other-mode": 500,
                 "zoo-subset": 700,     # + the set's index
                 "round": 800,          # + the round: a top-down round's increment (synthgap/rounds.py)
-                "oneshot": 900}        # + the round: its equal-budget control's increment
+                "oneshot": 900,        # + the round: its equal-budget control's increment
+                "composite": 950}      # the composite sets' draws (synthgap/composite_sets.py)
 
 
 def render_seed(master: int, role: str, index: int = 0, growth_round: int = 0) -> int:

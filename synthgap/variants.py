@@ -25,6 +25,8 @@ Built-ins (the thesis' comparison sets, with the same image budget as the aligne
 - refined, refined-task, baseline-refined, aligned-fda, aligned-colour (opt-in, all with `run --refine`): the aligned set
   (the baseline) with new pixels from the run's refiners (align/refine.py: learned, learned with the detector's term, FDA, colour transfer), fitted
   on the aligned set's renders and the exposed photos; the COCO and sidecar are the source's.
+- random-composite, task-composite (opt-in; synthgap/composite_sets.py): the aligned set's objects pasted onto
+  plates of the exposed photos, at uniform placements or a synthesizer's trained against the detector (seed 000).
 Opt-in (`default = False`) are the sets that did not pay on the measured studies (PHOTO_EVIDENCE).
 """
 from __future__ import annotations
@@ -364,6 +366,8 @@ VARIANTS.register("refined-task", RefinedTask)
 VARIANTS.register("baseline-refined", BaselineRefined)
 VARIANTS.register("aligned-fda", AlignedFda)
 VARIANTS.register("aligned-colour", AlignedColour)
+VARIANTS.register("random-composite", "synthgap.composite_sets:RandomComposite")
+VARIANTS.register("task-composite", "synthgap.composite_sets:TaskComposite")
 
 
 def refined_names() -> list[str]:

@@ -224,13 +224,13 @@ def test_detector_term_adds_the_unrolled_gradient_and_resumes(toy, tmp_path):
     real = toy["real"]
     from core.coco import load_coco, load_split
     cs = load_coco(real / "coco_annotations.json", real)
-    from align.refine import _photo_boxes, render_arrays
+    from align.refine import photo_boxes, render_arrays
     from align.refine_pixels import photo_bank
     exposed = list(load_split(toy["split"], cs).exposed)
     photos = photo_bank(cs, exposed, 96)
     boxes: list = []
     imgs, _ = render_arrays([toy["syn"]], None, boxes)
-    term = rt.DetectorTerm(imgs, boxes, photos, _photo_boxes(cs, exposed, photos), cs.class_names(), s, "cpu")
+    term = rt.DetectorTerm(imgs, boxes, photos, photo_boxes(cs, exposed, photos), cs.class_names(), s, "cpu")
     gen = _nets(s)[0]
     before = [p.detach().clone() for p in term.params]
     note = term(0, gen)
