@@ -30,7 +30,7 @@
     refine_settings(steps, crop, batch, seed), category=, device=, force=) -> refiner dir; refine_dir(refiner,
     src, dst, device=) -> refine.json record (align/refine.py: sim-to-real refinement, boxes unchanged)
 """
-from align.distances import DistanceResult, bhattacharyya, compare_tables, half_split_floor
+from align.distances import DistanceResult, bhattacharyya, compare_tables, finite_mean, half_split_floor
 from align.feature_filter import SCORES as FEATURE_SCORES
 from align.feature_filter import (blackout_objects, elbow, filter_dataset, kde_scores, keep_mask, knn_scores,
                                   pairwise_distances,
@@ -64,5 +64,5 @@ __all__ = ["FEATURE_SCORES", "DistanceResult", "bhattacharyya", "compare_tables"
            "r2_table", "predict_table", "Weights", "auto_metadata", "distance_row", "evaluate", "fit_weights",
            "held_out_scores", "load_zoo", "predicted_ranks", "rank_metrics", "score_set", "transfer", "zoo_weights",
            "REFINERS", "refine_dir", "fit_refiner", "refine_settings", "NUMERIC_METADATA", "SIDECAR_COLUMNS",
-           "check_names", "refine_parser", "refine_source_dir", "refine_run", "placement_bounds", "cut_sprites",
+           "check_names", "finite_mean", "refine_parser", "refine_source_dir", "refine_run", "placement_bounds", "cut_sprites",
            "random_composite"]

@@ -116,16 +116,19 @@ def class_rows(table, name: str):
     return table.subset((cat == name) & (level == "bbox"))
 
 
+def finite_mean(values) -> float | None:
+    """The mean of the finite values (None and NaN/inf left out; None when none is left): the one rule by which
+    D_B values are averaged, over metadata (a set's mean D_B) and over classes."""
+    fin = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return sum(fin) / len(fin) if fin else None
+
+
 def compare_by_class(real, synth, metadata: list[str], classes: list[str]) -> dict[str, float | None]:
     """Several classes: each metadata's D_B the mean over the classes of D_B(the set's boxes of c, the real boxes
     of c), equal weights (as COCO averages AP over classes; synthgap/classes.py states the rule); a class with
     no finite D_B on a metadata is left out of that mean."""
     per = [compare_tables(class_rows(real, c), class_rows(synth, c), metadata) for c in classes]
-    out = {}
-    for m in metadata:
-        vals = [r[m].db for r in per if r[m].db is not None and math.isfinite(r[m].db)]
-        out[m] = float(np.mean(vals)) if vals else None
-    return out
+    return {m: finite_mean(r[m].db for r in per) for m in metadata}
 
 
 def half_split_floor(values: dict, groups=None, splits: int = 20, seed: int = 0) -> dict:

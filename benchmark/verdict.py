@@ -20,7 +20,10 @@ the photos adds (regime finetune, paired interval); the warnings (probes too few
 """
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from align.api import Plan
 
 ALIAS = "aligned"
 BASELINE = "baseline"
@@ -32,18 +35,17 @@ RULE = ("chosen on the exposed photos only, never on test mAP: a set further fro
 
 def mean_db(db: dict | None, metas: list[str]) -> float | None:
     """The mean of the finite D_B over `metas` (None when there is none)."""
-    vals = [(db or {}).get(m) for m in metas]
-    fin = [float(v) for v in vals if v is not None and math.isfinite(float(v))]
-    return sum(fin) / len(fin) if fin else None
+    from align.api import finite_mean
+    return finite_mean((db or {}).get(m) for m in metas)
 
 
-def candidate(set_name: str, selector: str | None, plan: dict | None, realised: float | None, metas: list[str],
+def candidate(set_name: str, selector: str | None, plan: Plan | None, realised: float | None, metas: list[str],
               zoo_score: float | None = None) -> dict:
     """One set as the rule sees it (with a plan: its predicted mean D_B and widest predicted interval)."""
-    ci = (plan or {}).get("predicted_ci") or {}
+    ci = plan.predicted_ci if plan else {}
     widths = [float(c[1]) - float(c[0]) for c in (ci.get(m) for m in metas) if c and None not in c]
     return {"set": set_name, "selector": selector, "realised_mean_db": realised,
-            "predicted_mean_db": mean_db((plan or {}).get("predicted_db"), metas),
+            "predicted_mean_db": mean_db(plan.predicted_db if plan else None, metas),
             "predicted_ci_width": max(widths) if widths else None, "zoo_score": zoo_score}
 
 

@@ -26,9 +26,9 @@ Top-down rounds (--rounds) are per class work not built yet: refused with severa
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
+from align.api import finite_mean
 from core.api import UserError, log
 
 MIN_CLASS_BOXES = 5          # fewer exposed boxes of a class: no fit, its share spread over its grid configs
@@ -120,8 +120,7 @@ def merge_plans(plans: dict, total: int):
     """The run's plan from the classes' plans: all entries; predicted D_B and its interval ends the classes'
     mean per metadata (equal weights); each class's notes prefixed with its name."""
     from align.api import Plan
-
-    mean = _mean
+    mean = finite_mean
     metas = _union(p.metadata for p in plans.values())
     pred = {m: mean([p.predicted_db.get(m) for p in plans.values()]) for m in metas}
     ci = {}
@@ -158,12 +157,7 @@ def db_record(real_t, t, metas: list[str]) -> dict:
     res = compare_tables(real_t, t, metadata=metas, level="bbox")
     dbs = {m: (None if r.db is None else float(r.db)) for m, r in res.items()}
     return {"db": dbs, "w1": {m: (None if r.w1 is None else float(r.w1)) for m, r in res.items()},
-            "mean_db": _mean(dbs.values())}
-
-
-def _mean(vals) -> float | None:
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    return sum(vals) / len(vals) if vals else None
+            "mean_db": finite_mean(dbs.values())}
 
 
 def class_distances(set_dir: Path, fit: ClassFits, name: str) -> dict:
@@ -177,7 +171,7 @@ def class_distances(set_dir: Path, fit: ClassFits, name: str) -> dict:
         per[c] = {**db_record(real_c, t, metas), "boxes": t.n("bbox")} if t.n("bbox") else {
             "db": {}, "w1": {}, "mean_db": None, "boxes": 0}
     missing = [c for c, r in per.items() if not r["boxes"] and fit.tables[c].n("bbox") >= MIN_CLASS_BOXES]
-    return {"db": {m: _mean(r["db"].get(m) for r in per.values()) for m in fit.metadata},
-            "w1": {m: _mean(r["w1"].get(m) for r in per.values()) for m in fit.metadata},
-            "mean_db": None if missing else _mean(r["mean_db"] for r in per.values()), "classes": per,
+    return {"db": {m: finite_mean(r["db"].get(m) for r in per.values()) for m in fit.metadata},
+            "w1": {m: finite_mean(r["w1"].get(m) for r in per.values()) for m in fit.metadata},
+            "mean_db": None if missing else finite_mean(r["mean_db"] for r in per.values()), "classes": per,
             "missing_classes": missing}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from core.api import atomic_write_json, load_yaml, read_json
+from core.api import atomic_write_json, read_json
 
 from benchmark.api import ALIAS, BASELINE_SET, candidate, mean_db, recommend
 
@@ -67,7 +67,8 @@ def choose(opts: Any, real_t, metas: list[str], dist: dict, class_tables: dict |
     classes (`class_tables`: class -> its exposed table) the floor is the classes' (class_floor)."""
     from synthgap.variants import selector_sets, set_names
     sets = {m: v for m, (v, _) in selector_sets(opts).items()}
-    plans = {m: load_yaml(opts.out / f, "plan") for m, (_, f) in selector_sets(opts).items() if (opts.out / f).exists()}
+    from align.api import Plan
+    plans = {m: Plan.load(opts.out / f) for m, (_, f) in selector_sets(opts).items() if (opts.out / f).exists()}
     has_base = BASELINE_SET in set_names(opts) and (dist.get(BASELINE_SET) or {}).get("mean_db") is not None
     scores = {s: sc for s, sc, _ in zoo_rows(opts, dist, [v for v in sets.values() if v in dist])} if opts.zoo else {}
     cands = [candidate(v, m, plans.get(m), (dist.get(v) or {}).get("mean_db"), metas, scores.get(v))

@@ -12,12 +12,15 @@ D_B vs mAP and histograms of the aligned metadata per set against the real expos
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.api import fmt_num, read_json
 
 from synthgap.options import RunOptions
 from synthgap.variants import VARIANTS, comparison_names, selector_sets
+
+if TYPE_CHECKING:
+    from align.api import Plan
 
 
 def _short(text: str, n: int = 150) -> str:
@@ -64,7 +67,8 @@ def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
     return md
 
 
-def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict, opts: RunOptions) -> list[str]:
+def _distance_section(dist: dict, sets: list[str], metas: list[str], plans: dict[str, Plan],
+                      opts: RunOptions) -> list[str]:
     md = ["", "## Distance to the target's exposed images (Bhattacharyya D_B, lower is closer)", "",
           f"Mean D_B is the mean over the aligned metadata ({', '.join(metas)}), as in the benchmark report.", "",
           "KID: how far the set's *images* look from the exposed photos (ImageNet MobileNetV2 features, ± its "
@@ -109,7 +113,7 @@ def _class_distance_section(dist: dict, sets: list[str]) -> list[str]:
     return md
 
 
-def _prediction_section(dist: dict, metas: list[str], plans: dict, opts: RunOptions) -> list[str]:
+def _prediction_section(dist: dict, metas: list[str], plans: dict[str, Plan], opts: RunOptions) -> list[str]:
     """Each plan's predicted D_B (95 % interval from resampling its probes) beside the rendered set's D_B, and
     the plan's warnings (grid reach, probes still too few)."""
     md = ["", "### Predicted from the probes vs realised", "",
@@ -121,40 +125,40 @@ def _prediction_section(dist: dict, metas: list[str], plans: dict, opts: RunOpti
     notes = []
     for method, plan in plans.items():
         v = selector_sets(opts)[method][0]
-        pred, ci, real = plan.get("predicted_db") or {}, plan.get("predicted_ci") or {}, dist.get(v, {}).get("db", {})
+        pred, ci, real = plan.predicted_db, plan.predicted_ci, dist.get(v, {}).get("db", {})
         cells = []
         for m in metas:
             lo, hi = (ci.get(m) or [None, None])
             r = real.get(m)
             inside = "" if lo is None or r is None else (" ✓" if lo <= r <= hi else " (outside)")
             cells.append(f"{fmt_num(pred.get(m))} [{fmt_num(lo)}, {fmt_num(hi)}] / {fmt_num(r)}{inside}")
-        counts = sorted(set((plan.get("probe_images") or {}).values()))
+        counts = sorted(set(plan.probe_images.values()))
         md.append(f"| {v} | {', '.join(map(str, counts)) or '–'} | " + " | ".join(cells) + " |")
-        notes += [f"- {v}: {n}" for n in plan.get("notes") or []]
+        notes += [f"- {v}: {n}" for n in plan.notes]
     return md + (["", "Warnings from the selection:", "", *notes] if notes else [])
 
 
-def _plan_section(plans: dict, opts: RunOptions) -> list[str]:
+def _plan_section(plans: dict[str, Plan], opts: RunOptions) -> list[str]:
     md = []
     for method, plan in plans.items():
         variant, plan_file = selector_sets(opts)[method]
         md += ["", f"## Render plan of the {method} selector ({plan_file} -> sets/{variant})", "",
                "| config | count | component | settings | why |", "|---|---|---|---|---|"]
-        for e in plan["entries"]:
-            md.append(f"| {e['config_name']} | {e['count']} | {e.get('component') or '-'} | "
-                      f"{config_brief(e['config'])} | {_short(e.get('why', ''))} |")
+        for e in plan.entries:
+            md.append(f"| {e.config_name} | {e.count} | {e.component or '-'} | {config_brief(e.config)} | "
+                      f"{_short(e.why)} |")
     return md
 
 
-def _hidden_section(plans: dict, context: dict) -> list[str]:
+def _hidden_section(plans: dict[str, Plan], context: dict) -> list[str]:
     hidden = context.get("hidden_mixture")
     if not hidden:
         return []
     recs = {}
     for method, plan in plans.items():
         rec: dict[str, float] = {}
-        for e in plan["entries"]:
-            rec[e["config_name"]] = rec.get(e["config_name"], 0) + e["count"] / plan["total"]
+        for e in plan.entries:
+            rec[e.config_name] = rec.get(e.config_name, 0) + e.count / plan.total
         recs[method] = rec
     md = ["", "## Hidden mixture vs recovered mixture", "",
           "| config | settings | hidden weight | " + " | ".join(f"recovered ({m})" for m in recs) + " |",
@@ -307,14 +311,12 @@ def _recommendation(opts: RunOptions, dist: dict, metas: list[str]) -> dict:
 
 def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     """RUN/report.md + RUN/report.html (+ RUN/report_files/): the verdict first, then the tables. -> the .md."""
-    import yaml
-
+    from align.api import Plan
     from benchmark.api import save_report, scatter_png
     out = opts.out
     dist = read_json(out / "distances.json", "distances")
     fit = read_json(out / "fit.json", "fit")
-    plans = {m: yaml.safe_load((out / f).read_text()) for m, (_, f) in selector_sets(opts).items()
-             if (out / f).exists()}
+    plans = {m: Plan.load(out / f) for m, (_, f) in selector_sets(opts).items() if (out / f).exists()}
     sets = [v for v in [*comparison_names(opts), *(v for v, _ in selector_sets(opts).values())] if v in dist]
     metas = list(fit.get("metadata", []))
     rec, bench = _recommendation(opts, dist, metas), _benchmark(opts)

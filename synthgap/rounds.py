@@ -248,6 +248,5 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
 
 
 def _entries(plan: Path) -> list[dict]:
-    from core.api import load_yaml
-    return [{"config": e["config_name"], "count": e["count"], "why": e.get("why", "")}
-            for e in load_yaml(plan, "plan")["entries"]]
+    from align.api import Plan
+    return [{"config": e.config_name, "count": e.count, "why": e.why} for e in Plan.load(plan).entries]

@@ -94,8 +94,8 @@ def _cost_lines(r: dict) -> list[str]:
 
 
 def _plan_notes(plan: Path) -> list[str]:
-    from core.api import load_yaml
-    return list(load_yaml(plan, "plan").get("notes") or []) if plan.exists() else []
+    from align.api import Plan
+    return list(Plan.load(plan).notes) if plan.exists() else []
 
 
 def _short(text: str, n: int = 90) -> str:

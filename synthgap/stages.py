@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from core.api import UserError, atomic_write_json, load_yaml, log, read_json
+from core.api import UserError, atomic_write_json, log, read_json
 
 from synthgap.classes import ClassFits, class_distances, db_record
 from synthgap.options import RunOptions
@@ -154,8 +154,9 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
 def plan_key(plan_path: Path) -> str:
     """What a plan renders (its total and each entry's config and count; not the selector's notes)."""
     import json
-    plan = load_yaml(plan_path, "plan")
-    return json.dumps([plan.get("total"), [(e["config"], e["count"]) for e in plan["entries"]]], sort_keys=True)
+    from align.api import Plan
+    plan = Plan.load(plan_path)
+    return json.dumps([plan.total, [(e.config, e.count) for e in plan.entries]], sort_keys=True)
 
 
 def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], render, aligned=None) -> None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from core.api import Registry, UserError, atomic_write_text, read_json, write_subset_dir
+from core.api import Registry, UserError, read_json, write_subset_dir
 
 from synthgap.seeds import render_seed
 
@@ -170,17 +170,14 @@ class AlignedPhoto:
     default = False          # opt in: --variants ...,aligned-photo
 
     def build(self, ctx: VariantContext, out: Path) -> None:
-        import yaml
-
-        from core.api import load_yaml
+        from align.api import Plan
         from render.api import photo_like
         run_dir, o = ctx.sets.parent, ctx.opts
-        plan = load_yaml(run_dir / ctx.aligned_set()[1], "plan")                     # the recommended selector's
-        plates = run_plates(ctx, tuple(plan["entries"][0]["config"].get("resolution", [320, 240])))
-        plan["entries"] = [{**e, "config": photo_like(e["config"], plates, full=True)} for e in plan["entries"]]
-        path = run_dir / "plan-photo.yaml"
-        atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
-        ctx.render(path, None, out, render_seed(o.seed, "aligned"))
+        plan = Plan.load(run_dir / ctx.aligned_set()[1])                              # the recommended selector's
+        plates = run_plates(ctx, tuple(plan.entries[0].config.get("resolution", [320, 240])))
+        for e in plan.entries:
+            e.config = photo_like(e.config, plates, full=True)
+        ctx.render(plan.to_yaml(run_dir / "plan-photo.yaml"), None, out, render_seed(o.seed, "aligned"))
 
 
 class BaselinePhoto:
@@ -269,10 +266,8 @@ class ShapeAligned:
     default = False          # opt in: --variants ...,shape-aligned
 
     def build(self, ctx: VariantContext, out: Path) -> None:
-        import yaml
-
-        from align.api import shape_scores
-        from core.api import atomic_write_json, load_coco, load_yaml
+        from align.api import Plan, shape_scores
+        from core.api import atomic_write_json, load_coco
         o, run_dir = ctx.opts, ctx.sets.parent
         base = ctx.sets / "baseline"
         rows = shape_scores(load_coco(base, category=o.category), read_json(base / "sidecar.json", "sidecar"),
@@ -284,11 +279,10 @@ class ShapeAligned:
         if not drop:             # no mesh stands out: the same plan and seed would render the aligned set again
             link_set(ctx.sets / aligned, out)
             return
-        plan = load_yaml(run_dir / plan_file, "plan")
-        plan["entries"] = [{**e, "config": {**e["config"], "exclude_assets": drop}} for e in plan["entries"]]
-        path = run_dir / "plan-shapes.yaml"
-        atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
-        ctx.render(path, None, out, render_seed(o.seed, "aligned"))
+        plan = Plan.load(run_dir / plan_file)
+        for e in plan.entries:
+            e.config = {**e.config, "exclude_assets": drop}
+        ctx.render(plan.to_yaml(run_dir / "plan-shapes.yaml"), None, out, render_seed(o.seed, "aligned"))
 
 
 def run_refiner(ctx: VariantContext, method: str) -> Path:

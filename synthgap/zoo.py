@@ -56,14 +56,10 @@ def _subset(src: Path, dst: Path, n: int, seed: int) -> bool:
 
 def _grid_plan(configs: list, n: int, path: Path) -> Path:
     """A plan over the whole grid, every config in equal shares (counts differ by at most one)."""
-    import yaml
-
-    from core.api import atomic_write_text
+    from align.api import Plan, PlanEntry
     counts = [n // len(configs) + (1 if i < n % len(configs) else 0) for i in range(len(configs))]
-    entries = [{"config": c.to_mapping(), "config_name": c.name, "count": k, "component": [],
-                "why": "random over the grid"} for c, k in zip(configs, counts)]
-    atomic_write_text(path, yaml.safe_dump({"total": n, "entries": entries}, sort_keys=False))
-    return path
+    entries = [PlanEntry(c.to_mapping(), c.name, k, [], "random over the grid") for c, k in zip(configs, counts)]
+    return Plan(total=n, entries=entries).to_yaml(path)
 
 
 def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path | None:
@@ -110,15 +106,13 @@ def pick_singles(opts: RunOptions, configs: list, k: int, n: int) -> tuple[list,
     """The zoo's k single configs: those whose probes already hold n images (no render needed) first, then
     evenly spaced others; a config that is a selector's whole plan is not taken (it is that aligned set).
     -> (configs, notes)."""
-    import yaml
-
-    from align.api import probe_dirs
+    from align.api import Plan, probe_dirs
     from synthgap.variants import selector_sets
     whole = {}
     for variant, plan_file in selector_sets(opts).values():
-        entries = [e for e in yaml.safe_load((opts.out / plan_file).read_text())["entries"] if e["count"]]
+        entries = [e for e in Plan.load(opts.out / plan_file).entries if e.count]
         if len(entries) == 1:
-            whole[entries[0]["config_name"]] = variant
+            whole[entries[0].config_name] = variant
     free = [c for c in configs if c.name not in whole and sum(
         _count(d) for d in probe_dirs(opts.out / "probes", c.name)) >= n]
     rest = [c for c in configs if c.name not in whole and c not in free]

@@ -44,10 +44,11 @@ def _summary(maps: dict[str, float], finetune: dict[str, float]) -> dict:
 
 def _cups():
     """Issue 21's cups trial: the component selector's set further than the baseline, the mixture's closest."""
-    plans = {"component": {"predicted_db": {"area_frac": 0.09, "cy": 0.05}, "predicted_ci": {"area_frac": [0.05, 0.12],
-                                                                                          "cy": [0.03, 0.08]}},
-             "mixture": {"predicted_db": {"area_frac": 0.03, "cy": 0.02}, "predicted_ci": {"area_frac": [0.01, 0.05],
-                                                                                       "cy": [0.0, 0.04]}}}
+    from align.api import Plan
+    plans = {"component": Plan(120, [], predicted_db={"area_frac": 0.09, "cy": 0.05},
+                               predicted_ci={"area_frac": [0.05, 0.12], "cy": [0.03, 0.08]}),
+             "mixture": Plan(120, [], predicted_db={"area_frac": 0.03, "cy": 0.02},
+                             predicted_ci={"area_frac": [0.01, 0.05], "cy": [0.0, 0.04]})}
     cands = [candidate("aligned-component", "component", plans["component"], 0.107, METAS),
              candidate("aligned-mix", "mixture", plans["mixture"], 0.028, METAS)]
     return cands, {"mean_db": 0.012, "db": {}, "rule": "two halves of the exposed photos"}
