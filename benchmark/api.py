@@ -18,6 +18,9 @@
     score_faster(gt, dets) -> COCO metrics;  make_toy_set(out, n): tiny generated sets for tests
     task_composite(set_dir, plates, real_json, images, split, bounds, total, out, seed=, steps=, w_real=, cutouts=,
         blend_px=, category=) -> the task-composite set (benchmark/composite_task.py: seed 000's synthesizer)
+    frcnn_samples(cs, ids, names, imgsz) -> Faster R-CNN samples; config_values(weights, renders, photos, Halves,
+        steps=, lr=, seed=, imgsz=) -> each config's one-step lookahead value (benchmark/lookahead.py);
+        checkpoint_names(weights) -> the classes of a cell's checkpoint
 """
 from benchmark.convert import export_dataset, export_yolo
 from benchmark.curve import run_curve
@@ -41,9 +44,11 @@ from benchmark.report import (detector_order, mean_metadata, paired_section, res
                               scatter_png)
 from benchmark.run import BASELINE as REAL_BASELINE    # the cells trained on the real photos
 from benchmark.refine_task import LearnedTask
-from benchmark.failures import box_scores, compare_groups, failing, predict_cell
+from benchmark.failures import box_scores, cell_weights, compare_groups, failing, predict_cell
 from benchmark.per_class import per_class_section
 from benchmark.composite_task import task_composite
+from benchmark.frcnn import samples_for as frcnn_samples
+from benchmark.lookahead import Halves, checkpoint_names, config_values
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
            "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
@@ -52,4 +57,5 @@ __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained
            "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",
            "paired_section", "results_table", "hist_png", "save_report", "scatter_png", "LearnedTask", "box_scores",
            "compare_groups", "failing", "predict_cell", "per_class_section", "add_detector_args", "detector_args",
-           "add_regime_args", "regime_args", "task_composite"]
+           "add_regime_args", "regime_args", "task_composite",
+           "cell_weights", "frcnn_samples", "Halves", "checkpoint_names", "config_values"]

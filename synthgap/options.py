@@ -60,6 +60,8 @@ class RunOptions:
     increment: int | None = None             # images a round adds (None: total // 2)
     round_gain: float = 0.01                 # rounds stop when the exposed mAP gains less than this
     fail_score: float = 0.5                  # a real box found with a lower score counts as failing
+    lookahead: int = 0                       # SGD steps of the task-aware lookahead per config (0: off)
+    lookahead_slack: float = 0.02            # how much further (mean D_B) it may take the grown set
 
     def bench_spec(self, variants: list[tuple[str, str]], out: Path, metadata: list[str], **over):
         """The benchmark's RunSpec of these options: the one copy of RunOptions into the trainer's record (the
@@ -232,6 +234,12 @@ def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
       f"(default: {d.round_gain})")
     a("--fail-score", type=float, default=None, help="a real box found with a lower score counts as failing "
       f"(default: {d.fail_score})")
+    a("--lookahead", type=int, default=None, help="task-aware rounds: STEPS SGD steps of the round's Faster R-CNN "
+      "on each probed config's renders, the drop of its loss on half of the exposed photos as the config's value, "
+      "the increment re-weighted toward valued configs (Hedge) while the grown set stays aligned "
+      f"(synthgap/lookahead.py; default: {d.lookahead}, off)")
+    a("--lookahead-slack", type=float, default=None, help="how much further from the exposed boxes (mean D_B) the "
+      f"re-weighting may take the grown set than the failure plan (default: {d.lookahead_slack})")
 
 
 def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
@@ -244,7 +252,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     given = {k: getattr(args, k) for k in ("total", "probe_n", "probe_ci", "probe_max", "mode", "kmax", "epochs", "imgsz", "min_px", "seed",
                                            "init", "bootstrap",
                                            "refine_steps", "refine_crop", "rounds", "increment", "round_gain",
-                                           "fail_score")
+                                           "fail_score", "lookahead", "lookahead_slack")
              if getattr(args, k) is not None}
     opts = replace(opts, **given, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
                    bench_backend=args.bench_backend,
@@ -332,6 +340,12 @@ def _check_rounds(opts: RunOptions) -> None:
     if opts.rounds < 0 or opts.increment_n < 1 or not 0 < opts.fail_score < 1:
         raise UserError(f"--rounds must be >= 0, --increment >= 1 and --fail-score in (0, 1), got {opts.rounds}, "
                         f"{opts.increment_n} and {opts.fail_score}")
+    if opts.lookahead < 0 or opts.lookahead_slack < 0:
+        raise UserError(f"--lookahead and --lookahead-slack must be >= 0, got {opts.lookahead} and "
+                        f"{opts.lookahead_slack}")
+    if opts.lookahead and opts.detectors[0] != "frcnn":
+        raise UserError(f"--lookahead: needs frcnn as the first detector (its losses are the values), got "
+                        f"{opts.detectors[0]}")
     if opts.rounds and not opts.benchmark:
         raise UserError("--rounds: needs the benchmark (a round starts from the trained recommended set's "
                         "detector): drop --no-benchmark")

@@ -127,7 +127,8 @@ def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
     from align.api import SELECTORS, load_probes
     sel = SELECTORS.get(_selector(opts, rec))
     probes = load_probes(opts.out / "probes", category=opts.category)
-    if not (rdir / "plan.yaml").exists():
+    failure_plan = rdir / ("plan-failures.yaml" if opts.lookahead else "plan.yaml")
+    if not failure_plan.exists() and not (rdir / "plan.yaml").exists():
         table, metas = failing_table(real_t, fails["failing"]), failure_metadata(fit, fails)
         plan = _failure_plan(opts, sel, table, metas, probes, rdir)
         out = [m for m in metas if m not in fit.metadata and _out_of_reach(plan.reach.get(m))]
@@ -137,7 +138,7 @@ def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
                               "or cannot reach (the plan's reach record): not aligned on; vary or widen the grid there")
         plan.notes.append(f"top-down round: fitted to the {fails['n_failing']} of {fails['n_boxes']} exposed boxes "
                           f"that {fails['from_set']}'s detector missed or scored under {fails['fail_score']}")
-        plan.to_yaml(rdir / "plan.yaml")
+        plan.to_yaml(failure_plan)
     if not (rdir / "oneshot-plan.yaml").exists():
         sel(seed=opts.seed, real=real_t).select(fit, probes, opts.increment_n).to_yaml(rdir / "oneshot-plan.yaml")
 
@@ -208,6 +209,8 @@ def _pin(opts, rec: dict) -> None:
     path = opts.out / "rounds" / "settings.json"
     key = {"increment": opts.increment_n, "fail_score": opts.fail_score, "selector": _selector(opts, rec),
            "round0": rec["recommended"], "detector": opts.detectors[0]}
+    if opts.lookahead:       # recorded only when on, so rounds made before the option resume unchanged
+        key.update(lookahead=opts.lookahead, lookahead_slack=opts.lookahead_slack)
     if path.exists():
         old = read_json(path, "rounds settings")
         diff = {k: (old.get(k), v) for k, v in key.items() if old.get(k) != v}
@@ -233,6 +236,9 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
         + (f"they differ from the found ones in {', '.join(fails['differs'])}" if fails["differs"] else
            "they differ from the found ones in no metadata (KS test): the increment follows them anyway"))
     plan_round(opts, real_t, fit, rec, fails, rdir)
+    if opts.lookahead:
+        from synthgap.lookahead import task_aware_plan
+        task_aware_plan(opts, real_t, fit, prior_plans(opts, rec, k), round_weights(opts, prev), rdir)
     cost = build_round_sets(opts, rec, k, rdir, render)
     distances(list(round_sets(k)))
     benchmark_round(opts, fit, rec, k)
@@ -244,7 +250,34 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
         "render_s": cost, "train_s": {v: sum(c.get("train_s", 0.0) for c in _cells(bench, v, det))
                                       for v in (prev, name, one)},
         "exposed_map_before": before, "exposed_map": after, "exposed_map_oneshot": exposed_map(bench, one, det),
-        "gain": (after - before) if after is not None and before is not None else float("-inf")}
+        "gain": (after - before) if after is not None and before is not None else float("-inf"),
+        "lookahead": lookahead_summary(rdir)}
+
+
+def lookahead_summary(rdir: Path) -> dict | None:
+    """The task-aware step's record for the report (synthgap/lookahead.py), None when it did not run."""
+    if not (rdir / "lookahead-plan.json").exists():
+        return None
+    vals, rw = read_json(rdir / "lookahead.json", "lookahead"), read_json(rdir / "lookahead-plan.json", "lookahead")
+    return {"values": vals["configs"], "agreement": vals.get("agreement"), "before": vals["before"],
+            "steps": vals["steps"], "eta": rw["eta"], "whole_mean_db": rw["whole_mean_db"],
+            "failure_whole_mean_db": rw["failure_whole_mean_db"], "bound": rw["bound"], "counts": rw["counts"],
+            "failure_plan": _entries(rdir / "plan-failures.yaml")}
+
+
+def prior_plans(opts, rec: dict, k: int) -> list:
+    """The plans round k's set grew from: the recommended set's and the increments of rounds 1..k-1."""
+    from align.api import Plan
+    from synthgap.variants import selector_sets
+    first = opts.out / selector_sets(opts)[_selector(opts, rec)][1]
+    return [Plan.load(first)] + [Plan.load(opts.out / "rounds" / f"r{j}" / "plan.yaml") for j in range(1, k)]
+
+
+def round_weights(opts, variant: str) -> Path:
+    """The checkpoint of `variant`'s first synthetic cell of the first detector (the lookahead's detector)."""
+    from benchmark.api import cell_weights
+    cells = _cells(opts.out / "benchmark", variant, opts.detectors[0])
+    return cell_weights(opts.bench_spec([], opts.out / "benchmark", []), cells[0]["weights"])
 
 
 def _entries(plan: Path) -> list[dict]:

@@ -50,7 +50,27 @@ def _round_lines(opts, r: dict, bench) -> list[str]:
     md += ["", "Added: " + "; ".join(f"{e['config']} x{e['count']} ({_short(e['why'])})" for e in r["plan"]) + "."]
     notes = _plan_notes(opts.out / "rounds" / f"r{r['round']}" / "plan.yaml")
     md += [f"- {n}" for n in notes]
-    return md + _score_lines(r, bench) + _cost_lines(r)
+    return md + _lookahead_lines(r.get("lookahead")) + _score_lines(r, bench) + _cost_lines(r)
+
+
+def _lookahead_lines(la: dict | None) -> list[str]:
+    """The task-aware step (synthgap/lookahead.py): each probed config's value and its images before / after."""
+    if not la:
+        return []
+    fail = {}
+    for e in la["failure_plan"]:
+        fail[e["config"]] = fail.get(e["config"], 0) + e["count"]
+    agree = la.get("agreement")
+    md = ["", f"Task-aware lookahead ({la['steps']} SGD steps per config): a config's value is the drop of the "
+          "detector's loss on half A of the exposed photos after training on its probe renders; half B, unseen too, "
+          f"checks it (rank agreement {fmt_num(agree)}{', weak: the values may be noise' if agree is None or agree < 0.3 else ''}). "
+          + (f"Hedge eta {la['eta']}: the grown set's predicted mean D_B {fmt_num(la['whole_mean_db'])} against "
+             f"{fmt_num(la['failure_whole_mean_db'])} with the failure plan (bound +{la['bound']})."
+             if la["eta"] is not None else "No eta kept the grown set within the D_B bound: the failure plan stayed."),
+          "", "| config | value (half A) | value (half B) | failure plan | task-aware |", "|---|---|---|---|---|"]
+    for c, v in sorted(la["values"].items(), key=lambda kv: -kv[1]["value_a"]):
+        md.append(f"| {c} | {v['value_a']:+.4f} | {v['value_b']:+.4f} | {fail.get(c, 0)} | {la['counts'].get(c, 0)} |")
+    return md
 
 
 def _score_lines(r: dict, bench) -> list[str]:

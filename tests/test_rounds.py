@@ -167,3 +167,65 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
 def yaml_entries(plan: Path) -> list[dict]:
     import yaml
     return [e["config"] for e in yaml.safe_load(plan.read_text())["entries"]]
+
+
+def test_a_task_aware_round_reweights_its_increment_within_the_realism_bound(blind, tmp_path, monkeypatch):
+    """--lookahead: the failure plan kept as plan-failures.yaml, each probed config valued once (here by a
+    stand-in that values the near config), the increment re-weighted by Hedge no further from the exposed boxes
+    than the failure plan plus the slack, the values in the report; a killed step resumes without valuing again."""
+    from synthgap import loop
+    from synthgap.options import RunOptions
+    real, split = _target(tmp_path)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("classes: [bottle]\ncamera: {distance: {grid: [[0.5, 0.7], [1.2, 1.4], [2.0, 2.2]]}}\n")
+    monkeypatch.setattr(loop, "make_renderer", lambda o: Renders())
+    import benchmark.api
+    valued: list = []
+
+    def values(weights, renders, photos, halves, **kw):
+        valued.append((Path(weights).name, sorted(photos), sorted(halves.a + halves.b)))
+        v = {c: 0.3 - _shift(yaml_config(c, tmp_path)) for c in renders}
+        return {"configs": {c: {"value_a": x, "value_b": x, "loss_a": 1.0 - x, "loss_b": 1.0 - x,
+                                "renders": len(renders[c])} for c, x in v.items()},
+                "before": {"a": 1.0, "b": 1.0}, "agreement": 1.0, "steps": kw["steps"], "lr": 0.005,
+                "halves": {"a": halves.a, "b": halves.b}}
+    monkeypatch.setattr(benchmark.api, "config_values", values)
+    monkeypatch.setattr(benchmark.api, "checkpoint_names", lambda w: ["bottle"])
+    opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=split, grid=grid,
+                      out=tmp_path / "run", total=12, probe_n=8, probe_max=8, detectors=["blind"], epochs=1,
+                      imgsz=64, kmax=1, selectors=["component"], variants=["baseline"], rounds=1, increment=6,
+                      metadata=["area_frac"], lookahead=2, lookahead_slack=0.05)
+    report = loop.run(opts).read_text()
+    r1 = opts.out / "rounds" / "r1"
+    exposed = json.loads(split.read_text())["exposed"]
+    assert len(valued) == 1 and valued[0][1] == exposed and valued[0][2] == exposed      # exposed photos only
+    assert all(_shift(c) == 0.9 for c in yaml_entries(r1 / "plan-failures.yaml"))        # the failure fit's plan
+    rec = json.loads((r1 / "lookahead-plan.json").read_text())
+    assert sum(rec["counts"].values()) == 6
+    assert rec["eta"] is None or rec["whole_mean_db"] <= rec["failure_whole_mean_db"] + 0.05 + 1e-9
+    assert "Task-aware lookahead (2 SGD steps per config)" in report and "| config | value (half A) |" in report
+    plan = (r1 / "plan.yaml").read_text()
+    (r1 / "plan.yaml").unlink()                              # killed before the re-weighted plan was written
+    from align.api import Fit, MetadataTable
+    from synthgap.lookahead import task_aware_plan
+    from synthgap.rounds import prior_plans, round_weights
+    rr = json.loads((opts.out / "recommended.json").read_text())
+    task_aware_plan(opts, MetadataTable.load(opts.real_table), Fit.load(opts.out / "fit.json"),
+                    prior_plans(opts, rr, 1), round_weights(opts, rr["recommended"]), r1)
+    assert (r1 / "plan.yaml").read_text() == plan and len(valued) == 1     # the values were not taken again
+    best = max(rec["counts"], key=lambda c: 0.3 - _shift(yaml_config(c, tmp_path)))
+    assert rec["eta"] == 4.0 and rec["counts"][best] == 6          # a loose bound: all to the valued config
+    from align.api import Plan, load_probes
+    from synthgap.lookahead import reweight
+    vals = {c: v["value_a"] for c, v in json.loads((r1 / "lookahead.json").read_text())["configs"].items()}
+    _, tight = reweight(Plan.load(r1 / "plan-failures.yaml"), prior_plans(opts, rr, 1), vals,
+                        load_probes(opts.out / "probes"), MetadataTable.load(opts.real_table), ["area_frac"], 0.0, 0)
+    assert tight["eta"] != 4.0 and (tight["eta"] is None or                # no slack: the bound binds
+                                    tight["whole_mean_db"] <= tight["failure_whole_mean_db"] + 1e-9)
+
+
+def yaml_config(name: str, root: Path) -> dict:
+    """The config mapping of probe `name` (its probe's COCO info)."""
+    from align.api import probe_dirs
+    d = probe_dirs(root / "run" / "probes", name)[0]
+    return json.loads((d / "coco_annotations.json").read_text())["info"]["config"]
