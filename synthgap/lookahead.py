@@ -119,6 +119,8 @@ def task_aware_plan(opts, real_t, fit, prior: list, weights: Path, rdir: Path) -
     probes = load_probes(opts.out / "probes", category=opts.category)
     vals = values_record(opts, weights, probes, rdir / "lookahead.json")
     values = {c: v["value_a"] for c, v in vals["configs"].items()}
+    for e in failure.entries:        # a failure config without a valued render keeps a neutral value (z = 0)
+        values.setdefault(e.config_name, float(np.mean(list(values.values()))) if values else 0.0)
     entries, rec = reweight(failure, prior, values, {c: probes[c] for c in values}, real_t, list(fit.metadata),
                             opts.lookahead_slack, opts.seed)
     agree = vals.get("agreement")
