@@ -132,6 +132,8 @@ def _select_cmd(sub) -> None:
                        f"{n}: {SELECTORS.get(n).description}" for n in SELECTORS.names()))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    from core.params import add_registry_args
+    add_registry_args(p, SELECTORS)
 
 # ------------------------------------------------------------------------------------------------ sources
 def load_source(src: str, images: str | None = None, split: str | None = None, subset: str = "exposed",
@@ -459,11 +461,13 @@ def cmd_select(args) -> int:
     from align.probes import load_probes
     from align.select import select_configs
 
+    from align.selectors import own_params
+    own = own_params(args, args.method)                   # checked before any work
     _check_out_file(args.out)
     fit = Fit.load(args.fit)
     category = args.category if args.category is not None else fit.source.get("category")
     probes = load_probes(args.probes, category=category, progress=not args.quiet)
-    plan = select_configs(fit, probes, args.total, seed=args.seed, method=args.method)
+    plan = select_configs(fit, probes, args.total, seed=args.seed, method=args.method, params=own)
     plan.to_yaml(args.out)
     for s in plan.skipped:
         print(f"probe left out: {s}", file=sys.stderr)

@@ -26,8 +26,9 @@ Method "mixture" (`select_configs(..., method="mixture")`, synthgap's own, not t
 config per GMM component, the share of every probed config is estimated directly, as the weights w of the
 mixture Σ_c w_c p_c(x) that maximize the likelihood of the real rows x (EM over the weights only; the
 densities p_c are fixed). p_c is a Gaussian kernel density of probe c's rows in the real data's z-scores, with
-a diagonal bandwidth h_d = max(0.1, σ_c,d · n_c^(-1/(d+4))) (Scott's factor; the floor keeps a probe with a
-near-constant metadata from claiming points by an infinitely narrow peak). EM starts from equal weights and
+a diagonal bandwidth h_d = max(h_min, σ_c,d · n_c^(-1/(d+4))) (Scott's factor; the floor h_min, 0.1 unless the
+selector's option --mixture-bandwidth-min says otherwise, keeps a probe with a near-constant metadata from claiming
+points by an infinitely narrow peak). EM starts from equal weights and
 stops when no weight moves by more than 1e-7 (at most 5000 rounds); counts come from the weights by the same
 largest-remainder rounding, and configs whose count rounds to 0 are left out. It uses every real row rather
 than K summary Gaussians, so it recovers mixtures the component method misassigns when the GMM splits or
@@ -59,6 +60,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -136,10 +139,10 @@ def _real_rows(fit: Fit, real: MetadataTable | None) -> np.ndarray:
     return X
 
 
-def _kde_logpdf(x: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """log density at rows x of a diagonal Gaussian KDE over pts (module docstring: bandwidth)."""
+def _kde_logpdf(x: np.ndarray, pts: np.ndarray, h_min: float = 0.1) -> np.ndarray:
+    """log density at rows x of a diagonal Gaussian KDE over pts (module docstring: bandwidth, at least h_min)."""
     n, d = pts.shape
-    h = np.maximum(0.1, pts.std(axis=0) * n ** (-1.0 / (d + 4)))
+    h = np.maximum(h_min, pts.std(axis=0) * n ** (-1.0 / (d + 4)))
     z = (x[:, None, :] - pts[None, :, :]) / h                       # (m, n, d)
     logk = -0.5 * (z ** 2).sum(axis=2) - np.log(h).sum() - 0.5 * d * math.log(2 * math.pi)
     mx = logk.max(axis=1, keepdims=True)
@@ -147,11 +150,11 @@ def _kde_logpdf(x: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def mixture_weights(X: np.ndarray, probe_rows: dict[str, np.ndarray], max_iter: int = 5000,
-                    tol: float = 1e-7) -> tuple[dict[str, float], float, int]:
+                    tol: float = 1e-7, h_min: float = 0.1) -> tuple[dict[str, float], float, int]:
     """ML weights of a mixture of fixed probe KDEs for the real rows X (all in the same z-scores).
     -> ({config_name: weight}, mean log-likelihood per real row, EM rounds)."""
     names = sorted(probe_rows)
-    L = np.stack([_kde_logpdf(X, probe_rows[n]) for n in names], axis=1)     # (m, C) log p_c(x_i)
+    L = np.stack([_kde_logpdf(X, probe_rows[n], h_min) for n in names], axis=1)     # (m, C) log p_c(x_i)
     L = L - L.max(axis=1, keepdims=True)                                     # per-row shift: same EM
     P = np.exp(L)
     w = np.full(len(names), 1.0 / len(names))
@@ -163,12 +166,13 @@ def mixture_weights(X: np.ndarray, probe_rows: dict[str, np.ndarray], max_iter: 
         w = new
         if done:
             break
-    full = np.stack([_kde_logpdf(X, probe_rows[n]) for n in names], axis=1)
+    full = np.stack([_kde_logpdf(X, probe_rows[n], h_min) for n in names], axis=1)
     ll = float(np.mean(np.log(np.maximum(np.exp(full) @ w, 1e-300))))
     return {n: float(x) for n, x in zip(names, w)}, ll, it
 
 
-def _select_mixture(fit: Fit, probes: dict, total: int, real: MetadataTable | None, seed: int) -> Plan:
+def _select_mixture(fit: Fit, probes: dict, total: int, real: MetadataTable | None, seed: int,
+                    h_min: float = 0.1) -> Plan:
     md, level = list(fit.metadata), fit.level
     X = _real_rows(fit, real)
     mu, sd = X.mean(axis=0), X.std(axis=0)
@@ -190,7 +194,7 @@ def _select_mixture(fit: Fit, probes: dict, total: int, real: MetadataTable | No
         log.warning("probe %s left out", line)
     if not rows:
         raise UserError(f"no usable probe for metadata {md} ({'; '.join(skipped)})")
-    weights, ll, rounds = mixture_weights((X - mu) / sd, rows)
+    weights, ll, rounds = mixture_weights((X - mu) / sd, rows, h_min=h_min)
     names = sorted(weights)
     counts = largest_remainder(np.array([weights[n] for n in names]), int(total))
     entries = []
@@ -220,18 +224,23 @@ def _check_inputs(fit: Fit | str | os.PathLike, probes: dict, total: int) -> tup
 
 
 def select_configs(fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int,
-                   real: MetadataTable | None = None, seed: int = 0, method: str = "component") -> Plan:
-    """The registered selector `method` (align.selectors.SELECTORS) with parameters (seed, real) -> Plan.
+                   real: MetadataTable | None = None, seed: int = 0, method: str = "component",
+                   params: Any = None) -> Plan:
+    """The registered selector `method` (align.selectors.SELECTORS) with parameters (seed, real, params) -> Plan.
     `real` (the real MetadataTable) is used for predicted D_B; without it the real values stored in the fit are."""
     from align.selectors import SELECTORS
-    return SELECTORS.get(method)(seed=seed, real=real).select(fit, probes, total)
+    extra = {} if params is None else {"params": params}         # only a selector with Params takes them
+    return SELECTORS.get(method)(seed=seed, real=real, **extra).select(fit, probes, total)
 
 
 class _Selector:
-    """Parameters of every built-in selector: the seed of the plan's prediction and the real metadata table."""
+    """Parameters of every built-in selector: the seed of the plan's prediction, the real metadata table and
+    the selector's own options (an instance of its `Params`, the defaults when None; core/params.py)."""
 
-    def __init__(self, seed: int = 0, real: MetadataTable | None = None):
+    def __init__(self, seed: int = 0, real: MetadataTable | None = None, params: Any = None):
         self.seed, self.real = seed, real
+        own = getattr(type(self), "Params", None)
+        self.params = params if params is not None or own is None else own()
 
 
 class ComponentSelector(_Selector):
@@ -255,14 +264,26 @@ class ComponentSelector(_Selector):
         return plan
 
 
+@dataclass
+class MixtureParams:
+    bandwidth_min: float = field(default=0.1, metadata={"help": "the probe densities' least KDE bandwidth, in "
+                                                                "standard deviations of the real rows (larger: "
+                                                                "smoother densities, weights spread over more configs)"})
+
+    def check(self) -> None:
+        if not 0 < self.bandwidth_min <= 10:
+            raise UserError(f"--mixture-bandwidth-min: between 0 (excluded) and 10, got {self.bandwidth_min}")
+
+
 class MixtureSelector(_Selector):
     """synthgap's selector: every probed config's share by maximum likelihood (module docstring)."""
     description = "synthgap's selector: ML mixture weights of every probed config over the real rows"
     variant, plan_file = "aligned-mix", "plan-mix.yaml"
+    Params = MixtureParams          # --mixture-bandwidth-min
 
     def select(self, fit: Fit | str | os.PathLike, probes: dict[str, Probe], total: int) -> Plan:
         fit, probes = _check_inputs(fit, probes, total)
-        return _select_mixture(fit, probes, int(total), self.real, self.seed)
+        return _select_mixture(fit, probes, int(total), self.real, self.seed, self.params.bandwidth_min)
 
 
 def _usable_probes(fit: Fit, probes: dict[str, Probe]) -> tuple[dict, list[str]]:

@@ -23,13 +23,14 @@ def _run_key(opts: RunOptions, grid_mapping: dict[str, Any], exposed_files: list
             "category": opts.category, "grid": grid_mapping, "total": opts.total, "probe_n": opts.probe_n,
             "probe_ci": opts.probe_ci, "probe_max": opts.probe_cap,
             "metadata": opts.metadata, "predict": opts.predict, "mode": opts.mode, "kmax": opts.kmax, "min_px": opts.min_px,
-            "variant_params": opts.variant_params, "seed": opts.seed}
+            "variant_params": opts.variant_params, "selector_params": opts.selector_params, "seed": opts.seed}
 
 
 # keys added to run.json after runs were made: a folder started before them resumes when the option has its
 # default value (the outputs then do not depend on it)
 LATER_KEYS = {"probe_ci": lambda o: RunOptions.probe_ci, "probe_max": lambda o: 4 * o.probe_n,
-              "predict": lambda o: None, "variant_params": lambda o: {}}
+              "predict": lambda o: None, "variant_params": lambda o: {},
+              "selector_params": lambda o: {}}
 
 CHANGED = {"real_content": "the real COCO json was edited since", "split_content": "the split was edited since",
            "exposed_content": "exposed image files were replaced, added or removed since"}

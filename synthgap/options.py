@@ -49,6 +49,8 @@ class RunOptions:
                                              # (--mixed-share is mixed's `share`, --finetune-epochs finetune's `epochs`)
     variant_params: dict[str, dict] = field(default_factory=dict)    # the comparison sets' own options set
                                              # (--feature-filtered-score is feature-filtered's `score`)
+    selector_params: dict[str, dict] = field(default_factory=dict)   # the selectors' own options set
+                                             # (--mixture-bandwidth-min is mixture's `bandwidth_min`)
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
     refine_steps: int = 1500                 # the learned refiner's training steps (align/refine_net.py)
@@ -62,6 +64,13 @@ class RunOptions:
     fail_score: float = 0.5                  # a real box found with a lower score counts as failing
     lookahead: int = 0                       # SGD steps of the task-aware lookahead per config (0: off)
     lookahead_slack: float = 0.02            # how much further (mean D_B) it may take the grown set
+
+    def selector(self, name: str, real=None):
+        """The selector `name` made with the run's seed, `real` (the real table) and its own options checked."""
+        from align.api import SELECTORS
+        from core.api import check_registry
+        own = check_registry(SELECTORS, self.selector_params, [name]).get(name)
+        return SELECTORS.get(name)(seed=self.seed, real=real, **({} if own is None else {"params": own}))
 
     def bench_spec(self, variants: list[tuple[str, str]], out: Path, metadata: list[str], **over):
         """The benchmark's RunSpec of these options: the one copy of RunOptions into the trainer's record (the
@@ -184,6 +193,7 @@ def add_common_args(ap: argparse.ArgumentParser, d: RunOptions, detectors_defaul
       "; ".join(f"{n}{'' if getattr(VARIANTS.get(n), 'default', True) else ' (opt-in)'}: "
                 f"{VARIANTS.get(n).description}" for n in VARIANTS.names()))
     from core.api import add_registry_args
+    add_registry_args(ap, SELECTORS)
     add_registry_args(ap, VARIANTS)
     _refine_args(ap, d)
     _round_args(ap, d)
@@ -269,6 +279,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
     opts.regime_params = merge_params(opts.regime_params, regime_args(args))
     from core.api import registry_args
     opts.variant_params = merge_params(opts.variant_params, registry_args(args, VARIANTS))
+    opts.selector_params = merge_params(opts.selector_params, registry_args(args, SELECTORS))
     if args.detectors:
         opts.detectors = DETECTORS.check(_list(args.detectors))
     elif default_detectors(opts.detector_params) != ["frcnn"]:   # YOLO weights given: YOLO learns from them
@@ -302,6 +313,12 @@ def _check_variant_params(opts: RunOptions) -> None:
             raise UserError(f"{flag_name(name, sorted(values)[0])}: the set {name} is not rendered by this run (add "
                             f"it to --variants)")
     check_registry(VARIANTS, opts.variant_params, sets)
+    from align.api import SELECTORS
+    for name, values in opts.selector_params.items():
+        if values and name not in opts.selectors:
+            raise UserError(f"{flag_name(name, sorted(values)[0])}: the selector {name} does not run in this run "
+                            f"(add it to --selectors)")
+    check_registry(SELECTORS, opts.selector_params, opts.selectors)
 
 
 def check_predict(names: list[str]) -> list[str]:

@@ -56,11 +56,14 @@ def _intro(opts: RunOptions, fit: dict, context: dict, rec: dict) -> list[str]:
            f"Grid `{opts.grid}`; {opts.total} images per set, probe renders of {opts.probe_n} images per config.",
            "", f"GMM fit on {', '.join(fit.get('metadata', []))} (mode {fit.get('mode')}): K={fit.get('k')}"
            + (f" ({fit['k_reason']})" if fit.get("k_reason") else "") + ".", "", "Sets:", ""]
+    def own(name: str, given: dict | None) -> str:
+        flags = " ".join(f"`{flag_name(name, k)} {v}`" for k, v in (given or {}).get(name, {}).items())
+        return f" (options: {flags})" if flags else ""
     for name in comparison_names(opts):
-        own = " ".join(f"`{flag_name(name, k)} {v}`" for k, v in (opts.variant_params or {}).get(name, {}).items())
-        md.append(f"- **{name}**: {VARIANTS.get(name).description}" + (f" (options: {own})" if own else ""))
+        md.append(f"- **{name}**: {VARIANTS.get(name).description}{own(name, opts.variant_params)}")
     for method, (variant, plan_file) in selector_sets(opts).items():
-        md.append(f"- **{variant}**: selector {method} ({plan_file}), {SELECTORS.get(method).description}")
+        md.append(f"- **{variant}**: selector {method} ({plan_file}), {SELECTORS.get(method).description}"
+                  f"{own(method, opts.selector_params)}")
     if rec.get("alias"):
         md.append(f"- **{rec['alias']}** = {rec['recommended']}: the recommended set (hard links in "
                   f"sets/{rec['alias']}; trained and measured under its own name)")

@@ -111,7 +111,7 @@ def failure_metadata(fit, fails: dict) -> list[str]:
 def _failure_plan(opts, sel, table, metas: list[str], probes, rdir: Path):
     from align.api import Fit, fit_gmm
     fit_gmm(table, metadata=metas, mode=opts.mode, kmax=opts.kmax, seed=opts.seed).to_json(rdir / "fit.json")
-    return sel(seed=opts.seed, real=table).select(Fit.load(rdir / "fit.json"), probes, opts.increment_n)
+    return opts.selector(sel, table).select(Fit.load(rdir / "fit.json"), probes, opts.increment_n)
 
 
 def _out_of_reach(reach: dict | None) -> bool:
@@ -124,8 +124,8 @@ def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
     A metadata added for the failures that the grid does not move or cannot reach (the plan's reach record) is
     dropped and the selection made again: chasing it would only trade away the match of the metadata the grid
     can move."""
-    from align.api import SELECTORS, load_probes
-    sel = SELECTORS.get(_selector(opts, rec))
+    from align.api import load_probes
+    sel = _selector(opts, rec)
     probes = load_probes(opts.out / "probes", category=opts.category)
     failure_plan = rdir / ("plan-failures.yaml" if opts.lookahead else "plan.yaml")
     if not failure_plan.exists() and not (rdir / "plan.yaml").exists():
@@ -140,7 +140,7 @@ def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
                           f"that {fails['from_set']}'s detector missed or scored under {fails['fail_score']}")
         plan.to_yaml(failure_plan)
     if not (rdir / "oneshot-plan.yaml").exists():
-        sel(seed=opts.seed, real=real_t).select(fit, probes, opts.increment_n).to_yaml(rdir / "oneshot-plan.yaml")
+        opts.selector(sel, real_t).select(fit, probes, opts.increment_n).to_yaml(rdir / "oneshot-plan.yaml")
 
 
 def build_round_sets(opts, rec: dict, k: int, rdir: Path, render) -> dict:

@@ -123,13 +123,13 @@ def _adequate_plans(opts: RunOptions, fit, real_t, configs: list, methods: list[
     """Select; while a plan's predicted-D_B interval is wider than --probe-ci, render --probe-n more images of
     each chosen config under --probe-max (round k into probes/.more/<config>/r<k>) and select again. Each
     round selects from the probes of the rounds before it only, so a resumed run replays the same rounds."""
-    from align.api import MORE_DIR, SELECTORS, load_probes
+    from align.api import MORE_DIR, load_probes
     index = {c.name: i for i, c in enumerate(configs)}
     by_name = {c.name: c for c in configs}
     rnd = 0
     while True:
         probes = load_probes(opts.out / "probes", category=opts.category, more=rnd)
-        plans = {m: SELECTORS.get(m)(seed=opts.seed, real=real_t).select(fit, probes, opts.total) for m in methods}
+        plans = {m: opts.selector(m, real_t).select(fit, probes, opts.total) for m in methods}
         wide = {m: p.wide(opts.probe_ci) for m, p in plans.items() if p.wide(opts.probe_ci)}
         grow = sorted({e.config_name for m in wide for e in plans[m].entries
                        if e.config_name in by_name and plans[m].probe_images[e.config_name] < opts.probe_cap})

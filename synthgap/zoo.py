@@ -65,13 +65,13 @@ def _grid_plan(configs: list, n: int, path: Path) -> Path:
 def _other_mode_plan(opts: RunOptions, real_t, fit, n: int, path: Path) -> Path | None:
     """The component selector's plan on the GMM fitted in the run's other mode (1d <-> joint); None when it
     picks the same configs and counts as the run's own fit at n images (the same set: not rendered twice)."""
-    from align.api import SELECTORS, fit_gmm, load_probes
+    from align.api import fit_gmm, load_probes
     if path.exists():
         return path
     other = fit_gmm(real_t, metadata=list(fit.metadata), mode="joint" if fit.mode == "1d" else "1d",
                     kmax=opts.kmax, seed=opts.seed)
     probes = load_probes(opts.out / "probes", category=opts.category)
-    sel = SELECTORS.get("component")(seed=opts.seed, real=real_t)
+    sel = opts.selector("component", real_t)
     plan, own = sel.select(other, probes, n), sel.select(fit, probes, n)
 
     def key(p):

@@ -421,3 +421,39 @@ def test_seeds_a_count_or_a_list_and_seed_zero_alone_named_in_the_error():
         parse_seeds("0")
     with pytest.raises(UserError, match="--seeds: expected a count"):
         parse_seeds("x")
+
+
+def test_a_selector_with_its_own_options_takes_them_from_the_cli_and_yaml_and_selects_with_them(tmp_path,
+                                                                                                 monkeypatch):
+    """A selector's Params fields are `synthgap run` flags and --config keys (--mixture-bandwidth-min), checked by
+    its own check, refused for a selector the run does not use, recorded in the run key, and reach the selector."""
+    import argparse
+
+    import align.select
+    from core.errors import UserError
+    from synthgap.inputs import _run_key
+    from synthgap.options import RunOptions, add_common_args, apply_args, check_options, parse_with_config
+    d = RunOptions(tmp_path / "r.json", tmp_path, tmp_path / "s.json", tmp_path / "g.yaml", tmp_path / "o")
+    ap = argparse.ArgumentParser(prog="synthgap run")
+    add_common_args(ap, d)
+    assert "--mixture-bandwidth-min" in ap.format_help()
+    opts = apply_args(d, ap.parse_args(["--mixture-bandwidth-min", "0.3"]))
+    check_options(opts)
+    assert opts.selector_params == {"mixture": {"bandwidth_min": 0.3}}
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("mixture-bandwidth-min: 0.5\n")
+    assert apply_args(d, parse_with_config(ap, ["--config", str(cfg)])).selector_params == {
+        "mixture": {"bandwidth_min": 0.5}}
+    with pytest.raises(UserError, match="--mixture-bandwidth-min: between 0"):
+        apply_args(d, ap.parse_args(["--mixture-bandwidth-min", "0"]))
+    with pytest.raises(UserError, match="--mixture-bandwidth-min: the selector mixture does not run"):
+        check_options(apply_args(d, ap.parse_args(["--selectors", "component", "--mixture-bandwidth-min", "0.3"])))
+    for f in ("r.json", "s.json"):
+        (tmp_path / f).write_text("{}")
+    assert _run_key(opts, {}, [])["selector_params"] == {"mixture": {"bandwidth_min": 0.3}}
+    seen = {}
+    monkeypatch.setattr(align.select, "_select_mixture", lambda fit, probes, total, real, seed, h_min:
+                        seen.update(h_min=h_min))
+    monkeypatch.setattr(align.select, "_check_inputs", lambda fit, probes, total: (fit, probes))
+    opts.selector("mixture").select(None, {}, 3)
+    assert seen == {"h_min": 0.3} and opts.selector("component").params is None
