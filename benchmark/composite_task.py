@@ -187,7 +187,8 @@ def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bou
     b = _Builder(set_dir, plates_dir, photos, photo_boxes, bounds, s, cutouts, blend_px)
     ckpt, done = Path(out).with_name(f".{Path(out).name}.ckpt.pt"), 0
     if ckpt.exists():
-        st = torch.load(ckpt, weights_only=False)
+        from core.checkpoint import load_weights
+        st = load_weights(ckpt, "task-composite checkpoint")
         if st.get("info") == info:
             b.load(st["state"])
             done = int(st["step"])
