@@ -1,8 +1,14 @@
 """Cut-paste compositing (seed 000's data side): objects of a rendered set pasted onto plates of the exposed photos.
 
-Sprites: every annotation of a rendered set that has an exact instance mask (COCO RLE) and whose mask's box is at
-least MIN_SPRITE_PX on its longer side, cut to that box (RGB + mask). Plates: the box-free crops of the exposed
-photos (render/plates.py, `synthgap plates`); never a test photo.
+Sprites: every *whole* object of rendered sets, cut to its mask's box (RGB + mask): an annotation with an exact
+instance mask (COCO RLE) whose box is at least MIN_SPRITE_PX on its longer side, that does not touch the frame
+(a close-up truncates the object there) and whose mask, grown by TOUCH_PX, meets no other labelled object's (one
+in front would have cut it). Pasted anywhere, a cut-off or half-hidden object is a fragment labelled as a whole
+one. An object hidden in part by an unlabelled distractor cannot be told from the masks and stays in. Close-up
+sets hold few whole objects (the bottles run's aligned set: 14 of 136), so `synthgap run` cuts from the aligned
+set and the run's probe renders of every grid config (synthgap/composite_sets.py): the placement comes from the
+photos' boxes, not from the config a sprite was rendered with. Plates: the box-free crops of the exposed photos
+(render/plates.py, `synthgap plates`); never a test photo.
 
 One pasted object has four placement numbers in [0, 1] (`Bounds.to_pixels` maps them): its size s (the square
 root of its box's share of the image, between the 5th and 95th percentiles of the exposed photos' boxes), its box
@@ -34,7 +40,8 @@ import numpy as np
 from core.api import UserError, atomic_write_json, atomic_write_text, load_coco, load_split
 
 COCO_NAME = "coco_annotations.json"
-MIN_SPRITE_PX = 12      # a sprite's mask box must be at least this long on its longer side
+MIN_SPRITE_PX = 24      # a sprite's mask box must be at least this long on its longer side
+TOUCH_PX = 2            # a sprite's mask grown by this many px must meet no other labelled object's
 MIN_VISIBLE = 0.3       # an object less visible than this (covered by later ones) is dropped
 CUTOUTS = 3             # bg_cutouts: pieces tried per image
 MAX_DEG = 10.0          # default rotation bound (degrees)
@@ -71,28 +78,48 @@ class Bounds:
                 "counts": self.counts}
 
 
-def cut_sprites(set_dir: Path, limit: int | None = None) -> list[Sprite]:
-    """The sprites of the rendered set `set_dir` (module docstring), in image then annotation order."""
-    from align.refine_pixels import read_rgb
+def _masks(anns: list[dict]) -> list[np.ndarray | None]:
     from render.annotate import rle_decode
-    cs = load_coco(Path(set_dir) / COCO_NAME, set_dir)
-    by_img, out = cs.annotations_by_image(), []
-    for im in cs.images[:limit]:
-        rgb = None
-        for a in by_img[int(im["id"])]:
-            seg = a.get("segmentation")
-            if not (isinstance(seg, dict) and isinstance(seg.get("counts"), list)):
-                continue
-            m = rle_decode(seg)
-            ys, xs = np.nonzero(m)
-            if ys.size == 0 or max(np.ptp(ys), np.ptp(xs)) + 1 < MIN_SPRITE_PX:
-                continue
-            rgb = read_rgb(cs.image_path(im)) if rgb is None else rgb
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            out.append(Sprite(rgb[y0:y1, x0:x1].copy(), m[y0:y1, x0:x1].copy(), cs.categories[a["category_id"]]))
+    return [rle_decode(a["segmentation"]) if isinstance(a.get("segmentation"), dict) and isinstance(
+        a["segmentation"].get("counts"), list) else None for a in anns]
+
+
+def whole(masks: list, k: int) -> bool:
+    """Whether object k of one image is whole (module docstring): big enough, off the frame, touching no other
+    labelled object."""
+    from scipy.ndimage import binary_dilation
+    m = masks[k]
+    if m is None or not m.any() or m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any():
+        return False
+    ys, xs = np.nonzero(m)
+    if max(np.ptp(ys), np.ptp(xs)) + 1 < MIN_SPRITE_PX:
+        return False
+    grown = binary_dilation(m, iterations=TOUCH_PX)
+    return not any(o is not None and (grown & o).any() for j, o in enumerate(masks) if j != k)
+
+
+def cut_sprites(set_dirs, limit: int | None = None) -> list[Sprite]:
+    """The whole objects of the rendered sets `set_dirs` (one dir or a list; module docstring) as sprites, in dir,
+    image then annotation order."""
+    from align.refine_pixels import read_rgb
+    dirs, out = [set_dirs] if isinstance(set_dirs, (str, Path)) else list(set_dirs), []
+    for d in dirs:
+        cs = load_coco(Path(d) / COCO_NAME, d)
+        by_img = cs.annotations_by_image()
+        for im in cs.images[:limit]:
+            anns = by_img[int(im["id"])]
+            masks = _masks(anns)
+            keep = [k for k in range(len(anns)) if whole(masks, k)]
+            rgb = read_rgb(cs.image_path(im)) if keep else None
+            for k in keep:
+                ys, xs = np.nonzero(masks[k])
+                y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+                out.append(Sprite(rgb[y0:y1, x0:x1].copy(), masks[k][y0:y1, x0:x1].copy(),
+                                  cs.categories[anns[k]["category_id"]]))
     if not out:
-        raise UserError(f"{Path(set_dir) / COCO_NAME}: no annotation with an instance mask (segmentation RLE) of "
-                        f"at least {MIN_SPRITE_PX} px: compositing needs rendered sets")
+        raise UserError(f"{Path(dirs[0]) / COCO_NAME}: no whole object (an instance mask, segmentation RLE, of at "
+                        f"least {MIN_SPRITE_PX} px, off the frame, touching no other object) in "
+                        f"{len(dirs)} rendered set(s): compositing needs rendered sets with whole objects")
     return out
 
 
@@ -278,6 +305,11 @@ def write_set(out: Path, images: list[tuple[np.ndarray, list]], categories: list
     return out
 
 
+def sources(set_dirs) -> list[Path]:
+    """The sprite sources as resolved paths (one dir or a list; the first one's categories are the set's)."""
+    return [Path(d).resolve() for d in ([set_dirs] if isinstance(set_dirs, (str, Path)) else set_dirs)]
+
+
 def source_categories(set_dir: Path) -> list[dict]:
     from core.api import read_json
     return list(read_json(Path(set_dir) / COCO_NAME, "COCO")["categories"])
@@ -288,16 +320,17 @@ def random_composite(set_dir: Path, plates_dir: Path, bounds: Bounds, total: int
     """`random-composite`: `total` composites of set_dir's sprites on the plates, uniform placement in `bounds`
     (module docstring), written as the dataset dir `out`; kept when it is complete for the same inputs."""
     import torch
-    info = {"composite": {"method": "random", "source": str(Path(set_dir).resolve()), "plates": str(Path(plates_dir).resolve()),
+    src = sources(set_dir)
+    info = {"composite": {"method": "random", "source": [str(p) for p in src], "plates": str(Path(plates_dir).resolve()),
                           "total": int(total), "seed": int(seed), "bg_cutouts": bool(cutouts), "blend_px": blend_px,
                           "bounds": bounds.record()}}
     if complete(out, info):
         return out
     torch.manual_seed(seed)
-    sprites, plates = cut_sprites(set_dir), [to_tensor(p) for p in load_plates(plates_dir)]
+    sprites, plates = cut_sprites(src), [to_tensor(p) for p in load_plates(plates_dir)]
     rng = np.random.default_rng([seed, 25])
     images = [random_image(plates, sprites, bounds, rng, cutouts, blend_px) for _ in range(int(total))]
-    return write_set(out, images, source_categories(set_dir), info)
+    return write_set(out, images, source_categories(src[0]), info)
 
 
 def complete(out: Path, info: dict) -> bool:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from align.composite import (Bounds, annotations, bg_cutouts, complete, cut_sprites, draw_objects, load_plates,
-                             paste, source_categories, to_tensor, to_uint8, write_set)
+                             paste, source_categories, sources, to_tensor, to_uint8, write_set)
 from benchmark.refine_task import det_targets
 
 BATCH = 2
@@ -72,8 +72,8 @@ class _Builder:
         from benchmark.frcnn_init import build_model
         torch.manual_seed(s.seed * 1_000_003 + 25)
         self.s, self.bounds, self.cutouts, self.blend = s, bounds, cutouts, blend_px
-        self.sprites, self.plates = cut_sprites(set_dir), [to_tensor(p) for p in load_plates(plates_dir)]
-        self.names = [c["name"] for c in sorted(source_categories(set_dir), key=lambda c: int(c["id"]))]
+        self.sprites, self.plates = cut_sprites(sources(set_dir)), [to_tensor(p) for p in load_plates(plates_dir)]
+        self.names = [c["name"] for c in sorted(source_categories(sources(set_dir)[0]), key=lambda c: int(c["id"]))]
         self.feats = FrozenFeatures()
         with torch.no_grad():
             self.f_plates = [self.feats(p[None]) for p in self.plates]
@@ -179,7 +179,7 @@ def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bou
     import torch
 
     from core.api import Progress, atomic_write_bytes
-    info = {"composite": {"method": "task", "source": str(Path(set_dir).resolve()),
+    info = {"composite": {"method": "task", "source": [str(p) for p in sources(set_dir)],
                           "plates": str(Path(plates_dir).resolve()), "total": int(total), "bg_cutouts": bool(cutouts),
                           "blend_px": blend_px, "bounds": bounds.record(), "settings": asdict(s)}}
     if complete(out, info):
@@ -203,6 +203,6 @@ def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bou
     images, us = b.generate(total)
     info["composite"]["placement_mean"] = [round(float(v), 4) for v in us.mean(axis=0)] if len(us) else []
     info["composite"]["placement_sd"] = [round(float(v), 4) for v in us.std(axis=0)] if len(us) else []
-    write_set(out, images, source_categories(set_dir), info)
+    write_set(out, images, source_categories(sources(set_dir)[0]), info)
     ckpt.unlink(missing_ok=True)
     return out

@@ -1,6 +1,7 @@
 """The composite comparison sets of `synthgap run` (opt-in variants; seed 000, issue 25).
 
-- random-composite: the recommended aligned set's objects (cut by their exact masks) pasted onto the run's
+- random-composite: the whole objects of the recommended aligned set and of the run's probe renders (cut by their
+  exact masks; align/composite.py says why the probes too) pasted onto the run's
   plates (RUN/plates: box-free crops of the exposed photos) at uniform placements inside the exposed photos'
   box ranges (cut-paste-learn; align/composite.py);
 - task-composite: the same sprites and plates, placed by a synthesizer trained against the benchmark's Faster
@@ -45,12 +46,13 @@ class TaskParams(CompositeParams):
 
 
 def _inputs(ctx: VariantContext):
-    """(sprite set dir, plates dir, placement bounds) of a run."""
+    """(sprite sources: the aligned set then the run's probe renders, plates dir, placement bounds) of a run."""
     from align.api import placement_bounds
     o, src = ctx.opts, ctx.sets / ctx.aligned_set()[0]
     im = read_json(src / COCO_NAME, "COCO")["images"][0]
     plates = run_plates(ctx, (int(im["width"]), int(im["height"])))
-    return src, plates, placement_bounds(o.real_json, o.images, o.split, o.category)
+    probes = sorted(p.parent for p in (o.out / "probes").rglob("DONE")) if (o.out / "probes").is_dir() else []
+    return [src, *probes], plates, placement_bounds(o.real_json, o.images, o.split, o.category)
 
 
 class RandomComposite:

@@ -154,12 +154,29 @@ def test_composite_variants_are_opt_in_and_take_their_options_from_the_cli(toy, 
                                         "--random-composite-blend-px", "0.5", "--total", "3"]))
     check_options(opts)
     assert opts.variant_params == {"random-composite": {"bg_cutouts": True, "blend_px": 0.5}}
+    import shutil
+    shutil.copytree(toy["syn"], toy["root"] / "probes" / "cfg-a")          # a probe render: sprites come from it too
     ctx = VariantContext(opts, {}, toy["root"] / "sets", render=None, aligned=lambda: ("aligned-component", "plan.yaml"))
     out = toy["root"] / "sets" / "random-composite"
     VARIANTS.get("random-composite")().build(ctx, out)
     rec = json.loads((out / "coco_annotations.json").read_text())["info"]["composite"]
     assert rec["bg_cutouts"] is True and rec["blend_px"] == 0.5 and rec["total"] == 3
-    assert rec["source"] == str(toy["syn"].resolve())
+    assert rec["source"] == [str(toy["syn"].resolve()), str((toy["root"] / "probes" / "cfg-a").resolve())]
     from core.api import UserError
     with pytest.raises(UserError, match="--task-composite-steps: the set task-composite is not rendered"):
         apply_args(d, ap.parse_args(["--task-composite-steps", "4"]))     # a set the run does not render
+
+
+def test_only_whole_objects_become_sprites():
+    """A sprite is a whole object: one cut by the frame, one touching another labelled object or a small one is
+    a fragment, not a sprite."""
+    from align.composite import MIN_SPRITE_PX, whole
+
+    def rect(y0, y1, x0, x1):
+        m = np.zeros((100, 80), bool)
+        m[y0:y1, x0:x1] = True
+        return m
+    free, cut, small = rect(10, 50, 10, 40), rect(60, 100, 10, 40), rect(60, 60 + MIN_SPRITE_PX - 1, 50, 60)
+    assert whole([free, cut, small], 0) and not whole([free, cut, small], 1) and not whole([free, cut, small], 2)
+    touching = rect(50, 90, 20, 45)                            # one row below `free`: within TOUCH_PX
+    assert not whole([free, touching], 0) and not whole([free, touching], 1) and whole([free, None], 0)

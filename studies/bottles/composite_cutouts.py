@@ -24,11 +24,11 @@ def main(run: Path, real_json: Path, images: Path, split: Path, category: str) -
     r = _recipe(run, "random-composite")
     b = r["bounds"]
     bounds = Bounds(tuple(b["size"]), tuple(b["cx"]), tuple(b["cy"]), b["counts"], b["max_deg"])
-    random_composite(Path(r["source"]), Path(r["plates"]), bounds, r["total"], run / "sets" / "random-composite-cutouts",
+    random_composite([Path(p) for p in r["source"]], Path(r["plates"]), bounds, r["total"], run / "sets" / "random-composite-cutouts",
                      seed=r["seed"], cutouts=True, blend_px=r["blend_px"])
     t = _recipe(run, "task-composite")
     s = t["settings"]
-    task_composite(Path(t["source"]), Path(t["plates"]), real_json, images, split, bounds, t["total"], run / "sets" / "task-composite-cutouts", seed=s["seed"],
+    task_composite([Path(p) for p in t["source"]], Path(t["plates"]), real_json, images, split, bounds, t["total"], run / "sets" / "task-composite-cutouts", seed=s["seed"],
                    steps=s["steps"], w_real=s["w_real"], cutouts=True, blend_px=t["blend_px"],
                    category=category)
     print("wrote", run / "sets" / "random-composite-cutouts", run / "sets" / "task-composite-cutouts")
