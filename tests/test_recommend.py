@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark.verdict import candidate, recommend, recommend_by_db, verdict_lines
+from benchmark.verdict import candidate, mean_db, recommend, recommend_by_db, verdict_lines
 
 METAS = ["area_frac", "cy"]
 
@@ -311,3 +311,32 @@ def test_options_from_a_config_yaml_with_flags_winning(tmp_path, capsys):
                 str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nonsense" in err[0]
+
+
+def test_a_bimodal_target_fitted_with_one_component_is_served_by_the_mixture_selectors_set():
+    """Issue 21 item 3: when the GMM falls back to K=1 on a bimodal target (small samples: the silhouette rule),
+    the component selector matches one Gaussian with one config between the modes; the mixture selector weights
+    the configs of both modes, its plan is predicted closer, and the run's rule (candidates by D_B on the exposed
+    photos) recommends its set. The default behaviour is therefore the better one without a special case."""
+    from test_align import PROBE_DISTS, _probes, table_from
+
+    from align.api import fit_gmm, select_configs
+    rng = np.random.default_rng(5)
+    probes, names = _probes(rng, n=60)
+    parts = {"area_frac": [], "cy": []}
+    for i in (0, 3):                                         # two modes: large and small boxes, half each
+        (ma, sa), (mc, sc) = PROBE_DISTS[i]
+        parts["area_frac"].append(rng.normal(ma, sa, 40))
+        parts["cy"].append(rng.normal(mc, sc, 40))
+    real = table_from("real", {m: np.concatenate(v) for m, v in parts.items()})
+    fit = fit_gmm(real, metadata=["area_frac", "cy"], mode="joint", kmax=1)
+    assert fit.k == 1
+    comp = select_configs(fit, probes, total=120, real=real, method="component")
+    mix = select_configs(fit, probes, total=120, real=real, method="mixture")
+    assert len([e for e in comp.entries if e.count]) == 1                         # one Gaussian, one config
+    assert {e.config_name for e in mix.entries if e.count >= 30} == {names[0], names[3]}   # both modes
+    metas = ["area_frac", "cy"]
+    cands = [candidate("aligned-component", "component", comp, mean_db(comp.predicted_db, metas), metas),
+             candidate("aligned-mix", "mixture", mix, mean_db(mix.predicted_db, metas), metas)]
+    assert cands[1]["predicted_mean_db"] < cands[0]["predicted_mean_db"]
+    assert recommend(cands, baseline_db=None)["recommended"] == "aligned-mix"
