@@ -39,6 +39,12 @@ class Halves:
         return cls(sorted(ids[:k]), sorted(ids[k:]) or sorted(ids[:k]))
 
 
+def _batch(samples: list, dev) -> tuple[list, list]:
+    """(images in [0, 1], targets) of Faster R-CNN samples on `dev`."""
+    return ([s.image.to(dev).float() / 255.0 for s in samples],
+            [{"boxes": s.boxes.to(dev), "labels": s.labels.to(dev)} for s in samples])
+
+
 def _loss(model, samples: list, seed: int, dev) -> float:
     """The summed training loss of `samples` (no gradient), torch seeded by `seed` (module docstring)."""
     import torch
@@ -48,9 +54,7 @@ def _loss(model, samples: list, seed: int, dev) -> float:
     with torch.no_grad():
         for k in range(0, len(samples), 4):
             chunk = samples[k:k + 4]
-            imgs = [s.image.to(dev).float() / 255.0 for s in chunk]
-            tgts = [{"boxes": s.boxes.to(dev), "labels": s.labels.to(dev)} for s in chunk]
-            total += float(sum(model(imgs, tgts).values())) * len(chunk)
+            total += float(sum(model(*_batch(chunk, dev)).values())) * len(chunk)
     return total / max(1, len(samples))
 
 
@@ -62,9 +66,7 @@ def _steps(model, renders: list, steps: int, lr: float, seed: int, dev) -> None:
     model.train()
     for _ in range(steps):
         pick = rng.choice(len(renders), BATCH, replace=len(renders) < BATCH)
-        imgs = [renders[i].image.to(dev).float() / 255.0 for i in pick]
-        tgts = [{"boxes": renders[i].boxes.to(dev), "labels": renders[i].labels.to(dev)} for i in pick]
-        loss = sum(model(imgs, tgts).values())
+        loss = sum(model(*_batch([renders[i] for i in pick], dev)).values())
         opt.zero_grad()
         if torch.isfinite(loss):
             loss.backward()
