@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PYTHONPATH := $(CURDIR)
 PY := $(CURDIR)/.venv/bin/python
 
-.PHONY: setup demo test test-slow
+.PHONY: setup demo test test-slow docs
 setup:
 	@bash scripts/setup.sh
 
@@ -15,3 +15,6 @@ test: setup
 
 test-slow: setup
 	SYNTHGAP_SLOW=1 $(PY) -m pytest -m slow $(ARGS)
+
+docs: setup
+	$(PY) -m synthgap.registries_doc

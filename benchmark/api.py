@@ -3,7 +3,7 @@
     run_matrix(RunSpec(variants=[(name, dir)], real_json, images_dir, split, out, detectors, epochs, seeds, ...))
         -> [results/*.json]  (resumable: cells with a results file are skipped; RunSpec(backend="ray", workers,
         ray_address): every cell a Ray task)
-    write_report(run_dir) -> report.md (+ report.html);  summarize(load_run(run_dir)) -> the one summary
+    write_report(run_dir) -> report.md (+ report.html);  summarize(load_run(run_dir)) -> the one summary (typed: Summary of SetSummary of CellSummary)
     DETECTORS (registry) with the protocol of benchmark.detectors: TrainSettings, TrainSet, CellContext, Trained
     REGIMES (registry of training regimes, benchmark.regimes): what a cell trains on and from which start
     export_dataset(src, out, "yolo") / export_yolo(coco_set, out, names): Ultralytics' layout
@@ -27,7 +27,8 @@ from benchmark.curve import run_curve
 from benchmark.detectors import DETECTORS, CellContext, Trained, TrainSet, TrainSettings
 from benchmark.evaluate import METRIC_KEYS, score_faster
 from benchmark.regimes import REGIMES
-from benchmark.report import load_run, summarize, write_report
+from benchmark.report import write_report
+from benchmark.summary import CellSummary, MeanSd, SetSummary, Summary, load_run, summarize
 from benchmark.rename import rename_variant
 from benchmark.run import run_matrix
 from benchmark.spec import RunSpec
@@ -37,11 +38,12 @@ from benchmark.verdict import recommend, recommend_by_db, verdict_lines
 from benchmark.run import check_training
 from benchmark.detectors import add_detector_args, default_detectors, detector_args
 from benchmark.regimes import add_regime_args, regime_args
-from benchmark.verdict import ALIAS, BASELINE as BASELINE_SET, candidate, mean_db   # the comparison set
+from benchmark.verdict import ALIAS, BASELINE as BASELINE_SET, candidate   # the comparison set
+from benchmark.summary import mean_db
 from benchmark.refine_check import label_check
 from benchmark.intervals import Intervals, comparisons
-from benchmark.report import (detector_order, mean_metadata, paired_section, results_table, hist_png, save_report,
-                              scatter_png)
+from benchmark.report import detector_order, paired_section, results_table, hist_png, save_report, scatter_png
+from benchmark.summary import mean_metadata
 from benchmark.run import BASELINE as REAL_BASELINE    # the cells trained on the real photos
 from benchmark.refine_task import LearnedTask
 from benchmark.failures import box_scores, cell_weights, compare_groups, failing, predict_cell
@@ -51,7 +53,7 @@ from benchmark.frcnn import samples_for as frcnn_samples
 from benchmark.lookahead import Halves, checkpoint_names, config_values
 
 __all__ = ["export_dataset", "export_yolo", "DETECTORS", "CellContext", "Trained", "TrainSet", "TrainSettings",
-           "METRIC_KEYS", "score_faster", "load_run", "summarize", "write_report", "RunSpec", "run_matrix",
+           "METRIC_KEYS", "score_faster", "load_run", "summarize", "Summary", "SetSummary", "CellSummary", "MeanSd", "write_report", "RunSpec", "run_matrix",
            "make_toy_set", "make_toy_split", "rename_variant", "run_curve", "verdict_lines", "recommend",
            "recommend_by_db", "REGIMES", "check_training", "default_detectors", "ALIAS", "BASELINE_SET", "candidate",
            "mean_db", "label_check", "Intervals", "comparisons", "REAL_BASELINE", "detector_order", "mean_metadata",

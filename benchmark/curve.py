@@ -32,7 +32,7 @@ def nested_subsets(exposed: list[int], sizes=SIZES, seed: int = 0) -> dict[int, 
 
 def _recommended(run_dir: Path, data: dict) -> tuple[str, str]:
     """(the recommended set, its dataset dir) of the benchmark run."""
-    from benchmark.report import summarize
+    from benchmark.summary import summarize
     from benchmark.verdict import recommend_by_db
     path = run_dir / "recommended.json"
     rec = read_json(path, "recommendation") if path.exists() else recommend_by_db(summarize(data))
@@ -45,13 +45,13 @@ def _recommended(run_dir: Path, data: dict) -> tuple[str, str]:
 
 def _point(out: Path, name: str, det: str, B: int) -> dict:
     from benchmark.intervals import Intervals
-    from benchmark.report import load_run, summarize
+    from benchmark.summary import load_run, summarize
     data = load_run(out)
     summ, iv = summarize(data), Intervals(out, data["run"], B)
     point = {}
     for key, row, group in (("real", "real", "alone"), ("finetune", name, "finetune")):
-        d = summ.get(row, {}).get("groups", {}).get(group, {}).get(det)
-        point[key] = None if d is None else {"map": d["map"][0], "ci": iv.cell(d["cells"]).get("map")}
+        d = summ.cell(row, group, det)
+        point[key] = None if d is None else {"map": d.map.mean, "ci": iv.cell(d.cells).get("map")}
     iv.save()
     return point
 

@@ -10,8 +10,12 @@ photos alone). The difference is mAP50-95(first) - mAP50-95(second), seeds avera
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.io import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from benchmark.summary import Summary
 
 REFERENCE_SET = "baseline"
 
@@ -65,18 +69,17 @@ class Intervals:
         atomic_write_json(self.path, self.cache, indent=None)
 
 
-def comparisons(summary: dict, iv: Intervals, real_name: str = "real") -> list[dict]:
+def comparisons(summary: Summary, iv: Intervals, real_name: str = "real") -> list[dict]:
     """The module docstring's pairs: [{"group", "detector", "a", "b", "diff", "ci", "excludes_0", "ratio"}]."""
     out = []
-    real = summary.get(real_name, {}).get("groups", {}).get("alone", {})
     for v, s in summary.items():
-        for group, dets in s["groups"].items():
+        for group, dets in s.groups.items():
             for det, d in dets.items():
-                ref = summary.get(REFERENCE_SET, {}).get("groups", {}).get(group, {}).get(det)
+                ref, real = summary.cell(REFERENCE_SET, group, det), summary.cell(real_name, "alone", det)
                 if v not in (REFERENCE_SET, real_name) and ref:
                     out.append({"group": group, "detector": det, "a": v, "b": f"{REFERENCE_SET}",
-                                **iv.pair(d["cells"], ref["cells"])})
-                if v != real_name and det in real:
+                                **iv.pair(d.cells, ref.cells)})
+                if v != real_name and real:
                     out.append({"group": group, "detector": det, "a": v, "b": real_name,
-                                **iv.pair(d["cells"], real[det]["cells"])})
+                                **iv.pair(d.cells, real.cells)})
     return out

@@ -15,70 +15,18 @@ import itertools
 import math
 from pathlib import Path
 
-from core.errors import UserError
 from core.io import atomic_write_bytes, atomic_write_text, read_json
-from core.stats import fmt_mean_sd, fmt_num, mean_sd
+from core.stats import fmt_mean_sd, fmt_num
 
 from benchmark.detectors import DETECTORS
 from benchmark.figures import fig_png
 from benchmark.run import BASELINE
-from benchmark.verdict import mean_db
+from benchmark.summary import CellSummary, Summary, group_of, load_run, mean_db, mean_metadata, summarize
 
 MIN_CORR_VARIANTS = 3
 
 
-def load_run(run_dir: Path) -> dict:
-    run = read_json(run_dir / "run.json", "run settings")
-    results = [read_json(p) for p in sorted((run_dir / "results").glob("*.json"))]
-    if not results:
-        raise UserError(f"{run_dir / 'results'}: no results records yet (run `synthgap benchmark run` first)")
-    meta = {}
-    for p in sorted((run_dir / "metadata").glob("*.json")):
-        d = read_json(p)
-        meta[d["variant"]] = d
-    return {"run": run, "results": results, "meta": meta}
-
-
-def group_of(record: dict) -> str:
-    """The report's column group of a cell: `alone` (trained on the row's images alone: the synthetic regime,
-    and the real regime's `real` row), else the regime (finetune, mixed, ...)."""
-    regime = record.get("regime", "synthetic")
-    return "alone" if regime in ("synthetic", "real") else regime
-
-
-def mean_metadata(run: dict) -> list[str]:
-    """The one definition of "mean D_B" (every report): the mean over the *aligned* metadata - the run's
-    `mean_metadata` (the fit's, in `synthgap run`), else align's default fit metadata (area_frac, cy)."""
-    from align.api import FIT_METADATA
-    return list(run.get("mean_metadata") or FIT_METADATA)
-
-
-def summarize(data: dict) -> dict:
-    """The one summary of a benchmark's cells (the run report uses it too): variant -> {"db": {...}, "mean_db",
-    "groups": {group -> {detector -> {"map": (m, sd), "ap50": (m, sd), "n": seeds, "init", "cells": [names]}}},
-    "det": groups["alone"]} (core.stats.mean_sd: mean and sample sd over seeds)."""
-    out: dict = {}
-    for r in data["results"]:
-        v = out.setdefault(r["variant"], {"db": {}, "groups": {}})
-        d = v["groups"].setdefault(group_of(r), {}).setdefault(
-            r["detector"], {"map": [], "ap50": [], "init": r.get("init"), "cells": []})
-        d["map"].append(r["test"]["map"])
-        d["ap50"].append(r["test"]["ap50"])
-        d["cells"].append(Path(r["predictions"]).stem if r.get("predictions") else None)
-    over = mean_metadata(data.get("run", {}))
-    for name, v in out.items():
-        db = (data["meta"].get(name) or {}).get("db") or {}
-        v["db"] = db
-        v["mean_db"] = mean_db(db, over)
-        for g in v["groups"].values():
-            for d in g.values():
-                d["n"] = len(d["map"])
-                d["map"], d["ap50"] = mean_sd(d["map"]), mean_sd(d["ap50"])
-        v["det"] = v["groups"].get("alone", {})
-    return out
-
-
-def correlations(summary: dict, metadata: list[str], detectors: list[str]) -> dict:
+def correlations(summary: Summary, metadata: list[str], detectors: list[str]) -> dict:
     """(metadata, detector) -> {"n", "pearson", "spearman", "p" (permutation, core.stats.spearman_perm)} of D_B
     and mAP over the synthetic variants trained alone, or "why" when n/a."""
     from scipy import stats
@@ -88,8 +36,8 @@ def correlations(summary: dict, metadata: list[str], detectors: list[str]) -> di
     names = [n for n in summary if n != BASELINE]
     for det in detectors:
         for m in metadata + ["mean"]:
-            pts = [(summary[n]["mean_db"] if m == "mean" else summary[n]["db"].get(m),
-                    (summary[n]["det"].get(det) or {}).get("map", (None,))[0]) for n in names]
+            pts = [(summary[n].mean_db if m == "mean" else summary[n].db.get(m), _map_of(summary[n].det.get(det)))
+                   for n in names]
             pts = [(x, y) for x, y in pts if x is not None and y is not None and math.isfinite(x)]
             xs, ys = [x for x, _ in pts], [y for _, y in pts]
             c = {"n": len(xs), "pearson": None, "spearman": None, "p": None, "why": None}
@@ -105,12 +53,16 @@ def correlations(summary: dict, metadata: list[str], detectors: list[str]) -> di
 
 
 # ---------------------------------------------------------------------------------------------------- figures
-def scatter_png(summary: dict, detectors: list[str]) -> bytes | None:
+def _map_of(cell: CellSummary | None) -> float | None:
+    return None if cell is None else cell.map.mean
+
+
+def scatter_png(summary: Summary, detectors: list[str]) -> bytes | None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    pts = [(n, det, v["mean_db"], v["det"][det]["map"][0]) for n, v in summary.items() for det in detectors
-           if det in v["det"] and v["mean_db"] is not None and v["det"][det]["map"][0] is not None]
+    pts = [(n, det, v.mean_db, _map_of(v.det.get(det))) for n, v in summary.items() for det in detectors]
+    pts = [q for q in pts if q[2] is not None and q[3] is not None]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -213,20 +165,20 @@ def detector_order(present) -> list[str]:
 GROUP_ORDER = ["alone", "finetune", "mixed"]
 
 
-def groups_of(summary: dict) -> list[str]:
-    present = {g for v in summary.values() for g in v["groups"]}
+def groups_of(summary: Summary) -> list[str]:
+    present = {g for v in summary.values() for g in v.groups}
     return [g for g in GROUP_ORDER if g in present] + sorted(present - set(GROUP_ORDER))
 
 
-def cell_text(d: dict | None, key: str, ci: dict | None = None, nd: int = 3) -> str:
-    """"m ± sd (n=k)" and, with `ci`, the 95 % bootstrap interval "[lo, hi]"."""
+def cell_text(d: CellSummary | None, key: str, ci: dict | None = None, nd: int = 3) -> str:
+    """"m ± sd (n=k)" of `key` (map or ap50) and, with `ci`, the 95 % bootstrap interval "[lo, hi]"."""
     if d is None:
         return "-"
-    text = fmt_mean_sd(*d[key], d["n"], nd)
+    text = fmt_mean_sd(*getattr(d, key), d.n, nd)
     return text + (f" [{fmt_num(ci[key][0], nd)}, {fmt_num(ci[key][1], nd)}]" if ci else "")
 
 
-def results_table(summary: dict, order: list[str], metadata: list[str], detectors: list[str],
+def results_table(summary: Summary, order: list[str], metadata: list[str], detectors: list[str],
                   iv=None, over: list[str] | None = None) -> list[str]:
     """Variant x (D_B per metadata, mean D_B, then per column group and detector mAP and AP50: mean ± sample sd
     over seeds and, with intervals `iv`, the 95 % bootstrap interval over the test images)."""
@@ -236,14 +188,14 @@ def results_table(summary: dict, order: list[str], metadata: list[str], detector
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in order:
         v = summary[n]
-        row = [n] + [fmt_num(v["db"].get(m)) for m in metadata] + [fmt_num(v["mean_db"])]
+        row = [n] + [fmt_num(v.db.get(m)) for m in metadata] + [fmt_num(v.mean_db)]
         for g in groups:
             for det in detectors:
-                d = v["groups"].get(g, {}).get(det)
-                ci = iv.cell(d["cells"]) if iv is not None and d is not None else None
+                d = summary.cell(n, g, det)
+                ci = iv.cell(d.cells) if iv is not None and d is not None else None
                 row += [cell_text(d, "map", ci), cell_text(d, "ap50", ci)]
         md.append("| " + " | ".join(row) + " |")
-    inits = sorted({f"{det}: {d['init']}" for v in summary.values() for det, d in v["det"].items()})
+    inits = sorted({f"{det}: {d.init}" for v in summary.values() for det, d in v.det.items()})
     return md + ["", f"\\* mean D_B: the mean over the aligned metadata ({', '.join(over or mean_metadata({}))}), "
                  "the same definition in every report.", "",
                  "Start weights (trained alone): " + ", ".join(inits) + "."]
@@ -351,7 +303,7 @@ def _floor(data: dict) -> dict | None:
     return None if m is None else {"mean_db": m, "db": db, "rule": "two random halves of the exposed boxes"}
 
 
-def _verdict(run_dir: Path, data: dict, summary: dict, iv, detectors: list[str]) -> list[str]:
+def _verdict(run_dir: Path, data: dict, summary: Summary, iv, detectors: list[str]) -> list[str]:
     """The report's first lines (benchmark/verdict.py): the set `synthgap run` recommended (RUN_DIR/
     recommended.json), else the synthetic variant closest to the exposed photos by mean D_B."""
     from benchmark.verdict import recommend_by_db, verdict_lines
@@ -374,8 +326,8 @@ def write_report(run_dir: str | Path, samples: int = 3, B: int = 300, samplewise
     data = load_run(run_dir)
     run = data["run"]
     summary = summarize(data)
-    detectors = detector_order(d for v in summary.values() for g in v["groups"].values() for d in g)
-    metadata = [m for m in run.get("metadata", []) if any(m in v["db"] for v in summary.values())]
+    detectors = detector_order(summary.detectors())
+    metadata = [m for m in run.get("metadata", []) if any(m in v.db for v in summary.values())]
     order = ([BASELINE] if BASELINE in summary else []) + sorted(n for n in summary if n != BASELINE)
     figs: list[tuple[str, str, bytes]] = []   # (file name, caption, png)
     iv = Intervals(run_dir, run, B)

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from benchmark.summary import mean_db
+
 if TYPE_CHECKING:
     from align.api import Plan
+    from benchmark.summary import CellSummary, Summary
 
 ALIAS = "aligned"
 BASELINE = "baseline"
@@ -31,12 +34,6 @@ REAL = "real"
 RULE = ("chosen on the exposed photos only, never on test mAP: a set further from the exposed photos than the "
         "baseline (realised mean D_B) is not recommended; of the others, the lowest zoo score (with --zoo), else "
         "the lowest realised mean D_B")
-
-
-def mean_db(db: dict | None, metas: list[str]) -> float | None:
-    """The mean of the finite D_B over `metas` (None when there is none)."""
-    from align.api import finite_mean
-    return finite_mean((db or {}).get(m) for m in metas)
 
 
 def candidate(set_name: str, selector: str | None, plan: Plan | None, realised: float | None, metas: list[str],
@@ -121,12 +118,12 @@ def recommend(candidates: list[dict], baseline_db: float | None, floor: dict | N
                         for c in further], "warnings": warnings}
 
 
-def recommend_by_db(summary: dict, floor: dict | None = None) -> dict:
+def recommend_by_db(summary: Summary, floor: dict | None = None) -> dict:
     """A benchmark run's recommendation without a run's: the rule over every synthetic variant trained alone,
     by its mean D_B to the exposed photos (benchmark.report.summarize), in name order."""
     names = sorted(n for n in summary if n not in (BASELINE, REAL))
-    base = (summary.get(BASELINE) or {}).get("mean_db")
-    rec = recommend([candidate(n, None, None, summary[n]["mean_db"], []) for n in names], base, floor)
+    base = summary[BASELINE].mean_db if BASELINE in summary else None
+    rec = recommend([candidate(n, None, None, summary[n].mean_db, []) for n in names], base, floor)
     return {**rec, "alias": None}
 
 
@@ -153,30 +150,30 @@ def _further_line(rec: dict) -> str | None:
         f"{_who(c)}: mean D_B {_fmt(c['mean_db'])} vs {_fmt(base)}" for c in fur) + "."
 
 
-def _cell(summary: dict, name: str, group: str, det: str) -> dict | None:
-    return ((summary.get(name) or {}).get("groups") or {}).get(group, {}).get(det)
+def _scored(summary: Summary, name: str, group: str, det: str) -> CellSummary | None:
+    """The cell when it has a test mAP, else None."""
+    d = summary.cell(name, group, det)
+    return d if d is not None and d.scored() else None
 
 
-def _map_text(d: dict | None, iv) -> str:
-    if d is None or d["map"][0] is None:
-        return "n/a"
-    ci = iv.cell(d["cells"]).get("map") if iv is not None else None
-    return f"{d['map'][0]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+def _map_text(d: CellSummary, iv) -> str:
+    ci = iv.cell(d.cells).get("map") if iv is not None else None
+    return f"{d.map.mean:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
-def _map_line(rec: dict, summary: dict, iv, detectors: list[str]) -> tuple[str, list[str]]:
+def _map_line(rec: dict, summary: Summary, iv, detectors: list[str]) -> tuple[str, list[str]]:
     """The mAP line and the warnings of the references the test photos cannot rank the set against."""
     name, parts, wide = rec["recommended"], [], {}
     for det in detectors:
-        d = _cell(summary, name, "alone", det)
-        if d is None or d["map"][0] is None:
+        d = _scored(summary, name, "alone", det)
+        if d is None:
             continue
-        refs = [(r, label, _cell(summary, r, "alone", det)) for r, label in
+        refs = [(r, label, _scored(summary, r, "alone", det)) for r, label in
                 ((REAL, "the photos alone"), (BASELINE, "the baseline")) if r != name]
-        refs = [(r, label, o) for r, label, o in refs if o is not None and o["map"][0] is not None]
+        refs = [(r, label, o) for r, label, o in refs if o is not None]
         parts.append(f"{det} {_map_text(d, iv)}" + ("" if not refs else " vs " + " and ".join(
             f"{label} {_map_text(o, iv)}" for _, label, o in refs)))
-        held = [r for r, _, o in refs if iv is not None and not iv.pair(d["cells"], o["cells"])["excludes_0"]]
+        held = [r for r, _, o in refs if iv is not None and not iv.pair(d.cells, o.cells)["excludes_0"]]
         if held:
             wide.setdefault(" or ".join(held), []).append(det)
     warn = [f"intervals too wide to rank {name} against {refs} ({', '.join(dets)}: the paired interval over the "
@@ -186,30 +183,30 @@ def _map_line(rec: dict, summary: dict, iv, detectors: list[str]) -> tuple[str, 
     return f"Test mAP50-95 [95 %], trained on {name} alone: " + "; ".join(parts) + ".", warn
 
 
-def _finetune_line(rec: dict, summary: dict, iv, detectors: list[str]) -> str | None:
+def _finetune_line(rec: dict, summary: Summary, iv, detectors: list[str]) -> str | None:
     """What fine-tuning the recommended set's detector on the exposed photos adds (paired intervals)."""
     name, parts = rec["recommended"], []
     for det in detectors:
-        ft = _cell(summary, name, "finetune", det)
-        if ft is None or ft["map"][0] is None:
+        ft = _scored(summary, name, "finetune", det)
+        if ft is None:
             continue
         text = f"{det} {_map_text(ft, iv)}"
-        for ref, label in ((_cell(summary, REAL, "alone", det), "the photos alone"),
-                           (_cell(summary, name, "alone", det), f"{name} alone")):
-            if ref is not None and ref["map"][0] is not None:
-                p = iv.pair(ft["cells"], ref["cells"]) if iv is not None else None
-                text += f", {ft['map'][0] - ref['map'][0]:+.3f}" + (
+        for ref, label in ((_scored(summary, REAL, "alone", det), "the photos alone"),
+                           (_scored(summary, name, "alone", det), f"{name} alone")):
+            if ref is not None:
+                p = iv.pair(ft.cells, ref.cells) if iv is not None else None
+                text += f", {ft.map.mean - ref.map.mean:+.3f}" + (
                     f" [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]" if p else "") + f" over {label}"
         parts.append(text)
     return ("Fine-tuned on the exposed photos: " + "; ".join(parts) + ".") if parts else None
 
 
-def verdict_lines(rec: dict, summary: dict | None = None, iv=None, detectors: list[str] | None = None) -> list[str]:
+def verdict_lines(rec: dict, summary: Summary | None = None, iv=None, detectors: list[str] | None = None) -> list[str]:
     """The verdict (module docstring) as Markdown list items, 3-6 lines."""
     lines = [_first_line(rec), _further_line(rec), f"Why ({RULE.split(':')[0]}): {rec.get('reason')}."]
     warnings = list(rec.get("warnings") or [])
     if summary and rec.get("recommended") is not None:
-        dets = detectors or sorted({d for v in summary.values() for d in v.get("det", {})})
+        dets = detectors or sorted({d for v in summary.values() for d in v.det})
         line, wide = _map_line(rec, summary, iv, dets)
         lines += [line, _finetune_line(rec, summary, iv, dets)]
         warnings += wide

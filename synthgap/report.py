@@ -20,6 +20,7 @@ from synthgap.options import RunOptions
 from synthgap.variants import VARIANTS, comparison_names, selector_sets
 
 if TYPE_CHECKING:
+    from benchmark.api import Summary
     from align.api import Plan
 
 
@@ -34,7 +35,7 @@ def config_brief(cfg: dict[str, Any]) -> str:
             f"{cfg.get('placement')}, {cfg.get('objects_per_scene')} objects")
 
 
-def _verdict(rec: dict, summ: dict | None, iv, dets: list[str]) -> list[str]:
+def _verdict(rec: dict, summ: Summary | None, iv, dets: list[str]) -> list[str]:
     """The report's first lines (benchmark/verdict.py): the recommended set and why, its D_B and mAP against
     the baseline and the photos alone, what fine-tuning adds, the warnings."""
     from benchmark.api import verdict_lines
@@ -183,11 +184,11 @@ def _benchmark(opts: RunOptions):
         return None
     data = load_run(opts.out / "benchmark")
     summ = summarize(data)
-    dets = detector_order(d for v in summ.values() for g in v["groups"].values() for d in g)
+    dets = detector_order(summ.detectors())
     return data, summ, Intervals(opts.out / "benchmark", data["run"], opts.bootstrap), dets
 
 
-def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str], iv, dets: list[str]) -> list[str]:
+def _detector_section(opts: RunOptions, data: dict, summ: Summary, sets: list[str], iv, dets: list[str]) -> list[str]:
     """The benchmark's own table (same summary, intervals and pairs as its report, read from its cache) and the
     Spearman correlation of mean D_B with mAP, with a permutation p-value."""
     from benchmark.api import (REAL_BASELINE, comparisons, mean_metadata, paired_section, per_class_section,
@@ -201,8 +202,8 @@ def _detector_section(opts: RunOptions, data: dict, summ: dict, sets: list[str],
         data["results"], order) + paired_section(comparisons(summ, iv))
     iv.save()
     for d in dets:
-        pts = [(summ[v]["mean_db"], summ[v]["det"][d]["map"][0]) for v in sets
-               if v in summ and d in summ[v]["det"] and summ[v]["mean_db"] is not None]
+        cells = [(summ[v].mean_db, summ.cell(v, "alone", d)) for v in sets if v in summ]
+        pts = [(db, c.map.mean) for db, c in cells if db is not None and c is not None and c.scored()]
         sp = spearman_perm([p[0] for p in pts], [p[1] for p in pts])
         if sp["rho"] is not None:
             md.append(f"\nSpearman correlation of mean D_B with {d} mAP over the {len(pts)} synthetic sets: "
@@ -335,7 +336,7 @@ def write_run_report(opts: RunOptions, context: dict[str, Any]) -> Path:
     figs = _hist_figs(opts, sets, metas) + _sheets(opts, sets)
     if bench:
         md += _detector_section(opts, bench[0], bench[1], sets, bench[2], bench[3])
-        sc = scatter_png(bench[1], sorted({d for v in bench[1].values() for d in v["det"]}))
+        sc = scatter_png(bench[1], sorted({d for v in bench[1].values() for d in v.det}))
         if sc:
             figs.insert(0, ("scatter.png", "mean D_B vs test mAP", sc))
     elif opts.benchmark:

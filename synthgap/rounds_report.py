@@ -81,24 +81,24 @@ def _score_lines(r: dict, bench) -> list[str]:
     for d in dets:
         for v, val in ((r["from"], r["exposed_map_before"]), (r["set"], r["exposed_map"]),
                        (r["oneshot"], r["exposed_map_oneshot"])):
-            cell = (summ.get(v) or {}).get("det", {}).get(d)
+            cell = summ.cell(v, "alone", d)
             if cell:
-                ci = iv.cell(cell["cells"])["map"]
-                md.append(f"| {v} | {d} | {fmt_num(val) if d == dets[0] else '-'} | {fmt_num(cell['map'][0])} "
-                          f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}] (n={cell['n']}) |")
-        warm = (summ.get(r["set"]) or {}).get("groups", {}).get("warm", {}).get(d)
+                ci = iv.cell(cell.cells)["map"]
+                md.append(f"| {v} | {d} | {fmt_num(val) if d == dets[0] else '-'} | {fmt_num(cell.map.mean)} "
+                          f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}] (n={cell.n}) |")
+        warm = summ.cell(r["set"], "warm", d)
         if warm:
-            ci = iv.cell(warm["cells"])["map"]
-            md.append(f"| {r['set']}, warm-started from {r['from']} | {d} | - | {fmt_num(warm['map'][0])} "
-                      f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}] (n={warm['n']}) |")
-        a, b = ((summ.get(v) or {}).get("det", {}).get(d) for v in (r["set"], r["oneshot"]))
+            ci = iv.cell(warm.cells)["map"]
+            md.append(f"| {r['set']}, warm-started from {r['from']} | {d} | - | {fmt_num(warm.map.mean)} "
+                      f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}] (n={warm.n}) |")
+        a, b = (summ.cell(v, "alone", d) for v in (r["set"], r["oneshot"]))
         if a and b:
-            p = iv.pair(a["cells"], b["cells"])
+            p = iv.pair(a.cells, b.cells)
             ratio = f"{p['ratio']:.2f}x" if p["ratio"] is not None else "n/a"
             md.append(f"\n{d}: {r['set']} - {r['oneshot']} (equal image count) = {p['diff']:+.3f} mAP50-95 "
                       f"[{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}], {ratio}; goal >= {GOAL_RATIO}x with the interval "
                       f"excluding 0: {'met' if p['excludes_0'] and p['diff'] > 0 and (p['ratio'] or 0) >= GOAL_RATIO else 'not met'}"
-                      f" ({a['n']} seed(s)).")
+                      f" ({a.n} seed(s)).")
     iv.save()
     return md
 

@@ -213,14 +213,14 @@ def zoo_table(bench: Path, dist: dict, detector: str, B: int) -> dict:
     summ, iv = summarize(data), Intervals(bench, data["run"], B)
     table = {}
     for v, d in dist.items():
-        cell = summ.get(v, {}).get("det", {}).get(detector)
-        if cell and cell["map"][0] is not None:
-            ci = iv.cell(cell["cells"])
-            table[v] = {"distances": d, "map": cell["map"][0], "map_sd": cell["map"][1], "seeds": cell["n"],
+        cell = summ.cell(v, "alone", detector)
+        if cell and cell.scored():
+            ci = iv.cell(cell.cells)
+            table[v] = {"distances": d, "map": cell.map.mean, "map_sd": cell.map.sd, "seeds": cell.n,
                         "map_ci": [ci["map"][0], ci["map"][1]] if ci.get("map") else None}
     iv.save()
-    real = summ.get("real", {}).get("det", {}).get(detector)
-    return {"sets": table, "real_map": real["map"][0] if real else None}
+    real = summ.cell("real", "alone", detector)
+    return {"sets": table, "real_map": real.map.mean if real else None}
 
 
 def analyse(opts: RunOptions, names: list[str], notes: list[str], dist: dict, transfer: Path | None) -> dict:

@@ -153,6 +153,29 @@ def test_synthgap_imports_other_packages_only_through_their_facades():
     assert not bypass, "imports that bypass a facade:\n" + "\n".join(bypass)
 
 
+def test_design_md_lists_what_the_registries_hold(tmp_path):
+    """docs/design.md §9's registry list is generated from the registries (`make docs`) and current."""
+    from synthgap.registries_doc import BEGIN, END, is_current, render, update
+    from synthgap.variants import VARIANTS
+    assert is_current(), "docs/design.md §9 is stale: run `make docs`"
+    doc = tmp_path / "design.md"
+    doc.write_text(f"# head\n{BEGIN}\nstale-row\n{END}\ntail\n")
+
+    class Mine:
+        description = "a user's set | with a bar"
+        default = False
+        needs = ("baseline",)
+    VARIANTS.register("mine-doc", Mine)
+    try:
+        assert update(doc) and not update(doc)                   # rewritten once, then current
+        text = doc.read_text()
+        assert text.startswith("# head\n") and text.endswith("tail\n") and "stale-row" not in text
+        assert "| `mine-doc` | a user's set \\| with a bar | - | opt-in | baseline |" in text
+        assert "`--frcnn-freeze` (14)" in render()                # a detector's own option and its default
+    finally:
+        VARIANTS.unregister("mine-doc")
+
+
 # ---------------------------------------------------------------------------------------------- the dummies
 class DummyDetector:
     """Predicts every real image's own ground truth boxes, shrunk more for a higher seed (mAP < 1, varies)."""

@@ -220,7 +220,8 @@ def test_report_contents(tiny_run):
 
 def test_report_correlations_scatter_and_histograms(tmp_path, toy):
     """A run dir with 4 synthetic variants and D_B present (made by hand: no training)."""
-    from benchmark.report import correlations, summarize, write_report
+    from benchmark.report import correlations, write_report
+    from benchmark.summary import summarize
     out = tmp_path / "run"
     (out / "results").mkdir(parents=True)
     (out / "metadata").mkdir()
@@ -244,13 +245,14 @@ def test_report_correlations_scatter_and_histograms(tmp_path, toy):
                        "predictions": f"predictions/{name}.json"}, open(out / "results" / f"{name}.json", "w"))
     summary = summarize({"results": [json.load(open(p)) for p in (out / "results").glob("*.json")],
                          "meta": {v: json.load(open(out / "metadata" / f"{v}.json")) for v in dbs}})
-    assert summary["v1"]["det"]["yolo"]["map"][0] == pytest.approx(0.455)
-    assert summary["v1"]["det"]["yolo"]["map"][1] == pytest.approx(0.00707, abs=1e-4)
-    assert summary["v3"]["mean_db"] == pytest.approx(0.4)       # one definition: the aligned metadata (area_frac, cy)
+    assert summary["v1"].det["yolo"].map.mean == pytest.approx(0.455)
+    assert summary["v1"].det["yolo"].map.sd == pytest.approx(0.00707, abs=1e-4)
+    assert summary.cell("v1", "alone", "yolo").n == 2 and summary.cell("v1", "mixed", "yolo") is None
+    assert summary["v3"].mean_db == pytest.approx(0.4)       # one definition: the aligned metadata (area_frac, cy)
     both = summarize({"run": {"mean_metadata": ["area_frac", "aspect"]}, "results": [], "meta": {}} | {
         "results": [json.load(open(p)) for p in (out / "results").glob("*.json")],
         "meta": {v: json.load(open(out / "metadata" / f"{v}.json")) for v in dbs}})
-    assert both["v3"]["mean_db"] == pytest.approx(0.35)          # --mean-metadata area_frac,aspect
+    assert both["v3"].mean_db == pytest.approx(0.35)          # --mean-metadata area_frac,aspect
     corr = correlations(summary, ["area_frac", "aspect"], ["yolo"])
     assert corr[("area_frac", "yolo")]["pearson"] == pytest.approx(-1.0)
     assert corr[("area_frac", "yolo")]["spearman"] == pytest.approx(-1.0)

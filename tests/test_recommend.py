@@ -30,15 +30,17 @@ class FakeIntervals:
         return {"diff": d, "ci": [d - 0.06, d + 0.06], "excludes_0": abs(d) > 0.06}
 
 
-def _summary(maps: dict[str, float], finetune: dict[str, float]) -> dict:
+def _summary(maps: dict[str, float], finetune: dict[str, float]):
+    from benchmark.summary import CellSummary, MeanSd, SetSummary, Summary
+
     def cell(name, m):
-        return {"frcnn": {"map": (m, 0.01), "ap50": (m, 0.01), "n": 2, "cells": [name]}}
-    out = {}
+        return {"frcnn": CellSummary(MeanSd(m, 0.01), MeanSd(m, 0.01), 2, None, [name])}
+    out = Summary()
     for v, m in maps.items():
         groups = {"alone": cell(v, m)}
         if v in finetune:
             groups["finetune"] = cell(f"{v}__ft", finetune[v])
-        out[v] = {"mean_db": None, "groups": groups, "det": groups["alone"]}
+        out[v] = SetSummary({}, None, groups)
     return out
 
 
@@ -107,7 +109,7 @@ def test_the_zoo_score_decides_among_the_sets_closer_than_the_baseline():
 def test_intervals_too_wide_to_rank_are_a_warning_and_a_benchmark_alone_recommends_by_mean_db():
     summ = _summary({"near": 0.20, "far": 0.25, "baseline": 0.18, "real": 0.19}, {})
     for v, db in (("near", 0.02), ("far", 0.30), ("baseline", 0.10), ("real", 0.0)):
-        summ[v]["mean_db"] = db
+        summ[v].mean_db = db
     rec = recommend_by_db(summ)
     assert rec["recommended"] == "near" and rec["alias"] is None and rec["further"][0]["set"] == "far"
     lines = verdict_lines(rec, summ, FakeIntervals({"near": 0.20, "far": 0.25, "baseline": 0.18, "real": 0.19}),

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 def main() -> int:
     from benchmark.intervals import Intervals
-    from benchmark.report import load_run, summarize
+    from benchmark.summary import load_run, summarize
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run")
     ap.add_argument("pairs", nargs="+", help="FIRST:SECOND set names (difference = FIRST - SECOND)")
@@ -29,7 +29,7 @@ def main() -> int:
     iv = Intervals(Path(a.run), data["run"], a.B)
     for pair in a.pairs:
         first, second = pair.split(":")
-        cells = [summary[v]["groups"][a.group][a.detector]["cells"] for v in (first, second)]
+        cells = [summary[v].groups[a.group][a.detector].cells for v in (first, second)]
         r = iv.pair(*cells)
         print(f"{first} - {second} ({a.detector}, {a.group}): {r['diff']:+.4f} "
               f"[{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}], ratio {r['ratio']:.2f}, {r['B']} draws")
