@@ -51,6 +51,18 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1)
 
 
 @contextlib.contextmanager
+def timed(path: str | os.PathLike, key: str):
+    """Adds the block's wall seconds to `key` of the JSON record `path` ({key: seconds}) when the block ends without
+    an error: a stage killed and resumed adds only its later parts, so the record holds this machine's time."""
+    import time
+    t0 = time.monotonic()
+    yield
+    rec = read_json(path, "wall times") if Path(path).exists() else {}
+    rec[key] = round(rec.get(key, 0.0) + time.monotonic() - t0, 1)
+    atomic_write_json(path, rec)
+
+
+@contextlib.contextmanager
 def _reading(path: Path, missing: str):
     """A missing file or a folder where a file should be -> one-line UserError naming the path."""
     try:

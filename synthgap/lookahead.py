@@ -20,6 +20,7 @@ D_B go into the plan's notes and lookahead.json. Only exposed photos are read; t
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +104,11 @@ def values_record(opts, weights: Path, probes: dict, path: Path) -> dict:
     renders = {c: r for c, r in renders.items() if r}
     log(f"lookahead: {len(renders)} configs x {opts.lookahead} steps against {weights.parent.name}'s detector, "
         f"{len(exposed)} exposed photos in two halves")
+    t0 = time.monotonic()
     rec = config_values(weights, renders, photos, Halves.draw(exposed, opts.seed), steps=opts.lookahead,
                         seed=opts.seed, imgsz=opts.imgsz,
                         progress=lambda c, v: log(f"lookahead {c}: {v['value_a']:+.4f} (A) {v['value_b']:+.4f} (B)"))
-    atomic_write_json(path, {**rec, "weights": str(weights)})
+    atomic_write_json(path, {**rec, "weights": str(weights), "seconds": round(time.monotonic() - t0, 1)})
     return read_json(path, "lookahead")
 
 

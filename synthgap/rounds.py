@@ -31,6 +31,8 @@ from core.api import atomic_write_json, log, read_json
 
 from synthgap.seeds import render_seed
 
+RENDER_S = "render_s.json"     # RUN/render_s.json: {aligned set: wall seconds of its render}, for the cost line
+
 ROUND, ONESHOT = "round", "oneshot"
 P_LEVEL = 0.05
 
@@ -146,25 +148,20 @@ def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
 def build_round_sets(opts, rec: dict, k: int, rdir: Path, render) -> dict:
     """Step 3: the increments rendered and merged onto round k-1's sets. -> {increment: render seconds} (this
     machine's wall time, summed over resumed parts; rdir/render_s.json)."""
-    import time
-
-    from core.api import merge_dirs
+    from core.api import merge_dirs, timed
     sets, prev = opts.out / "sets", _set_of_round(rec, k - 1)
     cpath = rdir / "render_s.json"
-    cost = read_json(cpath, "render times") if cpath.exists() else {}
     for name, plan, inc, base, role in ((round_sets(k)[0], "plan.yaml", "increment", prev[0], "round"),
                                         (round_sets(k)[1], "oneshot-plan.yaml", "oneshot-increment", prev[1],
                                          "oneshot")):
         if not (rdir / inc / "DONE").exists():
             log(f"round {k}: rendering {inc} ({opts.increment_n} images of {plan})")
-            t0 = time.monotonic()
-            render(rdir / plan, None, rdir / inc, render_seed(opts.seed, role, k))
-            cost[inc] = cost.get(inc, 0.0) + round(time.monotonic() - t0, 1)   # a resumed render adds its part
-            atomic_write_json(cpath, cost)
+            with timed(cpath, inc):
+                render(rdir / plan, None, rdir / inc, render_seed(opts.seed, role, k))
         if not (sets / name / "DONE").exists():
             n = merge_dirs([sets / base, rdir / inc], sets / name, 10 ** 9, {"round": k, "set": name})
             log(f"round {k}: sets/{name} = sets/{base} + {inc} ({n} images)")
-    return cost
+    return read_json(cpath, "render times") if cpath.exists() else {}
 
 
 def benchmark_round(opts, fit, rec: dict, k: int) -> None:
@@ -249,7 +246,9 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
         "plan": _entries(rdir / "plan.yaml"), "oneshot_plan": _entries(rdir / "oneshot-plan.yaml"),
         "render_s": cost, "train_s": {v: sum(c.get("train_s", 0.0) for c in _cells(bench, v, det))
                                       for v in (prev, name, one)},
-        "exposed_map_before": before, "exposed_map": after, "exposed_map_oneshot": exposed_map(bench, one, det),
+        "render_s_round0": (read_json(opts.out / RENDER_S, "render times").get(rec["recommended"])
+                            if (opts.out / RENDER_S).exists() else None), "total": opts.total,
+        "increment_n": opts.increment_n, "exposed_map_before": before, "exposed_map": after, "exposed_map_oneshot": exposed_map(bench, one, det),
         "gain": (after - before) if after is not None and before is not None else float("-inf"),
         "lookahead": lookahead_summary(rdir)}
 
@@ -260,7 +259,7 @@ def lookahead_summary(rdir: Path) -> dict | None:
         return None
     vals, rw = read_json(rdir / "lookahead.json", "lookahead"), read_json(rdir / "lookahead-plan.json", "lookahead")
     return {"values": vals["configs"], "agreement": vals.get("agreement"), "before": vals["before"],
-            "steps": vals["steps"], "eta": rw["eta"], "whole_mean_db": rw["whole_mean_db"],
+            "steps": vals["steps"], "seconds": vals.get("seconds"), "eta": rw["eta"], "whole_mean_db": rw["whole_mean_db"],
             "failure_whole_mean_db": rw["failure_whole_mean_db"], "bound": rw["bound"], "counts": rw["counts"],
             "failure_plan": _entries(rdir / "plan-failures.yaml")}
 

@@ -103,14 +103,32 @@ def _score_lines(r: dict, bench) -> list[str]:
     return md
 
 
+def round0_render_s(r: dict) -> tuple[float | None, str]:
+    """Round 0's render seconds and how they are known: measured (RUN/render_s.json), else, in round 1, estimated
+    from the one-shot increment (the same plan, so the same time per image) scaled to the set's size."""
+    if r.get("render_s_round0"):
+        return r["render_s_round0"], "measured"
+    one, m, total = (r.get("render_s") or {}).get("oneshot-increment"), r.get("increment_n"), r.get("total")
+    if r["round"] == 1 and one and m and total:
+        return one * total / m, "estimated from the one-shot increment's time per image"
+    return None, "not recorded"
+
+
 def _cost_lines(r: dict) -> list[str]:
+    """The round's extra cost (its renders, lookahead and training) against round 0's renders and training."""
     ren, tr = r.get("render_s") or {}, r.get("train_s") or {}
     inc, base, grown = ren.get("increment"), tr.get(r["from"]), tr.get(r["set"])
     if not (inc and base and grown):
         return []
-    return ["", f"Cost of the round on this machine: {inc:.0f} s to render the increment and {grown:.0f} s to train "
-            f"{r['set']} (round 0's training: {base:.0f} s; the one-shot control's {tr.get(r['oneshot'], 0):.0f} s): "
-            f"{(inc + grown) / base:.2f}x round 0's training time (round 0's own render time is not recorded)."]
+    look = (r.get("lookahead") or {}).get("seconds") or 0.0
+    r0, how = round0_render_s(r)
+    text = (f"Cost of the round on this machine: {inc:.0f} s to render the increment, "
+            + (f"{look:.0f} s of lookahead, " if look else "") + f"{grown:.0f} s to train {r['set']} (the one-shot "
+            f"control's training {tr.get(r['oneshot'], 0):.0f} s), against round 0's training {base:.0f} s")
+    if r0 is None:
+        return ["", text + f" and its render time ({how}): {(inc + look + grown) / base:.2f}x round 0's training."]
+    return ["", text + f" and its render {r0:.0f} s ({how}): {(inc + look + grown) / (r0 + base):.2f}x round 0's "
+            f"renders and training (goal <= 1.5x); training alone {grown / base:.2f}x."]
 
 
 def _plan_notes(plan: Path) -> list[str]:

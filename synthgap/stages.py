@@ -9,6 +9,7 @@
        each selector (align.selectors) -> its render plan                  RUN/<selector's plan_file>
     4. the sets, all with the same budget: one aligned set per selector and the comparison sets of
        synthgap.variants (baseline, filtered, on-surface, ... )            RUN/sets/<set>/
+       (the aligned sets' render wall times, for the rounds' cost line)    RUN/render_s.json
     5. distances of every set to the real exposed split; the recommended set, chosen on the exposed photos
        only (synthgap/recommend.py; also linked as RUN/sets/aligned); the benchmark; the report (its verdict first)
                                                                            RUN/distances.json, RUN/recommended.json,
@@ -24,13 +25,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from core.api import UserError, atomic_write_json, log, read_json
+from core.api import UserError, atomic_write_json, log, read_json, timed
 
 from synthgap.classes import ClassFits, class_distances, db_record
 from synthgap.options import RunOptions
 from synthgap.seeds import render_seed
 from synthgap.variants import VariantContext, build_comparison_sets, link_set, selector_sets, set_names
-
 
 def _stage(name: str, done: bool) -> bool:
     """Log a stage start (or its skip); True when it must run."""
@@ -177,7 +177,9 @@ def stage_sets(opts: RunOptions, grid_mapping: dict, plans: dict[str, Path], ren
                     link_set(sets / rendered[key], sets / variant)
             else:
                 log(f"{variant}: rendering {plans[method].name} (selector {method})")
-                render(plans[method], None, sets / variant, render_seed(opts.seed, "aligned"))
+                from synthgap.rounds import RENDER_S
+                with timed(opts.out / RENDER_S, variant):
+                    render(plans[method], None, sets / variant, render_seed(opts.seed, "aligned"))
             rendered.setdefault(key, variant)
         build_comparison_sets(VariantContext(opts, grid_mapping, sets, render, aligned), log)
 

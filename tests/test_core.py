@@ -169,3 +169,17 @@ def test_progress_lines_on_a_stream_that_is_not_a_terminal():
     assert lines[-1].startswith("cells [########################] 2/2 100.0%")
     assert all(re.search(r"\[[#-]{24}\] \d+/\d+", ln) for ln in lines)
     assert (fmt_duration(61.6), fmt_duration(3725.4), fmt_duration(-3)) == ("01:02", "1:02:05", "00:00")
+
+
+def test_timed_adds_a_blocks_wall_seconds_and_skips_a_failed_block(tmp_path):
+    from core.io import timed
+    path = tmp_path / "t.json"
+    with timed(path, "a"):
+        pass
+    with timed(path, "a"):                        # a resumed part adds to the same key
+        pass
+    with pytest.raises(RuntimeError):
+        with timed(path, "b"):
+            raise RuntimeError("killed")
+    rec = json.loads(path.read_text())
+    assert set(rec) == {"a"} and 0.0 <= rec["a"] < 5.0

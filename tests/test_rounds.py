@@ -148,6 +148,8 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
     assert len(json.loads((out / "sets" / "oneshot1" / "coco_annotations.json").read_text())["images"]) == 18
     rounds = json.loads((out / "rounds" / "rounds.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1] and rounds[0]["gain"] == 0.0            # no gain: stopped
+    times = json.loads((out / "render_s.json").read_text())                          # round 0's render, timed
+    assert rounds[0]["render_s_round0"] == times[r0] >= 0 and rounds[0]["increment_n"] == 6
     assert (out / "benchmark" / "results" / "round1__blind__seed0.json").exists()
     assert (out / "benchmark" / "results" / "oneshot1__blind__seed0.json").exists()
     warm = json.loads((out / "benchmark" / "results" / "round1__blind__seed0__warm.json").read_text())
@@ -162,6 +164,20 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
     loop.run(opts)
     assert renders.calls == before
     assert len(json.loads((out / "sets" / "round1" / "coco_annotations.json").read_text())["images"]) == 18
+
+
+def test_the_cost_line_counts_round_0s_render_measured_or_estimated_from_the_one_shot():
+    from synthgap.rounds_report import _cost_lines, round0_render_s
+    r = {"round": 1, "set": "round1", "oneshot": "oneshot1", "from": "aligned", "total": 120, "increment_n": 60,
+         "render_s": {"increment": 115.0, "oneshot-increment": 120.0}, "lookahead": {"seconds": 20.0},
+         "train_s": {"aligned": 88.0, "round1": 122.0, "oneshot1": 120.0}}
+    assert round0_render_s(r) == (240.0, "estimated from the one-shot increment's time per image")
+    line = _cost_lines(r)[1]
+    assert "115 s to render the increment, 20 s of lookahead, 122 s to train round1" in line
+    assert f"{257 / 328:.2f}x round 0's renders and training" in line
+    assert round0_render_s({**r, "render_s_round0": 200.0}) == (200.0, "measured")
+    assert round0_render_s({**r, "round": 2}) == (None, "not recorded")
+    assert "render time (not recorded): 2.92x round 0's training" in _cost_lines({**r, "round": 2})[1]
 
 
 def yaml_entries(plan: Path) -> list[dict]:
