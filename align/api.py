@@ -47,7 +47,8 @@ from align.realism_metrics import REALISM_METRICS, realism
 from align.refine import REFINERS, apply as refine_dir, fit as fit_refiner, settings_from as refine_settings
 from align.plan import Plan, PlanEntry
 from align.probes import MORE_DIR, Probe, load_probes, probe_dirs
-from align.select import plan_mixture_table, select_configs
+from align.plan_predict import plan_mixture_table
+from align.select import select_configs
 from align.selectors import SELECTORS
 
 from align.metadata import NUMERIC_METADATA, SIDECAR_COLUMNS, check_names

@@ -1,5 +1,5 @@
 """Probe renders: one small render per grid config, read as {config name: Probe(SceneConfig mapping, metadata
-table)}; a grown probe's extra rounds (PROBES/.more/<config>/r<k>/, align/select.py "Probe adequacy") are
+table)}; a grown probe's extra rounds (PROBES/.more/<config>/r<k>/, align/plan_predict.py "Probe adequacy") are
 appended to its table."""
 from __future__ import annotations
 

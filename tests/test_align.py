@@ -15,7 +15,8 @@ from align.distances import bhattacharyya, compare_tables  # noqa: E402
 from align.gmm import Fit, fit_gmm  # noqa: E402
 from align.metadata import MetadataTable, compute_metadata, metadata_for_dir  # noqa: E402
 from align.probes import load_probes  # noqa: E402
-from align.select import largest_remainder, plan_mixture_table, select_configs  # noqa: E402
+from align.plan_predict import plan_mixture_table  # noqa: E402
+from align.select import largest_remainder, select_configs  # noqa: E402
 from core.errors import UserError  # noqa
 
 
