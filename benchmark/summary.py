@@ -3,8 +3,8 @@ the rounds', the photos curve's, the verdict).
 
 `load_run(run_dir)` -> {"run": run.json, "results": [results/*.json], "meta": {variant: metadata/*.json}};
 `summarize(data)` -> `Summary`: set name -> `SetSummary`:
-- `db`: D_B per metadata to the exposed photos, `mean_db`: their mean (`mean_db()`) over the aligned metadata (`mean_metadata`:
-  the one definition of "mean D_B" in every report);
+- `db`: D_B per metadata to the exposed photos, `mean_db`: their mean (`mean_db()`) over the aligned metadata
+  (`mean_metadata`: the one definition of "mean D_B" in every report);
 - `groups`: column group -> detector -> `CellSummary`; a cell's group is `alone` for the synthetic regime and the
   real regime's `real` row, else its regime (finetune, mixed, warm, ...); `det` = the `alone` group;
 - `CellSummary`: `map` and `ap50` as `MeanSd` (mean and sample sd over seeds, core.stats.mean_sd; (None, None) when

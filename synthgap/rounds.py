@@ -31,7 +31,7 @@ from core.api import atomic_write_json, log, read_json
 
 from synthgap.seeds import render_seed
 
-RENDER_S = "render_s.json"     # RUN/render_s.json: {aligned set: wall seconds of its render}, for the cost line
+RENDER_S = "render_s.json"     # {set or increment: wall seconds of its render}: RUN/ (the aligned sets), rounds/r<k>/
 
 ROUND, ONESHOT = "round", "oneshot"
 P_LEVEL = 0.05
@@ -150,7 +150,7 @@ def build_round_sets(opts, rec: dict, k: int, rdir: Path, render) -> dict:
     machine's wall time, summed over resumed parts; rdir/render_s.json)."""
     from core.api import merge_dirs, timed
     sets, prev = opts.out / "sets", _set_of_round(rec, k - 1)
-    cpath = rdir / "render_s.json"
+    cpath = rdir / RENDER_S
     for name, plan, inc, base, role in ((round_sets(k)[0], "plan.yaml", "increment", prev[0], "round"),
                                         (round_sets(k)[1], "oneshot-plan.yaml", "oneshot-increment", prev[1],
                                          "oneshot")):
@@ -247,8 +247,9 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
         "render_s": cost, "train_s": {v: sum(c.get("train_s", 0.0) for c in _cells(bench, v, det))
                                       for v in (prev, name, one)},
         "render_s_round0": (read_json(opts.out / RENDER_S, "render times").get(rec["recommended"])
-                            if (opts.out / RENDER_S).exists() else None), "total": opts.total,
-        "increment_n": opts.increment_n, "exposed_map_before": before, "exposed_map": after, "exposed_map_oneshot": exposed_map(bench, one, det),
+                            if (opts.out / RENDER_S).exists() else None),
+        "total": opts.total, "increment_n": opts.increment_n, "exposed_map_before": before, "exposed_map": after,
+        "exposed_map_oneshot": exposed_map(bench, one, det),
         "gain": (after - before) if after is not None and before is not None else float("-inf"),
         "lookahead": lookahead_summary(rdir)}
 
@@ -259,7 +260,8 @@ def lookahead_summary(rdir: Path) -> dict | None:
         return None
     vals, rw = read_json(rdir / "lookahead.json", "lookahead"), read_json(rdir / "lookahead-plan.json", "lookahead")
     return {"values": vals["configs"], "agreement": vals.get("agreement"), "before": vals["before"],
-            "steps": vals["steps"], "seconds": vals.get("seconds"), "eta": rw["eta"], "whole_mean_db": rw["whole_mean_db"],
+            "steps": vals["steps"], "seconds": vals.get("seconds"), "eta": rw["eta"],
+            "whole_mean_db": rw["whole_mean_db"],
             "failure_whole_mean_db": rw["failure_whole_mean_db"], "bound": rw["bound"], "counts": rw["counts"],
             "failure_plan": _entries(rdir / "plan-failures.yaml")}
 

@@ -32,6 +32,7 @@ from synthgap.options import RunOptions
 from synthgap.seeds import render_seed
 from synthgap.variants import VariantContext, build_comparison_sets, link_set, selector_sets, set_names
 
+
 def _stage(name: str, done: bool) -> bool:
     """Log a stage start (or its skip); True when it must run."""
     log(f"stage {name}: {'complete, skipped' if done else 'running'}")
