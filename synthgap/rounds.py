@@ -19,7 +19,9 @@ Round 0 is the run's recommended set as the benchmark trained it. Round k (1..N)
        the best epoch, mean over seeds) against round k-1's: the rounds stop when the gain is under --round-gain
 RUN/rounds/rounds.json: one record per finished round (the report's section). The detector here only ever sees
 exposed photos (its epoch was chosen on them; it never trained on them, so no cross-validation is needed); test
-photos only score, in the benchmark. Every step is skipped when its output exists: a killed round resumes.
+photos only score, in the benchmark. Every step is skipped when its output exists: a killed round resumes. A run
+resumed with more --seeds trains the finished rounds' sets on the new seeds and rewrites their records; their
+failure tables, plans and increments stay as made by the seeds present then.
 """
 from __future__ import annotations
 
@@ -184,12 +186,13 @@ def run_rounds(opts, real_t, fit, rec: dict, render, distances) -> list[dict]:
     records = []
     for k in range(1, opts.rounds + 1):
         prev = _set_of_round(rec, k - 1)[0]
-        if k in done:
+        if k in done and _trained(opts, done[k]):
             records.append(done[k])
-        else:
+        else:        # new, killed, or resumed with more --seeds: every finished step is skipped
             records.append(_one_round(opts, real_t, fit, rec, k, render, distances))
-            atomic_write_json(path, {"rounds": records, "selector": _selector(opts, rec), "round0": rec["recommended"],
-                                     "increment": opts.increment_n, "detector": det})
+            done[k] = records[-1]
+            atomic_write_json(path, {"rounds": [done[j] for j in sorted(done)], "selector": _selector(opts, rec),
+                                     "round0": rec["recommended"], "increment": opts.increment_n, "detector": det})
         gain = records[-1]["gain"]
         log(f"round {k}: exposed mAP {records[-1]['exposed_map']:.3f} (round {k - 1}, {prev}: "
             f"{records[-1]['exposed_map_before']:.3f}; gain {gain:+.3f})")
@@ -198,6 +201,13 @@ def run_rounds(opts, real_t, fit, rec: dict, render, distances) -> list[dict]:
                 f"--round-gain {opts.round_gain}")
             break
     return records
+
+
+def _trained(opts, record: dict) -> bool:
+    """Whether the round's two sets have a synthetic cell for every seed of the run."""
+    bench, det = opts.out / "benchmark", opts.detectors[0]
+    return all({c["seed"] for c in _cells(bench, v, det)} >= set(opts.seeds)
+               for v in (record["set"], record["oneshot"]))
 
 
 def _pin(opts, rec: dict) -> None:

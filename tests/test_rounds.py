@@ -164,6 +164,14 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
     loop.run(opts)
     assert renders.calls == before
     assert len(json.loads((out / "sets" / "round1" / "coco_annotations.json").read_text())["images"]) == 18
+    # resumed with a second seed: the finished round's sets are trained on it, its plan and renders kept
+    plan = (out / "rounds" / "r1" / "plan.yaml").read_text()
+    opts.seeds = [0, 1]
+    loop.run(opts)
+    assert renders.calls == before and (out / "rounds" / "r1" / "plan.yaml").read_text() == plan
+    for name in ("round1__blind__seed1", "oneshot1__blind__seed1", "round1__blind__seed1__warm"):
+        assert (out / "benchmark" / "results" / f"{name}.json").exists(), name
+    assert [r["round"] for r in json.loads((out / "rounds" / "rounds.json").read_text())["rounds"]] == [1]
 
 
 def test_the_cost_line_counts_round_0s_render_measured_or_estimated_from_the_one_shot():
