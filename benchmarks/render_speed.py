@@ -15,6 +15,10 @@ Prints seconds per image of
 and the ratios (1)/(2) (goal <= 1.15) and (1)/(3) (goal <= 0.35), in wall clock and in CPU seconds (children's
 user+sys for (1) and (3), the render call's process time for (2)); CPU time moves less with other load.
 
+--devices D1,D2,... (e.g. `--devices cpu,auto --resolution 640 480 --samples 64` on a GPU machine; issue 26's goal
+is GPU s/img <= 0.1x the CPU's) instead times (1) once per Cycles device on the same scenes and prints each
+device's s/image, the `render_device` its sidecars record and the ratio to the first device; no (2) or (3).
+
 Everything uses the manifest's meshes (the asset cache when present). On a shared machine the figures move
 with the other load: the load average is printed at start and end.
 """
@@ -80,6 +84,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--resolution", type=int, nargs=2, default=[320, 240])
     ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--devices", default=None, help="compare (1) across these Cycles devices (auto, cpu, cuda, "
+                    "optix), the first the reference; nothing else is timed")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     ap.add_argument("--bare-worker", nargs=4, metavar=("CFG", "INDICES", "OUT", "THREADS"), help=argparse.SUPPRESS)
@@ -91,16 +97,34 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def time_synthgap(args: argparse.Namespace, cfg_path: Path, tmp: Path, env: dict) -> tuple[float, float]:
-    """(1) synthgap render: (wall, CPU) seconds per image."""
+def time_synthgap(args: argparse.Namespace, cfg_path: Path, tmp: Path, env: dict,
+                  device: str = "auto") -> tuple[float, float]:
+    """(1) synthgap render on `device`: (wall, CPU) seconds per image."""
     t, c = time.perf_counter(), children_cpu()
     subprocess.run([sys.executable, "-m", "synthgap", "render", "--quiet", "--config", str(cfg_path), "--n",
-                    str(args.n), "--out", str(tmp / "synthgap"), "--workers", str(args.workers)], check=True, env=env)
+                    str(args.n), "--out", str(tmp / f"synthgap-{device}"), "--workers", str(args.workers),
+                    "--device", device], check=True, env=env)
     s1 = (time.perf_counter() - t) / args.n
     c1 = (children_cpu() - c) / args.n  # driver + workers, start-up and merge included
-    print(f"(1) synthgap render --workers {args.workers}: {s1:.3f} s/image ({args.n} images); "
+    print(f"(1) synthgap render --workers {args.workers} --device {device}: {s1:.3f} s/image ({args.n} images); "
           f"CPU {c1:.3f} s/image")
     return s1, c1
+
+
+def compare_devices(args: argparse.Namespace, cfg_path: Path, tmp: Path, env: dict) -> dict:
+    """(1) per device in args.devices on the same scenes: {device: {s_per_image, render_device, ratio}}."""
+    out: dict[str, dict] = {}
+    for dev in args.devices.split(","):
+        s1, _ = time_synthgap(args, cfg_path, tmp, env, dev)
+        side = json.loads((tmp / f"synthgap-{dev}" / "sidecar.json").read_text())["images"]
+        used = sorted({str(rec.get("render_device")) for rec in side.values()})
+        out[dev] = {"s_per_image": s1, "render_device": used}
+    ref = next(iter(out.values()))["s_per_image"]
+    for dev, rec in out.items():
+        rec["ratio"] = rec["s_per_image"] / ref
+        print(f"--device {dev}: {rec['s_per_image']:.3f} s/image, rendered on {','.join(rec['render_device'])}, "
+              f"{rec['ratio']:.3f}x the first")
+    return out
 
 
 def time_bare(args: argparse.Namespace, py: Path, cfg_path: Path, tmp: Path, env: dict,
@@ -177,6 +201,15 @@ def main() -> int:
     print(f"config {cfg_path}: {args.resolution[0]}x{args.resolution[1]} {args.samples} spp, "
           f"{os.cpu_count()} cores, load avg at start {load_start:.2f}")
 
+    if args.devices:
+        figures = compare_devices(args, cfg_path, tmp, env)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"command": " ".join(sys.argv), "resolution": args.resolution,
+                                                   "samples": args.samples, "n": args.n, "devices": figures},
+                                                  indent=1) + "\n")
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     s1, c1 = time_synthgap(args, cfg_path, tmp, env)
     # (2) W processes x (cores / W) threads like (1), and (2b) 1 process x all cores
     s2, c2 = time_bare(args, py, cfg_path, tmp, env, args.workers)
