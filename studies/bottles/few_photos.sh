@@ -9,18 +9,7 @@ cd "$(dirname "$0")/../.."
 REAL="${REAL:-../shared/realsets/bottles}"
 OUT="${OUT:-runs/study-bottles-10photos}"
 SETS="${SETS:-runs/study-bottles-r2/sets}"
-mkdir -p "$OUT"
-if [ ! -f "$OUT/split10.json" ]; then
-    bin/synthgap split "$REAL/annotations_coco.json" --category bottle --exposed 10 --out "$OUT/split10-pool.json"
-    .venv/bin/python - "$OUT/split10-pool.json" "$REAL/split.json" "$OUT/split10.json" <<'PY'
-import json, sys
-ten, full = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-assert set(ten["exposed"]) <= set(full["exposed"]), "the 10 photos must be among the 30 exposed ones"
-json.dump({"exposed": ten["exposed"], "test": full["test"],
-           "rule": "the first 10 of the 30 exposed photos by sha1(file_name); test = the 59 test photos"},
-          open(sys.argv[3], "w"), indent=1)
-PY
-fi
+bash studies/bottles/split10.sh "$OUT"
 exec bin/synthgap benchmark run --real "$REAL/annotations_coco.json" --images "$REAL/images" --split "$OUT/split10.json" \
     --category bottle --detectors frcnn --init imagenet --regimes synthetic,real,finetune --epochs 15 --imgsz 320 \
     --metadata area_frac,cy --seeds "${SEEDS:-1}" --out "$OUT/benchmark" \
