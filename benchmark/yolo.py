@@ -6,9 +6,11 @@ so nothing is downloaded) and the thread counts (Ultralytics would use one threa
 Models are built from a yaml (yolov8n.yaml by default), never from a downloaded .pt; a local checkpoint given
 as start weights (`--yolo-weights PATH.pt`, e.g. a user's COCO yolov8n.pt, or a synthetic cell's best.pt in the
 finetune regime) transfers every tensor whose name and shape match (Ultralytics' own transfer; the class head is
-re-initialised when the class count differs), and the record says how many transferred. Training runs in fp32
-unless --yolo-precision says bf16 (or auto on a bf16 CPU/GPU: autocast, also on the CPU, `_cpu_bf16`); --yolo-cache
-ram keeps the decoded images in memory. The record's `training` says what was used.
+re-initialised when the class count differs), and the record says how many transferred. --yolo-precision auto (the
+default, as for frcnn) trains with bf16 autocast where the CPU has AVX-512 BF16 / AMX or the GPU supports bf16 (also
+on the CPU, `_cpu_bf16`: 1.55x the images/s of fp32 on this project's CPU at equal toy-set mAP, BENCHMARKS.md "CPU
+training"), else fp32; fp32 | bf16 force one. --yolo-cache ram keeps the decoded images in memory. The record's
+`training` says what was used.
 Validation (best epoch, early stopping via patience) uses the val export given, i.e. the real *exposed* split;
 with select_best off (the exposed images are training data) the schedule is fixed and the last epoch is kept.
 """
@@ -222,7 +224,7 @@ class YoloParams:
     model: str = field(default="yolov8n.yaml", metadata={"help": "Ultralytics model yaml (never a .pt)"})
     weights: str | None = field(default=None, metadata={"help": "a local Ultralytics .pt to start YOLO from "
                                                                  "(matching layers transfer; never downloaded)"})
-    precision: str = field(default="fp32", metadata={"help": PRECISION_HELP})
+    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
     cache: str = field(default="off", metadata={"help": "off | ram: decoded, resized training images kept in "
                                                         "memory for the cell (Ultralytics' cache='ram')"})
 
