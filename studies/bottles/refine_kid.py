@@ -1,9 +1,10 @@
 """KID of dataset dirs to the bottles' exposed and test photos (issue 24: what refinement does to the look).
 
-    PYTHONPATH=. .venv/bin/python studies/bottles/refine_kid.py NAME=DIR [NAME=DIR ...]
+    PYTHONPATH=. .venv/bin/python studies/bottles/refine_kid.py [--split SPLIT.json] NAME=DIR [NAME=DIR ...]
 
-Prints a Markdown table: KID (x 100, ± its bootstrap se) to the 30 exposed and to the 59 test photos, and each
-set's ratio to the first set's KID to the test photos. The test photos only score here: no refiner saw them.
+Prints a Markdown table: KID (x 100, ± its bootstrap se) to the exposed photos (the 30 of split.json, or those of
+--split, e.g. split10.sh's 10) and to the test photos, and each set's ratio to the first set's KID to the test
+photos. The test photos only score here: no refiner saw them.
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ REAL = Path(__file__).resolve().parents[3] / "shared" / "realsets" / "bottles"
 def main(argv: list[str]) -> int:
     from align.api import realism
     from core.coco import load_coco, load_split
+    split_path = REAL / "split.json"
+    if argv[:1] == ["--split"]:
+        split_path, argv = Path(argv[1]), argv[2:]
     real = load_coco(REAL / "annotations_coco.json", REAL / "images")
-    split = load_split(REAL / "split.json", real)
+    split = load_split(split_path, real)
     rows, first = [], None
     for arg in argv:
         name, _, d = arg.partition("=")
@@ -26,7 +30,8 @@ def main(argv: list[str]) -> int:
         first = first if first is not None else t["kid"]
         rows.append(f"| {name} | {len(cs.images)} | {100 * e['kid']:.2f} ± {100 * e['se']:.2f} | "
                     f"{100 * t['kid']:.2f} ± {100 * t['se']:.2f} | {t['kid'] / first:.2f}x |")
-    print("| set | images | KID x100 to exposed (30) | KID x100 to test (59) | test KID / first set's |")
+    print(f"| set | images | KID x100 to exposed ({len(split.exposed)}) | KID x100 to test ({len(split.test)}) "
+          "| test KID / first set's |")
     print("|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
