@@ -8,8 +8,7 @@ cd "$(dirname "$0")/../.."
 REAL=../shared/realsets/bottles
 SRC=${SRC:-runs/composite-bottles}
 OUT=${OUT:-runs/composite-bottles-10photos}
-bash studies/bottles/split10.sh "$OUT"
-[ -d "$OUT/probes" ] || cp -al "$SRC/probes" "$OUT/probes"
+bash studies/bottles/split10.sh "$OUT" "$SRC"
 exec bin/synthgap run --real "$REAL/annotations_coco.json" --images "$REAL/images" --split "$OUT/split10.json" \
     --category bottle --grid studies/bottles/grid.yaml --total "${TOTAL:-120}" --probe-n 12 --variants baseline \
     --bench-variants aligned --regimes synthetic --no-real-baseline --detectors frcnn --epochs 15 \

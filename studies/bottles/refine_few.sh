@@ -7,6 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SRC=${SRC:-runs/refine-bottles}
 export OUT=${OUT:-runs/refine-bottles-10photos}
-bash studies/bottles/split10.sh "$OUT"
-[ -d "$OUT/probes" ] || [ ! -d "$SRC/probes" ] || cp -al "$SRC/probes" "$OUT/probes"
+bash studies/bottles/split10.sh "$OUT" "$SRC"
 SPLIT="$OUT/split10.json" exec bash studies/bottles/refine.sh "$@"

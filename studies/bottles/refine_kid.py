@@ -8,6 +8,7 @@ photos. The test photos only score here: no refiner saw them.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -15,15 +16,16 @@ REAL = Path(__file__).resolve().parents[3] / "shared" / "realsets" / "bottles"
 
 
 def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--split", type=Path, default=REAL / "split.json")
+    ap.add_argument("sets", nargs="+", metavar="NAME=DIR")
+    a = ap.parse_args(argv)
     from align.api import realism
     from core.coco import load_coco, load_split
-    split_path = REAL / "split.json"
-    if argv[:1] == ["--split"]:
-        split_path, argv = Path(argv[1]), argv[2:]
     real = load_coco(REAL / "annotations_coco.json", REAL / "images")
-    split = load_split(split_path, real)
+    split = load_split(a.split, real)
     rows, first = [], None
-    for arg in argv:
+    for arg in a.sets:
         name, _, d = arg.partition("=")
         cs = load_coco(Path(d) / "coco_annotations.json", Path(d))
         e, t = realism(real, list(split.exposed), cs), realism(real, list(split.test), cs)
