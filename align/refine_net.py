@@ -20,8 +20,8 @@ have 10-50):
   background may move further toward the photos.
 - Loss of the generator: adv + w_mmd * MMD^2 + content; of the discriminator: LSGAN. Adam (lr 2e-4, betas
   0.5/0.999) for both, one discriminator step per generator step.
-CUT (patch-wise contrastive, ResNet generator at 256-320 px) is the stronger option on a GPU and is not built
-here (issue 24 names it; a 2-core CPU cannot train it in the budget).
+CUT (patch-wise contrastive, unbounded ResNet generator) is the stronger option on a GPU: align/refine_cut.py,
+which shares this module's crops, DiffAugment, discriminator and checkpoints.
 
 Determinism and resume: every step draws its crops from np.random.default_rng([seed, step]) and its
 augmentation from a torch.Generator seeded by (seed, step); a checkpoint (models, optimisers, step) is written

@@ -54,7 +54,7 @@ class RunOptions:
     bootstrap: int = 300                     # draws for the reports' intervals
     zoo: Path | None = None                  # a zoo (synthgap zoo): --metadata auto, scores in the report
     refine_steps: int = 1500                 # the learned refiner's training steps (align/refine_net.py)
-    refine_crop: int = 64
+    refine_crop: int | None = None           # None: the refiner's own (64 px; cut 128 px)
     refine_batch: int = 8
     accept_changed: bool = False             # a real COCO / split / photo edited in place becomes the new input
     real_source: Path | None = None          # --real as given when it was YOLO/VOC labels (real_json: their COCO)
@@ -231,7 +231,8 @@ def _refine_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
       "aligned-fda, aligned-colour): the aligned set and the baseline with new pixels from refiners learned from "
       "the aligned renders and the exposed photos (synthgap refine)")
     a("--refine-steps", type=int, default=None, help=f"the learned refiner's training steps (default: {d.refine_steps})")
-    a("--refine-crop", type=int, default=None, help=f"its training crop, px (default: {d.refine_crop})")
+    a("--refine-crop", type=int, default=None, help="the learned refiners' training crop, px (default: the "
+      "refiner's own: 64, cut 128)")
 
 
 def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
@@ -334,7 +335,7 @@ def check_options(opts: RunOptions) -> None:
     from synthgap.variants import set_names
     if opts.total < 1 or opts.probe_n < 1:
         raise UserError("--total and --probe-n must be >= 1")
-    if opts.refine_steps < 1 or opts.refine_crop < 16:
+    if opts.refine_steps < 1 or (opts.refine_crop is not None and opts.refine_crop < 16):
         raise UserError(f"--refine-steps must be >= 1 and --refine-crop >= 16, got {opts.refine_steps} and "
                         f"{opts.refine_crop}")
     if opts.probe_cap < opts.probe_n or not opts.probe_ci > 0:

@@ -292,7 +292,8 @@ def run_refiner(ctx: VariantContext, method: str) -> Path:
     o = ctx.opts
     aligned = ctx.sets / ctx.aligned_set()[0]
     return fit_refiner(method, [aligned], o.real_json, o.images, o.split, ctx.sets.parent / f"refiner-{method}",
-                       refine_settings(o.refine_steps, o.refine_crop, o.refine_batch, o.seed), o.category,
+                       refine_settings(o.refine_steps, o.refine_crop, o.refine_batch, o.seed, method=method),
+                       o.category,
                        device="auto", force=True)
 
 
@@ -302,6 +303,7 @@ class _Refined:
     method, source = "learned", None
     needs: tuple[str, ...] = ()
     default = False          # opt in: --refine, or --variants ...,<name>
+    with_refine = True       # False: only by name (--variants ...,<name>), not with --refine
 
     def build(self, ctx: VariantContext, out: Path) -> None:
         from align.api import refine_dir
@@ -309,8 +311,8 @@ class _Refined:
         refine_dir(run_refiner(ctx, self.method), src, out)
 
 
-REFINE_EVIDENCE = ("opt-in: measured on one real set only (bottles, seeds 0-1: aligned 0.203 mAP50-95, aligned-fda "
-                   "0.260, colour 0.217, learned 0.158; studies/bottles/RESULTS.md, Refinement)")
+REFINE_EVIDENCE = ("opt-in: on bottles (seeds 0-2) no refined set separated from the aligned set (learned 0.99x, "
+                   "aligned-fda 1.01x, colour 0.99x, intervals holding 0; studies/bottles/RESULTS.md, Refinement)")
 
 
 class Refined(_Refined):
@@ -344,6 +346,13 @@ class AlignedColour(_Refined):
     method = "colour"
 
 
+class AlignedCut(_Refined):
+    description = ("the aligned set translated by CUT (contrastive unpaired translation, align/refine_cut.py); by name "
+                   "only, not with --refine: unbounded, and meant for a GPU (its CPU time: BENCHMARKS.md)")
+    method = "cut"
+    with_refine = False
+
+
 
 VARIANTS: Registry[type] = Registry("variant set", "--variants")
 VARIANTS.register("baseline", Baseline)
@@ -360,13 +369,15 @@ VARIANTS.register("refined-task", RefinedTask)
 VARIANTS.register("baseline-refined", BaselineRefined)
 VARIANTS.register("aligned-fda", AlignedFda)
 VARIANTS.register("aligned-colour", AlignedColour)
+VARIANTS.register("aligned-cut", AlignedCut)
 VARIANTS.register("random-composite", "synthgap.composite_sets:RandomComposite")
 VARIANTS.register("task-composite", "synthgap.composite_sets:TaskComposite")
 
 
 def refined_names() -> list[str]:
     """The refined sets (every registered _Refined variant): what `run --refine` adds."""
-    return [n for n in VARIANTS.names() if isinstance(VARIANTS.get(n), type) and issubclass(VARIANTS.get(n), _Refined)]
+    return [n for n in VARIANTS.names() if isinstance(VARIANTS.get(n), type) and issubclass(VARIANTS.get(n), _Refined)
+            and VARIANTS.get(n).with_refine]
 
 
 def comparison_names(opts: Any) -> list[str]:

@@ -59,6 +59,44 @@ def test_learned_refiner_resumes_to_the_same_weights(toy, tmp_path):
     assert any(float(v.abs().sum()) > 0 for k, v in whole.items() if k.startswith("tail.")), "it did not train"
 
 
+def test_cut_trains_resumes_and_keeps_the_image_size(toy, tmp_path):
+    """CUT (align/refine_cut.py): a killed training resumes to the same weights, the generator moved off its
+    initialisation, and a refined image of sides that are not multiples of 4 keeps its size; `refine apply`
+    writes the set with the render's COCO (gates off: 4 steps do not keep edges, which the geometry check reads)."""
+    import torch
+
+    from align.refine import apply, render_arrays
+    from align.refine_cut import build_cut_generator, train_cut
+    from align.refine_net import refine_image
+    from align.refine_pixels import photo_bank
+    from core.coco import load_coco, load_split
+    real = load_coco(toy["real"] / "coco_annotations.json", toy["real"])
+    photos = photo_bank(real, load_split(toy["split"], real).exposed, 96)
+    imgs, _ = render_arrays([toy["syn"]])
+    s = _settings(channels=4, blocks=2)
+    whole = train_cut(imgs, photos, s, tmp_path / "a.pt")
+
+    def killed(step, total, post):
+        if step == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_cut(imgs, photos, s, tmp_path / "b.pt", progress=killed)
+    resumed = train_cut(imgs, photos, s, tmp_path / "b.pt")
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    torch.manual_seed(s.seed)
+    init = build_cut_generator(s).state_dict()
+    assert any(not torch.equal(init[k], whole[k]) for k in whole if k.endswith("weight")), "it did not train"
+    net = build_cut_generator(s)
+    net.load_state_dict(whole)
+    net.eval()
+    assert refine_image(net, imgs[0][:61, :70]).shape == (61, 70, 3)
+    rec = apply(_fit(toy, tmp_path / "R", "cut", channels=4, blocks=2), toy["syn"], tmp_path / "out", "cpu",
+                gates=False)
+    assert rec["method"] == "cut" and rec["geometry"]["boxes"] > 0
+    assert (tmp_path / "out" / "coco_annotations.json").read_bytes() == \
+        (toy["syn"] / "coco_annotations.json").read_bytes()
+
+
 def test_refined_copy_keeps_boxes_is_deterministic_and_reads_only_exposed(toy, tmp_path, monkeypatch):
     from PIL import ImageFile
 
@@ -143,8 +181,12 @@ def test_a_refiner_that_moves_objects_is_rejected(toy, tmp_path):
 def test_refined_variants_are_registered_and_opt_in():
     from synthgap.variants import VARIANTS, refined_names
     assert refined_names() == ["refined", "refined-task", "baseline-refined", "aligned-fda", "aligned-colour"]
-    for name in refined_names():
+    for name in [*refined_names(), "aligned-cut"]:
         assert getattr(VARIANTS.get(name), "default", True) is False
+    assert VARIANTS.get("aligned-cut").method == "cut"          # by name only: CUT is not in --refine
+    from align.refine import settings_from
+    assert settings_from(4, None, 2, 0, method="cut").crop == 128 and settings_from(4, None, 2, 0).crop == 64
+    assert settings_from(4, 48, 2, 0, method="cut").crop == 48
 
 
 def test_run_refine_flag_adds_the_refined_sets(tmp_path):
