@@ -348,7 +348,7 @@ class AlignedColour(_Refined):
 
 class AlignedCut(_Refined):
     description = ("the aligned set translated by CUT (contrastive unpaired translation, align/refine_cut.py); by name "
-                   "only, not with --refine: unbounded, and meant for a GPU (its CPU time: BENCHMARKS.md)")
+                   "only, not with --refine: unbounded, and meant for a GPU (1500 steps at 128 px: 19 min on 2 cores)")
     method = "cut"
     with_refine = False
 
