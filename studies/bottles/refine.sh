@@ -3,7 +3,8 @@
 # R-CNN from the ImageNet start, 15 epochs, 150 renders per set, synthetic-only and real-only cells.
 # SEEDS=1 first (the quick study), then SEEDS=3 adds seeds 1-2 (resumes). Rerun to resume.
 # SETS=refined,aligned-fda,aligned-colour builds only those refined sets (default: all of them, `--refine`; the
-# learned refiner with the detector's term takes about an hour on 2 cores at the default 1500 steps).
+# learned refiner with the detector's term takes about 4 min on 2 cores at the default 1500 steps; it took an hour
+# under the old detector defaults). aligned-cut (CUT) is by name only: SETS=aligned-cut BENCH=aligned-cut.
 # SPLIT= another split of the same photos (refine_few.sh: 10 exposed photos).
 # KID to the exposed and test photos: studies/bottles/refine_kid.py (RESULTS.md "Refinement").
 set -euo pipefail
