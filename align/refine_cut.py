@@ -119,7 +119,7 @@ def train_cut(renders: list[np.ndarray], photos: list[np.ndarray], s, ckpt, devi
     refine_net.train_refiner's; CUT uses no masks)."""
     import torch
 
-    from align.refine_net import _crops, _nets, _resume, diff_augment, torch_bytes
+    from align.refine_net import _crops, _nets, _resume, adversarial_step, torch_bytes
     torch.manual_seed(s.seed)
     gen_net, heads = _cut_nets(s)
     disc = _nets(s)[1]
@@ -135,12 +135,7 @@ def train_cut(renders: list[np.ndarray], photos: list[np.ndarray], s, ckpt, devi
         real, _ = _crops(photos, None, s.batch, s.crop, rng)
         x, real = torch.from_numpy(x).to(device), torch.from_numpy(real).to(device)
         y, idt = gen_net(torch.cat([x, real])).split(len(x))
-        d_real, d_fake = disc(diff_augment(real, tg)), disc(diff_augment(y.detach(), tg))
-        loss_d = ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean()
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        adv = ((disc(diff_augment(y, tg)) - 1) ** 2).mean()
+        loss_d, adv = adversarial_step(disc, opt_d, real, y, tg)
         nce = patch_nce(gen_net.encode(y), gen_net.encode(x), heads, tg)
         nce_idt = patch_nce(gen_net.encode(idt), gen_net.encode(real), heads, tg)
         loss_g = adv + NCE_WEIGHT * (nce + nce_idt) / 2

@@ -158,6 +158,17 @@ def _crops(images: list[np.ndarray], masks: list[np.ndarray] | None, n: int, siz
     return x, (np.stack(ms).astype(np.float32)[:, None] if masks is not None else None)
 
 
+def adversarial_step(disc, opt_d, real, fake, tg):
+    """One LSGAN discriminator step on DiffAugmented real and (detached) generated crops -> (its loss, the
+    generator's adversarial loss on `fake` against the updated discriminator, to add to the generator's)."""
+    d_real, d_fake = disc(diff_augment(real, tg)), disc(diff_augment(fake.detach(), tg))
+    loss_d = ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean()
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    return loss_d, ((disc(diff_augment(fake, tg)) - 1) ** 2).mean()
+
+
 def torch_bytes(obj) -> bytes:
     """`obj` as torch.save writes it (what atomic_write_bytes then stores)."""
     import torch
@@ -209,14 +220,8 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
         x, m, real = (torch.from_numpy(a).to(device) for a in (x, m, real))
         pick = torch.from_numpy(rng.choice(s.bank, size=min(s.bank, 4 * s.batch), replace=False)).to(device)
         y = gen_net(x)
-        # discriminator: LSGAN on augmented real and refined crops
-        d_real, d_fake = disc(diff_augment(real, tg)), disc(diff_augment(y.detach(), tg))
-        loss_d = ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean()
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
+        loss_d, adv = adversarial_step(disc, opt_d, real, y, tg)
         # generator: fool the discriminator, match the photos' features, keep the content under the masks
-        adv = ((disc(diff_augment(y, tg)) - 1) ** 2).mean()
         mm = mmd2(feats(y), bank[pick])
         w = s.w_object * m + s.w_background * (1 - m)
         content = (w * (y - x).abs()).mean()
