@@ -107,7 +107,8 @@ class Learned:
         s, out = ctx["settings"], ctx["out"]
         small = min(min(a.shape[:2]) for a in ctx["photos"] + ctx["renders"])
         if s.crop > small:
-            raise UserError(f"--crop {s.crop}: larger than the smallest render or photo side ({small} px)")
+            raise UserError(f"--crop {s.crop} (synthgap run: --refine-crop): larger than the smallest render or photo "
+                            f"side ({small} px)")
         rec = {"colour_stats": colour_stats(ctx["photos"])} if s.base == "colour" else {}
         renders = [colour_transfer(r, rec["colour_stats"]) for r in ctx["renders"]] if rec else ctx["renders"]
         with Progress(s.steps, "refiner") as bar:
