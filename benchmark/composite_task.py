@@ -34,6 +34,23 @@ from benchmark.refine_task import det_targets
 BATCH = 2
 CKPT_EVERY = 25
 HIDDEN = 128
+COLLAPSE_SD = 0.05           # a placement number's sd under this (uniform: 0.29) is a collapsed synthesizer
+PLACEMENT = ("size", "cx", "cy", "rotation")
+
+
+def collapse_note(us: np.ndarray) -> str | None:
+    """A warning when the synthesizer's placements (n x 4, each in [0, 1] of its bound) collapsed: every draw of
+    some number at nearly one value (sd < COLLAPSE_SD). On the 10-photo bottles split the detector's loss drove all
+    four to a corner of the bounds and the set trained to half of random-composite's mAP (studies/bottles/RESULTS.md)."""
+    if len(us) < 2:
+        return None
+    sd, mean = us.std(axis=0), us.mean(axis=0)
+    flat = [f"{n} {m:.2f}" for n, m, d in zip(PLACEMENT, mean, sd) if d < COLLAPSE_SD]
+    if not flat:
+        return None
+    return (f"warning: the synthesizer's placements collapsed ({', '.join(flat)} of their bounds, sd < "
+            f"{COLLAPSE_SD}): the set is one placement, not a hard distribution; raise "
+            "--task-composite-w-real or lower --task-composite-steps, or use random-composite")
 
 
 @dataclass
@@ -203,6 +220,10 @@ def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bou
     images, us = b.generate(total)
     info["composite"]["placement_mean"] = [round(float(v), 4) for v in us.mean(axis=0)] if len(us) else []
     info["composite"]["placement_sd"] = [round(float(v), 4) for v in us.std(axis=0)] if len(us) else []
+    note = collapse_note(us)
+    if note:
+        from core.api import log
+        log(f"{out}: {note}")
     write_set(out, images, source_categories(sources(set_dir)[0]), info)
     ckpt.unlink(missing_ok=True)
     return out

@@ -180,3 +180,14 @@ def test_only_whole_objects_become_sprites():
     assert whole([free, cut, small], 0) and not whole([free, cut, small], 1) and not whole([free, cut, small], 2)
     touching = rect(50, 90, 20, 45)                            # one row below `free`: within TOUCH_PX
     assert not whole([free, touching], 0) and not whole([free, touching], 1) and whole([free, None], 0)
+
+
+def test_a_collapsed_synthesizer_is_named():
+    """collapse_note: uniform placements pass; one number stuck at a bound is named with its mean."""
+    from benchmark.composite_task import collapse_note
+    rng = np.random.default_rng(0)
+    us = rng.random((120, 4))
+    assert collapse_note(us) is None
+    us[:, 0] = 0.001 + rng.random(120) * 0.01
+    note = collapse_note(us)
+    assert note is not None and "size 0.01" in note and "cx" not in note
