@@ -372,6 +372,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=d.steps, help=f"training steps (learned; default {d.steps})")
     p.add_argument("--crop", type=int, default=None, help=f"training crop, px (default {d.crop}; cut {Cut.crop})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"crops per step (default {d.batch})")
+    p.add_argument("--channels", type=int, default=d.channels, help=f"learned / cut: the generator's width "
+                   f"(default {d.channels}; CUT's paper: 64, for a GPU)")
+    p.add_argument("--blocks", type=int, default=d.blocks, help=f"learned / cut: residual blocks (default {d.blocks}; "
+                   "CUT's paper: 9)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--task-detector", default="", help="learned-task: the detector's start, a benchmark cell's "
                    "best.pt trained on the unrefined renders (default: the ImageNet start)")
@@ -382,7 +386,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(steps: int, crop: int | None, batch: int, seed: int, task_detector: str = "", w_task: float = 1.0,
-                  method: str = "learned"):
+                  method: str = "learned", channels: int | None = None, blocks: int | None = None):
     """RefinerSettings from the command line's values, checked; crop None: the method's own (`crop` of its class,
     else RefinerSettings')."""
     import math
@@ -390,7 +394,10 @@ def settings_from(steps: int, crop: int | None, batch: int, seed: int, task_dete
     from align.refine_net import RefinerSettings
     if crop is None:
         crop = getattr(REFINERS.get(method), "crop", RefinerSettings.crop)
-    for name, v, lo in (("--steps", steps, 1), ("--crop", crop, 16), ("--batch", batch, 2)):
+    channels = RefinerSettings.channels if channels is None else channels
+    blocks = RefinerSettings.blocks if blocks is None else blocks
+    for name, v, lo in (("--steps", steps, 1), ("--crop", crop, 16), ("--batch", batch, 2), ("--channels", channels, 1),
+                        ("--blocks", blocks, 1)):
         if not v >= lo:
             raise UserError(f"{name} {v}: must be at least {lo}")
     if not (math.isfinite(w_task) and w_task >= 0):
@@ -398,7 +405,7 @@ def settings_from(steps: int, crop: int | None, batch: int, seed: int, task_dete
     if task_detector and not Path(task_detector).is_file():
         raise UserError(f"{task_detector}: --task-detector: file not found (a benchmark cell's best.pt)")
     return RefinerSettings(steps=steps, crop=crop, batch=batch, seed=seed, task_detector=str(task_detector),
-                           w_task=float(w_task))
+                           w_task=float(w_task), channels=channels, blocks=blocks)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, object]:
@@ -423,7 +430,8 @@ def run_args(a: argparse.Namespace) -> int:
     if a.cmd == "train":
         renders = [dataset_dir(r, "--renders") for r in a.renders]
         fit(a.method, renders, Path(a.real), Path(a.images), Path(a.split), Path(a.out),
-            settings_from(a.steps, a.crop, a.batch, a.seed, a.task_detector, a.w_task, a.method), a.category, a.device,
+            settings_from(a.steps, a.crop, a.batch, a.seed, a.task_detector, a.w_task, a.method, a.channels, a.blocks),
+            a.category, a.device,
             a.force)
         print(f"refiner: {a.out}")
     else:

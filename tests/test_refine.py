@@ -187,6 +187,11 @@ def test_refined_variants_are_registered_and_opt_in():
     from align.refine import settings_from
     assert settings_from(4, None, 2, 0, method="cut").crop == 128 and settings_from(4, None, 2, 0).crop == 64
     assert settings_from(4, 48, 2, 0, method="cut").crop == 48
+    wide = settings_from(4, None, 2, 0, method="cut", channels=64, blocks=9)
+    assert (wide.channels, wide.blocks) == (64, 9)
+    from core.errors import UserError
+    with pytest.raises(UserError, match="--channels"):
+        settings_from(4, None, 2, 0, channels=0)
 
 
 def test_run_refine_flag_adds_the_refined_sets(tmp_path):
