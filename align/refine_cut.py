@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.io import atomic_write_bytes
-
 NCE_PATCHES, NCE_TAU, NCE_WEIGHT, HEAD_DIM = 256, 0.07, 1.0, 256
 
 
@@ -119,7 +117,7 @@ def train_cut(renders: list[np.ndarray], photos: list[np.ndarray], s, ckpt, devi
     refine_net.train_refiner's; CUT uses no masks)."""
     import torch
 
-    from align.refine_net import _crops, _nets, _resume, adversarial_step, torch_bytes
+    from align.refine_net import _crops, _nets, _resume, adversarial_step, save_checkpoint
     torch.manual_seed(s.seed)
     gen_net, heads = _cut_nets(s)
     disc = _nets(s)[1]
@@ -144,8 +142,7 @@ def train_cut(renders: list[np.ndarray], photos: list[np.ndarray], s, ckpt, devi
         opt_g.step()
         done = step + 1
         if done % s.ckpt_every == 0 or done == s.steps:
-            atomic_write_bytes(ckpt, torch_bytes({"step": done, "settings": s.record(), "task": None,
-                                                  **{k: v.state_dict() for k, v in parts.items()}}))
+            save_checkpoint(ckpt, done, s, parts)
         if progress is not None:
             progress(done, s.steps, f"d {loss_d.item():.3f} adv {adv.item():.3f} nce {nce.item():.3f} "
                                     f"idt {nce_idt.item():.3f}")

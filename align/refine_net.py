@@ -177,6 +177,13 @@ def torch_bytes(obj) -> bytes:
     return buf.getvalue()
 
 
+def save_checkpoint(ckpt: Path, step: int, s: RefinerSettings, parts: dict, task_state=None) -> None:
+    """Write what _resume reads back: the step, the settings, every part's state_dict (nets and optimisers by
+    key) and the task's state, atomically."""
+    atomic_write_bytes(ckpt, torch_bytes({"step": step, "settings": s.record(),
+                                          **{k: v.state_dict() for k, v in parts.items()}, "task": task_state}))
+
+
 def _resume(ckpt: Path, s: RefinerSettings, parts: dict, task) -> int:
     """Load a checkpoint of the same settings into `parts` (nets and optimisers by key) -> its step, else 0."""
     from core.checkpoint import load_weights
@@ -232,8 +239,7 @@ def train_refiner(renders: list[np.ndarray], masks: list[np.ndarray], photos: li
         opt_g.step()
         done = step + 1
         if done % s.ckpt_every == 0 or done == s.steps:
-            atomic_write_bytes(ckpt, torch_bytes({"step": done, "settings": s.record(), **{
-                k: v.state_dict() for k, v in parts.items()}, "task": task.state() if task is not None else None}))
+            save_checkpoint(ckpt, done, s, parts, task.state() if task is not None else None)
         if progress is not None:
             progress(done, s.steps, f"d {loss_d.item():.3f} adv {adv.item():.3f} mmd {mm.item():.4f} "
                                     f"content {content.item():.4f}{note}")

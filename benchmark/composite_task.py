@@ -195,7 +195,7 @@ def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bou
            out: Path, s: TaskSettings, cutouts: bool, blend_px: float) -> Path:
     import torch
 
-    from core.api import Progress, atomic_write_bytes
+    from core.api import Progress, atomic_write_bytes, log
     info = {"composite": {"method": "task", "source": [str(p) for p in sources(set_dir)],
                           "plates": str(Path(plates_dir).resolve()), "total": int(total), "bg_cutouts": bool(cutouts),
                           "blend_px": blend_px, "bounds": bounds.record(), "settings": asdict(s)}}
@@ -222,7 +222,6 @@ def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bou
     info["composite"]["placement_sd"] = [round(float(v), 4) for v in us.std(axis=0)] if len(us) else []
     note = collapse_note(us)
     if note:
-        from core.api import log
         log(f"{out}: {note}")
     write_set(out, images, source_categories(sources(set_dir)[0]), info)
     ckpt.unlink(missing_ok=True)
