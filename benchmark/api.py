@@ -16,8 +16,8 @@
     add_detector_args(parser), detector_args(args), add_regime_args(parser), regime_args(args): the detectors' and
     regimes' own options (their `Params`, core/params.py) as flags, and read back
     score_faster(gt, dets) -> COCO metrics;  make_toy_set(out, n): tiny generated sets for tests
-    task_composite(set_dir, plates, real_json, images, split, bounds, total, out, seed=, steps=, w_real=, cutouts=,
-        blend_px=, category=) -> the task-composite set (benchmark/composite_task.py: seed 000's synthesizer)
+    task_composite(set_dir, plates, real_json, images, split, bounds, total, out, seed=, steps=, w_real=, w_spread=,
+        cutouts=, blend_px=, category=) -> the task-composite set (benchmark/composite_task.py: seed 000's synthesizer)
     frcnn_samples(cs, ids, names, imgsz) -> Faster R-CNN samples; config_values(weights, renders, photos, Halves,
         steps=, lr=, seed=, imgsz=) -> each config's one-step lookahead value (benchmark/lookahead.py);
         checkpoint_names(weights) -> the classes of a cell's checkpoint

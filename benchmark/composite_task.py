@@ -8,8 +8,14 @@ starting at zero, so S starts as random-composite's uniform placement and what i
 benchmark's Faster R-CNN (benchmark/frcnn_init.build_model, ImageNet start). Alternating, as in the paper, every
 step:
 1. S step: BATCH composites with S's placements; S descends  -L_det(composites) + w_real * MMD^2(F(composites),
-   F(exposed photos)), the realism term (the KID kernel, align/refine_net.mmd2) that keeps the composites near
-   the photos' look; the gradient reaches S through `grid_sample`; the boxes are the visible masks' (detached);
+   F(exposed photos)) + w_spread * KL, the realism term (the KID kernel, align/refine_net.mmd2) that keeps the
+   composites near the photos' look, and the spread term: KL(S's placements for a plate and sprite || the uniform
+   draws), the mean over the batch's objects of its exact one-sample estimate by change of variables,
+   sum_i [log r_i(1-r_i) - log u_i(1-u_i)] - log|det(I + d delta / d logit r)| (S is a flow of the noise; the
+   Jacobian of the MLP is W2 diag(relu') W1, exact, 4 x 4). It is 0 at the start and grows without bound as
+   S collapses the draws to one placement, which maximising the detector's loss alone did on the 10-photo
+   bottles split (studies/bottles/RESULTS.md); the realism term, a distance between image features, did not
+   stop it. The gradient reaches S through `grid_sample`; the boxes are the visible masks' (detached);
 2. detector step: one SGD step on the same composites (detached) and BATCH exposed photos, 1:1.
 After `steps` steps the set is `total` composites with S's placements for fresh noise (and `bg_cutouts` as in
 random-composite); the detector is not kept (the benchmark trains its own on the set, as on every set).
@@ -50,13 +56,14 @@ def collapse_note(us: np.ndarray) -> str | None:
         return None
     return (f"warning: the synthesizer's placements collapsed ({', '.join(flat)} of their bounds, sd < "
             f"{COLLAPSE_SD}): the set is one placement, not a hard distribution; raise "
-            "--task-composite-w-real or lower --task-composite-steps, or use random-composite")
+            "--task-composite-w-spread or lower --task-composite-steps, or use random-composite")
 
 
 @dataclass
 class TaskSettings:
     steps: int = 150
     w_real: float = 1.0
+    w_spread: float = 1.0
     lr_syn: float = 1e-3
     lr_det: float = 0.005
     seed: int = 0
@@ -74,10 +81,18 @@ class _Synth:
         torch.nn.init.zeros_(self.net[2].bias)
 
     def __call__(self, f_plate, f_sprites, r):
+        """(placements u, n x 4; the spread term's estimate of KL(u || uniform) per object, n)."""
         import torch
+        from torch.nn.functional import logsigmoid
         logit = torch.logit(r.clamp(0.01, 0.99))
         x = torch.cat([f_plate.expand(len(f_sprites), -1), f_sprites, logit], dim=1)
-        return torch.sigmoid(logit + self.net(x))
+        hidden = self.net[0](x)
+        z = logit + self.net[2](torch.relu(hidden))
+        lin, lout = self.net[0].weight[:, -4:], self.net[2].weight          # d hidden / d logit, d delta / d relu
+        jac = (lout[None] * (hidden > 0).to(lout.dtype)[:, None, :]) @ lin     # n x 4 x 4: d delta / d logit
+        logdet = torch.linalg.slogdet(torch.eye(4, dtype=jac.dtype) + jac).logabsdet
+        kl = (logsigmoid(logit) + logsigmoid(-logit) - logsigmoid(z) - logsigmoid(-z)).sum(1) - logdet
+        return torch.sigmoid(z), kl
 
 
 class _Builder:
@@ -107,15 +122,15 @@ class _Builder:
                                      momentum=0.9, weight_decay=1e-4)
 
     def compose(self, rng, grad: bool):
-        """One composite with S's placements: (image tensor, annotations, placement numbers)."""
+        """One composite with S's placements: (image tensor, annotations, placement numbers, their KL estimate)."""
         import torch
         objects = draw_objects(self.bounds, self.sprites, rng)
         p = int(rng.integers(len(self.plates)))
         z = torch.from_numpy(rng.uniform(0, 1, (len(objects), 4)).astype(np.float32))
         with torch.set_grad_enabled(grad):
-            u = self.syn(self.f_plates[p], torch.cat([self.f_sprites[id(o)] for o in objects]), z)
+            u, kl = self.syn(self.f_plates[p], torch.cat([self.f_sprites[id(o)] for o in objects]), z)
             img, masks = paste(self.plates[p], objects, u, self.bounds, self.blend)
-        return img, annotations(masks, objects), u.detach()
+        return img, annotations(masks, objects), u.detach(), kl
 
     def _loss(self, imgs, anns):
         tg = [det_targets([(n, b) for n, b, _ in a], self.names, "cpu") for a in anns]
@@ -132,8 +147,10 @@ class _Builder:
         imgs, anns = [m[0] for m in made], [m[1] for m in made]
         det_loss = self._loss(imgs, anns)
         real = mmd_real(self.feats(torch.stack(imgs)), self.bank)
+        spread = torch.cat([m[3] for m in made]).mean()
         self.opt_s.zero_grad()
-        g = torch.autograd.grad(-det_loss + self.s.w_real * real, list(self.syn.net.parameters()))
+        g = torch.autograd.grad(-det_loss + self.s.w_real * real + self.s.w_spread * spread,
+                                list(self.syn.net.parameters()))
         for p, gi in zip(self.syn.net.parameters(), g):
             p.grad = gi
         self.opt_s.step()
@@ -144,7 +161,7 @@ class _Builder:
         loss = self._loss([i.detach() for i in imgs] + photos, anns + photo_anns)
         loss.backward()
         self.opt_d.step()
-        return f" det {det_loss.item():.3f} mmd {real.item():.4f}"
+        return f" det {det_loss.item():.3f} mmd {real.item():.4f} kl {spread.item():.3f}"
 
     def state(self) -> dict:
         return {"syn": self.syn.net.state_dict(), "det": self.det.state_dict(), "opt_s": self.opt_s.state_dict(),
@@ -160,7 +177,7 @@ class _Builder:
         import torch
         rng, out, us = np.random.default_rng([self.s.seed, 26]), [], []
         for _ in range(int(total)):
-            img, anns, u = self.compose(rng, False)
+            img, anns, u, _ = self.compose(rng, False)
             if self.cutouts:
                 with torch.no_grad():
                     img = bg_cutouts(img, self.plates[int(rng.integers(len(self.plates)))], self.sprites,
@@ -176,8 +193,8 @@ def mmd_real(f_syn, bank):
 
 
 def task_composite(set_dir: Path, plates_dir: Path, real_json: Path, images: Path, split: Path, bounds: Bounds,
-                   total: int, out: Path, seed: int = 0, steps: int = 150, w_real: float = 1.0, cutouts: bool = False,
-                   blend_px: float = 1.0, category: str | None = None) -> Path:
+                   total: int, out: Path, seed: int = 0, steps: int = 150, w_real: float = 1.0, w_spread: float = 1.0,
+                   cutouts: bool = False, blend_px: float = 1.0, category: str | None = None) -> Path:
     """`task-composite` (module docstring) written as the dataset dir `out`; kept when complete for the same
     recipe; resumed from its checkpoint when killed. Only the split's exposed photos are read."""
     from align.refine import photo_boxes
@@ -188,7 +205,7 @@ def task_composite(set_dir: Path, plates_dir: Path, real_json: Path, images: Pat
     plate = load_plates(plates_dir)[0]
     photos = photo_bank(real, exposed, max(plate.shape[:2]))
     return _build(set_dir, plates_dir, photos, photo_boxes(real, exposed, photos), bounds, total, out,
-                  TaskSettings(steps=steps, w_real=w_real, seed=seed), cutouts, blend_px)
+                  TaskSettings(steps=steps, w_real=w_real, w_spread=w_spread, seed=seed), cutouts, blend_px)
 
 
 def _build(set_dir: Path, plates_dir: Path, photos: list, photo_boxes: list, bounds: Bounds, total: int,

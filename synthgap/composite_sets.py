@@ -7,7 +7,7 @@
 - task-composite: the same sprites and plates, placed by a synthesizer trained against the benchmark's Faster
   R-CNN under a realism term to the exposed photos (seed 000's task-aware compositing; benchmark/composite_task.py).
 Both take `--<set>-bg-cutouts` (seed 000's blending artefacts pasted outside the boxes) and `--<set>-blend-px`;
-task-composite also `--task-composite-steps` and `--task-composite-w-real`. Equal image count: `--total`.
+task-composite also `--task-composite-steps`, `--task-composite-w-real` and `--task-composite-w-spread`. Equal image count: `--total`.
 """
 from __future__ import annotations
 
@@ -36,13 +36,15 @@ class CompositeParams:
 class TaskParams(CompositeParams):
     steps: int = field(default=150, metadata={"help": "alternating synthesizer / detector steps"})
     w_real: float = field(default=1.0, metadata={"help": "weight of the realism term (MMD to the exposed photos)"})
+    w_spread: float = field(default=1.0, metadata={"help": "weight of the spread term (KL of the placements to "
+                                                           "uniform draws; keeps the synthesizer from collapsing)"})
 
     def check(self) -> None:
         from core.api import UserError
         super().check()
-        if self.steps < 1 or self.w_real < 0:
-            raise UserError(f"--task-composite-steps >= 1 and --task-composite-w-real >= 0, got {self.steps}, "
-                            f"{self.w_real}")
+        if self.steps < 1 or self.w_real < 0 or self.w_spread < 0:
+            raise UserError(f"--task-composite-steps >= 1, --task-composite-w-real and --task-composite-w-spread "
+                            f">= 0, got {self.steps}, {self.w_real}, {self.w_spread}")
 
 
 def _inputs(ctx: VariantContext):
@@ -72,7 +74,8 @@ class RandomComposite:
 
 class TaskComposite:
     description = ("the same sprites and plates placed by a synthesizer trained to make the detector fail under a "
-                   "realism term to the exposed photos (seed 000; benchmark/composite_task.py)")
+                   "realism term to the exposed photos and a spread term to uniform placements (seed 000; "
+                   "benchmark/composite_task.py)")
     needs: tuple[str, ...] = ()
     default = False          # opt in: --variants ...,task-composite
     Params = TaskParams
@@ -82,5 +85,6 @@ class TaskComposite:
         o, p = ctx.opts, ctx.params("task-composite")
         src, plates, bounds = _inputs(ctx)
         task_composite(src, plates, o.real_json, o.images, o.split, bounds, o.total, out,
-                       seed=render_seed(o.seed, "composite"), steps=p.steps, w_real=p.w_real, cutouts=p.bg_cutouts,
+                       seed=render_seed(o.seed, "composite"), steps=p.steps, w_real=p.w_real,
+                       w_spread=p.w_spread, cutouts=p.bg_cutouts,
                        blend_px=p.blend_px, category=o.category)

@@ -191,3 +191,48 @@ def test_a_collapsed_synthesizer_is_named():
     us[:, 0] = 0.001 + rng.random(120) * 0.01
     note = collapse_note(us)
     assert note is not None and "size 0.01" in note and "cx" not in note
+
+
+def test_the_spread_term_is_the_placements_kl_to_uniform_draws_and_stops_a_collapse():
+    """_Synth's KL estimate: 0 at the start; its mean is the exact KL of a shifted logistic under a constant shift;
+    its Jacobian is autograd's; under a pull of one number to its top bound it keeps the draws spread, where the
+    pull alone collapses them."""
+    import torch
+    from scipy.integrate import quad
+
+    from benchmark.composite_task import COLLAPSE_SD, _Synth
+    torch.manual_seed(0)
+    s = _Synth(3)
+    r = torch.rand(64, 4)
+    u, kl = s(torch.zeros(1, 3), torch.randn(64, 3), r)
+    assert torch.allclose(u, r.clamp(0.01, 0.99), atol=1e-6) and kl.abs().max() < 1e-5
+    with torch.no_grad():
+        s.net[2].bias[:] = torch.tensor([1.5, 0.0, 0.0, -0.5])
+    _, kl = s(torch.zeros(1, 3), torch.zeros(100_000, 3), torch.rand(100_000, 4))
+
+    def logistic_kl(d):          # KL(Logistic(d, 1) || Logistic(0, 1)), by quadrature
+        f = lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2        # noqa: E731
+        return quad(lambda x: f(x) * (np.log(f(x)) - np.log(f(x + d))), -50, 50)[0]
+    assert abs(kl.mean().item() - logistic_kl(1.5) - logistic_kl(-0.5)) < 0.01
+
+    torch.nn.init.normal_(s.net[2].weight, std=0.3)          # the estimate against autograd's Jacobian of S
+    fp, fs, r = torch.randn(1, 3), torch.randn(1, 3), 0.05 + 0.9 * torch.rand(1, 4)
+    z = lambda lg: torch.logit(s(fp, fs, torch.sigmoid(lg)[None])[0])[0]    # noqa: E731
+    jac = torch.autograd.functional.jacobian(z, torch.logit(r)[0])
+    u, kl = s(fp, fs, r)
+    log_density_r = (torch.log(r) + torch.log1p(-r)).sum()
+    log_density_u = (torch.log(u) + torch.log1p(-u)).sum()
+    assert torch.allclose(kl[0], log_density_r - log_density_u - torch.linalg.slogdet(jac).logabsdet, atol=1e-4)
+
+    def pulled(w_spread):
+        torch.manual_seed(0)
+        syn = _Synth(3)
+        opt = torch.optim.Adam(syn.net.parameters(), lr=1e-2)
+        for _ in range(300):
+            u, kl = syn(fp, torch.randn(32, 3), torch.rand(32, 4))
+            opt.zero_grad()
+            (-5 * u[:, 0].mean() + w_spread * kl.mean()).backward()
+            opt.step()
+        with torch.no_grad():
+            return syn(fp, torch.randn(500, 3), torch.rand(500, 4))[0][:, 0].std().item()
+    assert pulled(0.0) < COLLAPSE_SD < pulled(1.0)

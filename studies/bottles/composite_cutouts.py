@@ -29,7 +29,7 @@ def main(run: Path, real_json: Path, images: Path, split: Path, category: str) -
     t = _recipe(run, "task-composite")
     s = t["settings"]
     task_composite([Path(p) for p in t["source"]], Path(t["plates"]), real_json, images, split, bounds, t["total"], run / "sets" / "task-composite-cutouts", seed=s["seed"],
-                   steps=s["steps"], w_real=s["w_real"], cutouts=True, blend_px=t["blend_px"],
+                   steps=s["steps"], w_real=s["w_real"], w_spread=s.get("w_spread", 0.0), cutouts=True, blend_px=t["blend_px"],
                    category=category)
     print("wrote", run / "sets" / "random-composite-cutouts", run / "sets" / "task-composite-cutouts")
 
