@@ -1,7 +1,8 @@
 """Task-aware re-weighting of a top-down round's increment (issue 25; `synthgap run --rounds N --lookahead STEPS`).
 
-With --lookahead, round k's failure-driven plan (synthgap/rounds.py step 2) is written as
-rounds/r<k>/plan-failures.yaml, and then:
+With --lookahead STEPS, or with FALLBACK_STEPS in a round whose failing boxes differ from the found ones in no
+metadata (lookahead_steps: the issue's fallback to task-aware value), round k's failure-driven plan
+(synthgap/rounds.py step 2) is written as rounds/r<k>/plan-failures.yaml, and then:
 1. rounds/r<k>/lookahead.json: the value of every probed config to round k-1's detector (the first seed's
    synthetic cell of round k-1's set), benchmark/lookahead.py: STEPS SGD steps on the config's probe renders,
    the drop of the detector's loss on half A of the exposed photos (half B, also unseen by the steps, reported
@@ -29,6 +30,18 @@ from core.api import atomic_write_json, log, read_json
 
 EXPLORE = 0.2
 ETAS = (4.0, 2.0, 1.0, 0.5, 0.25, 0.0)
+DETECTOR = "frcnn"           # the values are its losses (benchmark/lookahead.py)
+FALLBACK_STEPS = 3           # the steps of a round that falls back to the lookahead (synthgap/rounds.py), as studied
+
+
+def lookahead_steps(opts, fails: dict) -> int:
+    """The lookahead's SGD steps for a round with failure record `fails`: --lookahead when given; else, when the
+    failing boxes differ from the found ones in no metadata, FALLBACK_STEPS (issue 25's fallback to task-aware
+    value: nothing tells the failures apart for the fit to follow, so the detector's own value of each config
+    re-weights the increment), if the first detector is DETECTOR; else 0 (off)."""
+    if opts.lookahead:
+        return opts.lookahead
+    return FALLBACK_STEPS if not fails["differs"] and opts.detectors[0] == DETECTOR else 0
 
 
 def hedge(shares: dict[str, float], values: dict[str, float], eta: float, explore: float = EXPLORE) -> dict[str, float]:
@@ -89,8 +102,8 @@ def _samples(dirs: list[Path], names: list[str], imgsz: int) -> list:
     return out
 
 
-def values_record(opts, weights: Path, probes: dict, path: Path) -> dict:
-    """rounds/r<k>/lookahead.json (step 1); kept when it exists."""
+def values_record(opts, weights: Path, probes: dict, path: Path, steps: int) -> dict:
+    """rounds/r<k>/lookahead.json (step 1): `steps` SGD steps per config; kept when it exists."""
     if path.exists():
         return read_json(path, "lookahead")
     from align.api import probe_dirs
@@ -102,24 +115,25 @@ def values_record(opts, weights: Path, probes: dict, path: Path) -> dict:
     photos = {s.image_id: s for s in frcnn_samples(real, exposed, names, opts.imgsz)}
     renders = {c: _samples(probe_dirs(opts.out / "probes", c), names, opts.imgsz) for c in probes}
     renders = {c: r for c, r in renders.items() if r}
-    log(f"lookahead: {len(renders)} configs x {opts.lookahead} steps against {weights.parent.name}'s detector, "
+    log(f"lookahead: {len(renders)} configs x {steps} steps against {weights.parent.name}'s detector, "
         f"{len(exposed)} exposed photos in two halves")
     t0 = time.monotonic()
-    rec = config_values(weights, renders, photos, Halves.draw(exposed, opts.seed), steps=opts.lookahead,
+    rec = config_values(weights, renders, photos, Halves.draw(exposed, opts.seed), steps=steps,
                         seed=opts.seed, imgsz=opts.imgsz,
                         progress=lambda c, v: log(f"lookahead {c}: {v['value_a']:+.4f} (A) {v['value_b']:+.4f} (B)"))
     atomic_write_json(path, {**rec, "weights": str(weights), "seconds": round(time.monotonic() - t0, 1)})
     return read_json(path, "lookahead")
 
 
-def task_aware_plan(opts, real_t, fit, prior: list, weights: Path, rdir: Path) -> None:
-    """rounds/r<k>/plan.yaml from plan-failures.yaml (module docstring); nothing when plan.yaml exists."""
+def task_aware_plan(opts, real_t, fit, prior: list, weights: Path, rdir: Path, steps: int) -> None:
+    """rounds/r<k>/plan.yaml from plan-failures.yaml (module docstring), `steps` SGD steps per config (
+    lookahead_steps); nothing when plan.yaml exists."""
     from align.api import Plan, load_probes
     if (rdir / "plan.yaml").exists():
         return
     failure = Plan.load(rdir / "plan-failures.yaml")
     probes = load_probes(opts.out / "probes", category=opts.category)
-    vals = values_record(opts, weights, probes, rdir / "lookahead.json")
+    vals = values_record(opts, weights, probes, rdir / "lookahead.json", steps)
     values = {c: v["value_a"] for c, v in vals["configs"].items()}
     for e in failure.entries:        # a failure config without a valued render keeps a neutral value (z = 0)
         values.setdefault(e.config_name, float(np.mean(list(values.values()))) if values else 0.0)

@@ -248,7 +248,8 @@ def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
     a("--lookahead", type=int, default=None, help="task-aware rounds: STEPS SGD steps of the round's Faster R-CNN "
       "on each probed config's renders, the drop of its loss on half of the exposed photos as the config's value, "
       "the increment re-weighted toward valued configs (Hedge) while the grown set stays aligned "
-      f"(synthgap/lookahead.py; default: {d.lookahead}, off)")
+      f"(synthgap/lookahead.py; default: {d.lookahead}: off, except in a round whose failing boxes differ from the "
+      "found ones in nothing, which falls back to it with 3 steps)")
     a("--lookahead-slack", type=float, default=None, help="how much further from the exposed boxes (mean D_B) the "
       f"re-weighting may take the grown set than the failure plan (default: {d.lookahead_slack})")
 
@@ -361,8 +362,9 @@ def _check_rounds(opts: RunOptions) -> None:
     if opts.lookahead < 0 or opts.lookahead_slack < 0:
         raise UserError(f"--lookahead and --lookahead-slack must be >= 0, got {opts.lookahead} and "
                         f"{opts.lookahead_slack}")
-    if opts.lookahead and opts.detectors[0] != "frcnn":
-        raise UserError(f"--lookahead: needs frcnn as the first detector (its losses are the values), got "
+    from synthgap.lookahead import DETECTOR
+    if opts.lookahead and opts.detectors[0] != DETECTOR:
+        raise UserError(f"--lookahead: needs {DETECTOR} as the first detector (its losses are the values), got "
                         f"{opts.detectors[0]}")
     if opts.rounds and not opts.benchmark:
         raise UserError("--rounds: needs the benchmark (a round starts from the trained recommended set's "

@@ -9,7 +9,10 @@ Round 0 is the run's recommended set as the benchmark trained it. Round k (1..N)
                        interval and a KS test (`differs`: p < 0.05 / number of metadata, Bonferroni)
     2. fit.json        the GMM of the failing boxes (--mode, --kmax) on the run's fit metadata plus those in which
                        the failing boxes differ from the found ones
-       plan.yaml       the recommended selector on that fit: --increment images from the run's probes
+       plan.yaml       the recommended selector on that fit: --increment images from the run's probes; with
+                       --lookahead, or when the failing boxes differ from the found ones in no metadata (the
+                       fallback: nothing for the fit to follow), re-weighted by the task-aware lookahead
+                       (synthgap/lookahead.py, FALLBACK_STEPS), the failure fit's plan kept as plan-failures.yaml
     3. increment/      that plan rendered;  RUN/sets/round<k> = round k-1's set + the increment
        oneshot-plan.yaml, oneshot-increment/: the equal-budget control: --increment more images of the recommended
                        selector's plan for the run's own fit;  RUN/sets/oneshot<k> = oneshot<k-1> (round 0: the
@@ -123,7 +126,7 @@ def _out_of_reach(reach: dict | None) -> bool:
     return reach is not None and (not reach.get("moves", True) or reach.get("outside_sd", 0) > 0)
 
 
-def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
+def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path, lookahead: int) -> None:
     """Step 2: the failing boxes' fit and the increment's plan; the one-shot control's plan (the run's own fit).
     A metadata added for the failures that the grid does not move or cannot reach (the plan's reach record) is
     dropped and the selection made again: chasing it would only trade away the match of the metadata the grid
@@ -131,7 +134,7 @@ def plan_round(opts, real_t, fit, rec: dict, fails: dict, rdir: Path) -> None:
     from align.api import load_probes
     sel = _selector(opts, rec)
     probes = load_probes(opts.out / "probes", category=opts.category)
-    failure_plan = rdir / ("plan-failures.yaml" if opts.lookahead else "plan.yaml")
+    failure_plan = rdir / ("plan-failures.yaml" if lookahead else "plan.yaml")
     if not failure_plan.exists() and not (rdir / "plan.yaml").exists():
         table, metas = failing_table(real_t, fails["failing"]), failure_metadata(fit, fails)
         plan = _failure_plan(opts, sel, table, metas, probes, rdir)
@@ -242,10 +245,14 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
     log(f"round {k}: {fails['n_failing']} of {fails['n_boxes']} exposed boxes failing ({fails['n_missed']} missed); "
         + (f"they differ from the found ones in {', '.join(fails['differs'])}" if fails["differs"] else
            "they differ from the found ones in no metadata (KS test): the increment follows them anyway"))
-    plan_round(opts, real_t, fit, rec, fails, rdir)
-    if opts.lookahead:
-        from synthgap.lookahead import task_aware_plan
-        task_aware_plan(opts, real_t, fit, prior_plans(opts, rec, k), round_weights(opts, prev), rdir)
+    from synthgap.lookahead import lookahead_steps, task_aware_plan
+    steps = lookahead_steps(opts, fails)
+    if steps and not opts.lookahead and not (rdir / "plan.yaml").exists():
+        log(f"round {k}: the failing boxes differ from the found ones in no metadata: the increment falls back to "
+            f"the task-aware lookahead ({steps} steps)")
+    plan_round(opts, real_t, fit, rec, fails, rdir, steps)
+    if steps:
+        task_aware_plan(opts, real_t, fit, prior_plans(opts, rec, k), round_weights(opts, prev), rdir, steps)
     cost = build_round_sets(opts, rec, k, rdir, render)
     distances(list(round_sets(k)))
     benchmark_round(opts, fit, rec, k)
@@ -261,7 +268,8 @@ def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
         "total": opts.total, "increment_n": opts.increment_n, "exposed_map_before": before, "exposed_map": after,
         "exposed_map_oneshot": exposed_map(bench, one, det),
         "gain": (after - before) if after is not None and before is not None else float("-inf"),
-        "lookahead": lookahead_summary(rdir)}
+        "lookahead": lookahead_summary(rdir), "lookahead_fallback": not opts.lookahead and
+        (rdir / "lookahead-plan.json").exists()}
 
 
 def lookahead_summary(rdir: Path) -> dict | None:

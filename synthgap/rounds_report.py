@@ -40,8 +40,11 @@ def _round_lines(opts, r: dict, bench) -> list[str]:
           f"{f['n_failing']} of {f['n_boxes']} exposed boxes failing ({f['n_missed']} missed, the rest scored under "
           f"{f['fail_score']}). " + (f"They differ from the found boxes in {', '.join(f['differs'])} (KS test, "
                                       "Bonferroni over the metadata below)." if f["differs"] else
-                                      "They differ from the found boxes in no metadata below (KS test): the "
-                                      "increment follows them anyway, more of what the detector finds hard."), "",
+                                      "They differ from the found boxes in no metadata below (KS test): "
+                                      + ("the round fell back to the task-aware lookahead (below), the detector's "
+                                         "own value of each config." if r.get("lookahead_fallback") else
+                                         "the increment follows them anyway, more of what the detector finds "
+                                         "hard.")), "",
           "| metadata | failing mean | found mean | D_B failing vs found [95 % CI] | KS p |", "|---|---|---|---|---|"]
     for m, c in f["compare"].items():
         ci = f" [{fmt_num(c['ci'][0])}, {fmt_num(c['ci'][1])}]" if c.get("ci") else ""

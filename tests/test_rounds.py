@@ -194,11 +194,16 @@ def yaml_entries(plan: Path) -> list[dict]:
 
 
 def test_a_task_aware_round_reweights_its_increment_within_the_realism_bound(blind, tmp_path, monkeypatch):
-    """--lookahead: the failure plan kept as plan-failures.yaml, each probed config valued once (here by a
-    stand-in that values the near config), the increment re-weighted by Hedge no further from the exposed boxes
-    than the failure plan plus the slack, the values in the report; a killed step resumes without valuing again."""
-    from synthgap import loop
+    """The fallback to the lookahead, in a round whose failing boxes differ from the found ones in nothing (here:
+    made so): the failure plan kept as plan-failures.yaml, each probed config valued once (here by a stand-in that
+    values the near config), the increment re-weighted by Hedge no further from the exposed boxes than the
+    failure plan plus the slack, the values and the fallback in the report; a killed step resumes without valuing
+    again."""
+    from synthgap import loop, lookahead, rounds
     from synthgap.options import RunOptions
+    monkeypatch.setattr(lookahead, "DETECTOR", "blind")             # the stand-in's values below are its losses
+    real_failures = rounds.failure_record
+    monkeypatch.setattr(rounds, "failure_record", lambda *a: {**real_failures(*a), "differs": []})
     real, split = _target(tmp_path)
     grid = tmp_path / "grid.yaml"
     grid.write_text("classes: [bottle]\ncamera: {distance: {grid: [[0.5, 0.7], [1.2, 1.4], [2.0, 2.2]]}}\n")
@@ -218,8 +223,10 @@ def test_a_task_aware_round_reweights_its_increment_within_the_realism_bound(bli
     opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=split, grid=grid,
                       out=tmp_path / "run", total=12, probe_n=8, probe_max=8, detectors=["blind"], epochs=1,
                       imgsz=64, kmax=1, selectors=["component"], variants=["baseline"], rounds=1, increment=6,
-                      metadata=["area_frac"], lookahead=2, lookahead_slack=0.05)
+                      metadata=["area_frac"], lookahead=0, lookahead_slack=0.05)
     report = loop.run(opts).read_text()
+    assert "the round fell back to the task-aware lookahead" in report
+    assert json.loads((opts.out / "rounds" / "rounds.json").read_text())["rounds"][0]["lookahead_fallback"]
     r1 = opts.out / "rounds" / "r1"
     exposed = json.loads(split.read_text())["exposed"]
     assert len(valued) == 1 and valued[0][1] == exposed and valued[0][2] == exposed      # exposed photos only
@@ -227,7 +234,7 @@ def test_a_task_aware_round_reweights_its_increment_within_the_realism_bound(bli
     rec = json.loads((r1 / "lookahead-plan.json").read_text())
     assert sum(rec["counts"].values()) == 6
     assert rec["eta"] is None or rec["whole_mean_db"] <= rec["failure_whole_mean_db"] + 0.05 + 1e-9
-    assert "Task-aware lookahead (2 SGD steps per config)" in report and "| config | value (half A) |" in report
+    assert f"Task-aware lookahead ({lookahead.FALLBACK_STEPS} SGD steps per config)" in report and "| config | value (half A) |" in report
     plan = (r1 / "plan.yaml").read_text()
     (r1 / "plan.yaml").unlink()                              # killed before the re-weighted plan was written
     from align.api import Fit, MetadataTable
@@ -235,7 +242,8 @@ def test_a_task_aware_round_reweights_its_increment_within_the_realism_bound(bli
     from synthgap.rounds import prior_plans, round_weights
     rr = json.loads((opts.out / "recommended.json").read_text())
     task_aware_plan(opts, MetadataTable.load(opts.real_table), Fit.load(opts.out / "fit.json"),
-                    prior_plans(opts, rr, 1), round_weights(opts, rr["recommended"]), r1)
+                    prior_plans(opts, rr, 1), round_weights(opts, rr["recommended"]), r1,
+                    lookahead.FALLBACK_STEPS)
     assert (r1 / "plan.yaml").read_text() == plan and len(valued) == 1     # the values were not taken again
     best = max(rec["counts"], key=lambda c: 0.3 - _shift(yaml_config(c, tmp_path)))
     assert rec["eta"] == 4.0 and rec["counts"][best] == 6          # a loose bound: all to the valued config
@@ -253,3 +261,14 @@ def yaml_config(name: str, root: Path) -> dict:
     from align.api import probe_dirs
     d = probe_dirs(root / "run" / "probes", name)[0]
     return json.loads((d / "coco_annotations.json").read_text())["info"]["config"]
+
+
+def test_a_round_runs_the_lookahead_when_asked_or_as_the_fallback_of_failures_that_differ_in_nothing():
+    from types import SimpleNamespace
+
+    from synthgap.lookahead import FALLBACK_STEPS, lookahead_steps
+    frcnn, yolo = SimpleNamespace(lookahead=0, detectors=["frcnn"]), SimpleNamespace(lookahead=0, detectors=["yolo"])
+    assert lookahead_steps(SimpleNamespace(lookahead=5, detectors=["frcnn"]), {"differs": ["cy"]}) == 5
+    assert lookahead_steps(frcnn, {"differs": ["cy"]}) == 0
+    assert lookahead_steps(frcnn, {"differs": []}) == FALLBACK_STEPS
+    assert lookahead_steps(yolo, {"differs": []}) == 0          # no losses to value configs with
