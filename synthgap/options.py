@@ -64,6 +64,7 @@ class RunOptions:
     fail_score: float = 0.5                  # a real box found with a lower score counts as failing
     lookahead: int = 0                       # SGD steps of the task-aware lookahead per config (0: off)
     lookahead_slack: float = 0.02            # how much further (mean D_B) it may take the grown set
+    plan_only: bool = False                  # --rounds: stop at the next round's plan (synthgap/rounds.py)
 
     def selector(self, name: str, real=None):
         """The selector `name` made with the run's seed, `real` (the real table) and its own options checked."""
@@ -250,6 +251,8 @@ def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
       "the increment re-weighted toward valued configs (Hedge) while the grown set stays aligned "
       f"(synthgap/lookahead.py; default: {d.lookahead}: off, except in a round whose failing boxes differ from the "
       "found ones in nothing, which falls back to it with 3 steps)")
+    a("--plan-only", action="store_true", help="the rounds' refine-plan stage alone: the next unfinished round's "
+      "failure table and plan (rounds/r<k>/), nothing rendered or trained; rerun without it to go on")
     a("--lookahead-slack", type=float, default=None, help="how much further from the exposed boxes (mean D_B) the "
       f"re-weighting may take the grown set than the failure plan (default: {d.lookahead_slack})")
 
@@ -270,7 +273,7 @@ def apply_args(opts: RunOptions, args: argparse.Namespace) -> RunOptions:
                    bench_backend=args.bench_backend,
                    render_device=args.render_device,
                    benchmark=not args.no_benchmark, real_baseline=not args.no_real_baseline,
-                   accept_changed=args.accept_changed_inputs)
+                   accept_changed=args.accept_changed_inputs, plan_only=getattr(args, "plan_only", False))
     if args.metadata:
         opts.metadata = _list(args.metadata)
     if args.predict:
@@ -366,6 +369,8 @@ def _check_rounds(opts: RunOptions) -> None:
     if opts.lookahead and opts.detectors[0] != DETECTOR:
         raise UserError(f"--lookahead: needs {DETECTOR} as the first detector (its losses are the values), got "
                         f"{opts.detectors[0]}")
+    if opts.plan_only and not opts.rounds:
+        raise UserError("--plan-only: plans the next top-down round: give --rounds N")
     if opts.rounds and not opts.benchmark:
         raise UserError("--rounds: needs the benchmark (a round starts from the trained recommended set's "
                         "detector): drop --no-benchmark")

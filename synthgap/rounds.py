@@ -20,7 +20,8 @@ Round 0 is the run's recommended set as the benchmark trained it. Round k (1..N)
     4. the benchmark trains both as every set (RUN/benchmark), and round k's set also warm-started from round
        k-1's cell (regime warm, benchmark/regimes.py); round k's exposed mAP (its cells' validation mAP at
        the best epoch, mean over seeds) against round k-1's: the rounds stop when the gain is under --round-gain
-RUN/rounds/rounds.json: one record per finished round (the report's section). The detector here only ever sees
+RUN/rounds/rounds.json: one record per finished round (the report's section). `--plan-only` (the refine-plan
+stage) runs steps 1-2 of the next unfinished round and stops; a rerun without it goes on from its plan. The detector here only ever sees
 exposed photos (its epoch was chosen on them; it never trained on them, so no cross-validation is needed); test
 photos only score, in the benchmark. Every step is skipped when its output exists: a killed round resumes. A run
 resumed with more --seeds trains the finished rounds' sets on the new seeds and rewrites their records; their
@@ -191,6 +192,9 @@ def run_rounds(opts, real_t, fit, rec: dict, render, distances) -> list[dict]:
         prev = _set_of_round(rec, k - 1)[0]
         if k in done and _trained(opts, done[k]):
             records.append(done[k])
+        elif opts.plan_only:
+            plan_only(opts, real_t, fit, rec, k)
+            break
         else:        # new, killed, or resumed with more --seeds: every finished step is skipped
             records.append(_one_round(opts, real_t, fit, rec, k, render, distances))
             done[k] = records[-1]
@@ -232,27 +236,43 @@ def _pin(opts, rec: dict) -> None:
     atomic_write_json(path, key)
 
 
-def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
+def plan_only(opts, real_t, fit, rec: dict, k: int) -> None:
+    """--plan-only, the refine-plan stage: round k's steps 1-2 (its failure table and its plan, re-weighted by the
+    lookahead where it runs) and a log of what it would render; a later run without the flag goes on from there."""
     rdir = opts.out / "rounds" / f"r{k}"
+    _plan_step(opts, real_t, fit, rec, k, rdir)
+    log(f"round {k} planned (--plan-only): {rdir / 'plan.yaml'}: " + ", ".join(
+        f"{e['config']} x{e['count']}" for e in _entries(rdir / "plan.yaml")) + f"; the one-shot control "
+        f"{rdir / 'oneshot-plan.yaml'}; rerun without --plan-only to render, train and score the round")
+
+
+def _plan_step(opts, real_t, fit, rec: dict, k: int, rdir: Path) -> dict:
+    """Steps 1-2 of round k (module docstring), each skipped when its output exists. -> the failure record."""
     rdir.mkdir(parents=True, exist_ok=True)
-    bench, det = opts.out / "benchmark", opts.detectors[0]
     prev = _set_of_round(rec, k - 1)[0]
     fpath = rdir / "failures.json"
     if not fpath.exists():
         log(f"round {k}: {prev}'s detector on the exposed photos")
         atomic_write_json(fpath, failure_record(opts, real_t, fit, prev))
     fails = read_json(fpath, "failures")
-    log(f"round {k}: {fails['n_failing']} of {fails['n_boxes']} exposed boxes failing ({fails['n_missed']} missed); "
-        + (f"they differ from the found ones in {', '.join(fails['differs'])}" if fails["differs"] else
-           "they differ from the found ones in no metadata (KS test): the increment follows them anyway"))
     from synthgap.lookahead import lookahead_steps, task_aware_plan
     steps = lookahead_steps(opts, fails)
-    if steps and not opts.lookahead and not (rdir / "plan.yaml").exists():
-        log(f"round {k}: the failing boxes differ from the found ones in no metadata: the increment falls back to "
-            f"the task-aware lookahead ({steps} steps)")
+    log(f"round {k}: {fails['n_failing']} of {fails['n_boxes']} exposed boxes failing ({fails['n_missed']} missed); "
+        + (f"they differ from the found ones in {', '.join(fails['differs'])}" if fails["differs"] else
+           "they differ from the found ones in no metadata (KS test): " +
+           (f"the increment falls back to the task-aware lookahead ({steps} steps)" if steps and not opts.lookahead
+            else "the increment follows them anyway")))
     plan_round(opts, real_t, fit, rec, fails, rdir, steps)
     if steps:
         task_aware_plan(opts, real_t, fit, prior_plans(opts, rec, k), round_weights(opts, prev), rdir, steps)
+    return fails
+
+
+def _one_round(opts, real_t, fit, rec: dict, k: int, render, distances) -> dict:
+    rdir = opts.out / "rounds" / f"r{k}"
+    bench, det = opts.out / "benchmark", opts.detectors[0]
+    prev = _set_of_round(rec, k - 1)[0]
+    fails = _plan_step(opts, real_t, fit, rec, k, rdir)
     cost = build_round_sets(opts, rec, k, rdir, render)
     distances(list(round_sets(k)))
     benchmark_round(opts, fit, rec, k)

@@ -157,6 +157,8 @@ CASES = [
     ("run: --lookahead -1", lambda d, o: _run(d) + ["--out", o, "--lookahead", "-1"], ["--lookahead", "got -1"]),
     ("run: --lookahead with yolo first", lambda d, o: _run(d) + ["--out", o, "--lookahead", "3", "--detectors", "yolo"],
      ["--lookahead: needs frcnn", "yolo"]),
+    ("run: --plan-only without --rounds", lambda d, o: _run(d) + ["--out", o, "--plan-only"],
+     ["--plan-only", "--rounds N"]),
     ("run: bad JSON", lambda d, o: ["run", "--real", str(d["real"] / "badjson.json"), "--images", str(d["real"]),
                                     "--split", str(d["split"]), "--grid", str(d["root"] / "grid.yaml"), "--out", o],
      ["badjson.json", "not valid json", "line 1"]),

@@ -129,9 +129,14 @@ def test_a_round_finds_the_planted_blind_spot_renders_it_and_resumes(blind, tmp_
     opts = RunOptions(real_json=real / "coco_annotations.json", images=real, split=split, grid=grid,
                       out=tmp_path / "run", total=12, probe_n=8, probe_max=8, detectors=["blind"], epochs=1,
                       imgsz=64, kmax=1, selectors=["component"], variants=["baseline"], rounds=2, increment=6,
-                      metadata=["area_frac"])
+                      metadata=["area_frac"], plan_only=True)
+    loop.run(opts)                         # the refine-plan stage alone: round 1 planned, nothing rendered for it
+    r1, out = opts.out / "rounds" / "r1", opts.out
+    assert all((r1 / f).exists() for f in ("failures.json", "fit.json", "plan.yaml", "oneshot-plan.yaml"))
+    assert not (r1 / "increment").exists() and not (out / "sets" / "round1").exists()
+    assert not (out / "rounds" / "rounds.json").exists()
+    opts.plan_only = False
     report = loop.run(opts).read_text()
-    out = opts.out
     section = report.split("## Top-down rounds")[1]
     assert "### Round 1: round1 = aligned-component + 6 images" in section and "| area_frac |" in section
     assert "round1 - oneshot1 (equal image count)" in section and "failures_r1.png" in section
