@@ -4,9 +4,9 @@ The pieces are align/composite.py's (sprites of a rendered set, plates of the ex
 numbers bounded by the exposed photos' boxes, the differentiable paste). The synthesizer S is an MLP on frozen
 ImageNet MobileNetV2 features of the plate and of the sprite (align/refine_net.FrozenFeatures, pooled) and a
 uniform draw r of the four placement numbers (the noise); it outputs sigmoid(logit r + delta), its last layer
-starting at zero, so S starts as random-composite's uniform placement and what it learns is the task's shift. The target network is the
-benchmark's Faster R-CNN (benchmark/frcnn_init.build_model, ImageNet start). Alternating, as in the paper, every
-step:
+starting at zero, so S starts as random-composite's uniform placement and what it learns is the task's shift.
+The target network is the benchmark's Faster R-CNN (benchmark/frcnn_init.build_model, ImageNet start).
+Alternating, as in the paper, every step:
 1. S step: BATCH composites with S's placements; S descends  -L_det(composites) + w_real * MMD^2(F(composites),
    F(exposed photos)) + w_spread * KL, the realism term (the KID kernel, align/refine_net.mmd2) that keeps the
    composites near the photos' look, and the spread term: KL(S's placements for a plate and sprite || the uniform
