@@ -261,7 +261,7 @@ def _plan_step(opts, real_t, fit, rec: dict, k: int, rdir: Path) -> dict:
         + (f"they differ from the found ones in {', '.join(fails['differs'])}" if fails["differs"] else
            "they differ from the found ones in no metadata (KS test): " +
            (f"the increment falls back to the task-aware lookahead ({steps} steps)" if steps and not opts.lookahead
-            else "the increment follows them anyway")))
+            else "the increment follows them anyway" + (", re-weighted by the lookahead" if steps else ""))))
     plan_round(opts, real_t, fit, rec, fails, rdir, steps)
     if steps:
         task_aware_plan(opts, real_t, fit, prior_plans(opts, rec, k), round_weights(opts, prev), rdir, steps)
