@@ -77,6 +77,11 @@ class Bounds:
         return {"size": list(self.size), "cx": list(self.cx), "cy": list(self.cy), "max_deg": self.max_deg,
                 "counts": self.counts}
 
+    @classmethod
+    def from_record(cls, r: dict) -> "Bounds":
+        """The bounds a set's `info.composite.bounds` (record()) holds."""
+        return cls(tuple(r["size"]), tuple(r["cx"]), tuple(r["cy"]), r["counts"], r["max_deg"])
+
 
 def _masks(anns: list[dict]) -> list[np.ndarray | None]:
     from render.annotate import rle_decode

@@ -47,7 +47,8 @@ PLACEMENT = ("size", "cx", "cy", "rotation")
 def collapse_note(us: np.ndarray) -> str | None:
     """A warning when the synthesizer's placements (n x 4, each in [0, 1] of its bound) collapsed: every draw of
     some number at nearly one value (sd < COLLAPSE_SD). On the 10-photo bottles split the detector's loss drove all
-    four to a corner of the bounds and the set trained to half of random-composite's mAP (studies/bottles/RESULTS.md)."""
+    four to a corner of the bounds and the set trained to half of random-composite's mAP
+    (studies/bottles/RESULTS.md)."""
     if len(us) < 2:
         return None
     sd, mean = us.std(axis=0), us.mean(axis=0)

@@ -7,7 +7,8 @@
 - task-composite: the same sprites and plates, placed by a synthesizer trained against the benchmark's Faster
   R-CNN under a realism term to the exposed photos (seed 000's task-aware compositing; benchmark/composite_task.py).
 Both take `--<set>-bg-cutouts` (seed 000's blending artefacts pasted outside the boxes) and `--<set>-blend-px`;
-task-composite also `--task-composite-steps`, `--task-composite-w-real` and `--task-composite-w-spread`. Equal image count: `--total`.
+task-composite also `--task-composite-steps`, `--task-composite-w-real` and `--task-composite-w-spread`. Equal
+image count: `--total`.
 """
 from __future__ import annotations
 

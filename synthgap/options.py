@@ -237,6 +237,7 @@ def _refine_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
 
 
 def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
+    from synthgap.lookahead import FALLBACK_STEPS
     a = ap.add_argument
     a("--rounds", type=int, default=None, help="top-down rounds after the recommended set is trained: find the "
       "exposed photos' boxes its detector misses, render --increment images like them, train the grown set and "
@@ -250,7 +251,7 @@ def _round_args(ap: argparse.ArgumentParser, d: RunOptions) -> None:
       "on each probed config's renders, the drop of its loss on half of the exposed photos as the config's value, "
       "the increment re-weighted toward valued configs (Hedge) while the grown set stays aligned "
       f"(synthgap/lookahead.py; default: {d.lookahead}: off, except in a round whose failing boxes differ from the "
-      "found ones in nothing, which falls back to it with 3 steps)")
+      f"found ones in nothing, which falls back to it with {FALLBACK_STEPS} steps)")
     a("--plan-only", action="store_true", help="the rounds' refine-plan stage alone: the next unfinished round's "
       "failure table and plan (rounds/r<k>/), nothing rendered or trained; rerun without it to go on")
     a("--lookahead-slack", type=float, default=None, help="how much further from the exposed boxes (mean D_B) the "

@@ -20,12 +20,12 @@ Round 0 is the run's recommended set as the benchmark trained it. Round k (1..N)
     4. the benchmark trains both as every set (RUN/benchmark), and round k's set also warm-started from round
        k-1's cell (regime warm, benchmark/regimes.py); round k's exposed mAP (its cells' validation mAP at
        the best epoch, mean over seeds) against round k-1's: the rounds stop when the gain is under --round-gain
-RUN/rounds/rounds.json: one record per finished round (the report's section). `--plan-only` (the refine-plan
-stage) runs steps 1-2 of the next unfinished round and stops; a rerun without it goes on from its plan. The detector here only ever sees
-exposed photos (its epoch was chosen on them; it never trained on them, so no cross-validation is needed); test
-photos only score, in the benchmark. Every step is skipped when its output exists: a killed round resumes. A run
-resumed with more --seeds trains the finished rounds' sets on the new seeds and rewrites their records; their
-failure tables, plans and increments stay as made by the seeds present then.
+RUN/rounds/rounds.json: one record per finished round (the report's section). `--plan-only` (the refine-plan stage)
+runs steps 1-2 of the next unfinished round and stops; a rerun without it goes on from its plan. The detector here
+only ever sees exposed photos (its epoch was chosen on them; it never trained on them, so no cross-validation is
+needed); test photos only score, in the benchmark. Every step is skipped when its output exists: a killed round
+resumes. A run resumed with more --seeds trains the finished rounds' sets on the new seeds and rewrites their
+records; their failure tables, plans and increments stay as made by the seeds present then.
 """
 from __future__ import annotations
 

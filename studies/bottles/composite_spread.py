@@ -13,19 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-from align.composite import Bounds
-from benchmark.api import task_composite
+from studies.bottles.composite_cutouts import task_twin
 
 
 def main(run: Path, real_json: Path, images: Path, split: Path, category: str, weights: list[float]) -> None:
-    t = json.loads((run / "sets" / "task-composite" / "coco_annotations.json").read_text())["info"]["composite"]
-    b, s = t["bounds"], t["settings"]
-    bounds = Bounds(tuple(b["size"]), tuple(b["cx"]), tuple(b["cy"]), b["counts"], b["max_deg"])
+    cutouts = json.loads((run / "sets" / "task-composite" / "coco_annotations.json").read_text())[
+        "info"]["composite"]["bg_cutouts"]
     for w in weights:
-        out = run / "sets" / f"task-composite-spread{w:g}"
-        task_composite([Path(p) for p in t["source"]], Path(t["plates"]), real_json, images, split, bounds,
-                       t["total"], out, seed=s["seed"], steps=s["steps"], w_real=s["w_real"], w_spread=w,
-                       cutouts=t["bg_cutouts"], blend_px=t["blend_px"], category=category)
+        out = task_twin(run, real_json, images, split, category, run / "sets" / f"task-composite-spread{w:g}",
+                        cutouts, w_spread=w)
         rec = json.loads((out / "coco_annotations.json").read_text())["info"]["composite"]
         print(f"{out}: placement mean {rec['placement_mean']} sd {rec['placement_sd']}")
 
